@@ -1,0 +1,34 @@
+# The two commands of the README. Each creates the virtualenv it needs (.venv) on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## run: the daemon on the embedded SQLite default, with demo wards and beds.
+run: $(STAMP)
+	$(BIN)/wardbulk init --demo
+	$(BIN)/wardbulk run
+
+## lint: ruff (lint + format), mypy strict, the import-linter layer contract.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+## test: the linters, then the whole suite on SQLite and on PostgreSQL.
+test: lint
+	$(BIN)/pytest --cov --cov-report=term
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,1 @@
+"""The ward database: typed models, engine construction, migrations and the unit of work."""

@@ -1,0 +1,300 @@
+"""SQLAlchemy 2 typed models of the ward database.
+
+Naming: a foreign key ``patient_id`` always references ``patients.id`` (a database key). The hospital's own
+identifiers, which CSV files call ``patient_id``, ``bed_id`` and ``ward``, are stored as ``patients.mrn``,
+``ward_beds.code`` and ``wards.code``: opaque strings, matched exactly, leading zeros kept.
+
+Patient safety is enforced here, by the database itself, not only by code:
+
+- unique e-mail (stored lower-case, checked) and unique MRN;
+- at most one active admission per patient and per bed (partial unique indexes);
+- a bed's status is one of available/occupied/maintenance, and it has a current patient exactly when occupied;
+- foreign keys everywhere (SQLite enforces them because the engine turns ``foreign_keys`` on).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from processor.core.operation_types import BedStatus, OperationStatus, OperationType
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+GENDERS = ("M", "F", "O", "U")
+DISCHARGE_STATUSES = ("recovered", "transferred", "against_medical_advice", "deceased", "other")
+NOTIFICATION_KINDS = ("admission", "discharge")
+NOTIFICATION_STATUSES = ("queued", "skipped")
+
+
+def _one_of(column: str, values: tuple[str, ...]) -> str:
+    quoted = ", ".join(f"'{value}'" for value in values)
+    return f"{column} IN ({quoted})"
+
+
+def _enum_values(
+    enum: type[OperationType] | type[OperationStatus] | type[BedStatus],
+) -> tuple[str, ...]:
+    return tuple(member.value for member in enum)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone; PostgreSQL does).
+
+    Naive datetimes are refused on the way in: a time without a zone is ambiguous, and we never guess.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base with constraint names that migrations can refer to."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class User(Base):
+    """A person known to wardbulk: a patient's account, or the OS user who dropped a file."""
+
+    __tablename__ = "users"
+    __table_args__ = (CheckConstraint("email = lower(email)", name="email_lowercase"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(150), unique=True)
+    email: Mapped[str | None] = mapped_column(String(254), unique=True)
+    first_name: Mapped[str] = mapped_column(String(150), default="")
+    last_name: Mapped[str] = mapped_column(String(150), default="")
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Patient(Base):
+    """A patient; ``mrn`` is the hospital's patient identifier (``patient_id`` in CSV files)."""
+
+    __tablename__ = "patients"
+    __table_args__ = (
+        CheckConstraint(f"gender IS NULL OR {_one_of('gender', GENDERS)}", name="gender_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
+    mrn: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str | None] = mapped_column(String(32))
+    date_of_birth: Mapped[date | None] = mapped_column(Date)
+    gender: Mapped[str | None] = mapped_column(String(1))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    bulk_operation_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_operations.id"))
+
+
+class Caregiver(Base):
+    """Someone to notify about a patient's admission and discharge."""
+
+    __tablename__ = "caregivers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    name: Mapped[str] = mapped_column(String(300))
+    email: Mapped[str | None] = mapped_column(String(254))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class Ward(Base):
+    """A hospital ward; ``code`` is the hospital's identifier (``ward`` in CSV files)."""
+
+    __tablename__ = "wards"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    is_active: Mapped[bool] = mapped_column(default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class WardBed(Base):
+    """A bed; ``code`` is the hospital's bed identifier (``bed_id`` in CSV files)."""
+
+    __tablename__ = "ward_beds"
+    __table_args__ = (
+        CheckConstraint(_one_of("status", _enum_values(BedStatus)), name="status_known"),
+        CheckConstraint(
+            "(status = 'occupied') = (current_patient_id IS NOT NULL)",
+            name="occupied_iff_patient",
+        ),
+        Index("ix_ward_beds_ward_id_status", "ward_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    ward_id: Mapped[int] = mapped_column(ForeignKey("wards.id"))
+    bed_number: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=BedStatus.AVAILABLE.value)
+    current_patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), unique=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PatientAdmission(Base):
+    """A stay in a bed; active until discharged. One active admission per patient and per bed."""
+
+    __tablename__ = "patient_admissions"
+    __table_args__ = (
+        Index(
+            "uq_patient_admissions_active_patient",
+            "patient_id",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+        Index(
+            "uq_patient_admissions_active_bed",
+            "bed_id",
+            unique=True,
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
+        Index("ix_patient_admissions_admitted_at", "admitted_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    bed_id: Mapped[int] = mapped_column(ForeignKey("ward_beds.id"), index=True)
+    admitted_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    reason: Mapped[str] = mapped_column(String(200))
+    chief_complaint: Mapped[str | None] = mapped_column(Text)
+    is_active: Mapped[bool] = mapped_column(default=True)
+    bulk_operation_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_operations.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PatientDischarge(Base):
+    """The end of one admission."""
+
+    __tablename__ = "patient_discharges"
+    __table_args__ = (
+        CheckConstraint(_one_of("discharge_status", DISCHARGE_STATUSES), name="discharge_status_known"),
+        Index("ix_patient_discharges_discharged_at", "discharged_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    admission_id: Mapped[int] = mapped_column(ForeignKey("patient_admissions.id"), unique=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    discharged_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    discharge_status: Mapped[str] = mapped_column(String(32), default="recovered")
+    discharge_notes: Mapped[str | None] = mapped_column(Text)
+    bulk_operation_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_operations.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class PatientNotification(Base):
+    """A caregiver notification about an admission or discharge, or a record that none could be sent."""
+
+    __tablename__ = "patient_notifications"
+    __table_args__ = (
+        CheckConstraint(_one_of("kind", NOTIFICATION_KINDS), name="kind_known"),
+        CheckConstraint(_one_of("status", NOTIFICATION_STATUSES), name="status_known"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    caregiver_id: Mapped[int | None] = mapped_column(ForeignKey("caregivers.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    bulk_operation_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_operations.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class BulkOperation(Base):
+    """One processed file (or report request): the seed's BulkOperation plus what a file pipeline needs."""
+
+    __tablename__ = "bulk_operations"
+    __table_args__ = (
+        CheckConstraint(_one_of("operation_type", _enum_values(OperationType)), name="operation_type_known"),
+        CheckConstraint(_one_of("status", _enum_values(OperationStatus)), name="status_known"),
+        Index("ix_bulk_operations_status_created_at", "status", text("created_at DESC")),
+        Index("ix_bulk_operations_initiated_by_created_at", "initiated_by_id", text("created_at DESC")),
+        Index("ix_bulk_operations_type_sha256", "operation_type", "sha256"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operation_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default=OperationStatus.PENDING.value)
+    initiated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    input_file: Mapped[str | None] = mapped_column(String(1024))
+    output_file: Mapped[str | None] = mapped_column(String(1024))
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    host: Mapped[str | None] = mapped_column(String(255))
+    total_records: Mapped[int] = mapped_column(Integer, default=0)
+    processed_records: Mapped[int] = mapped_column(Integer, default=0)
+    successful_records: Mapped[int] = mapped_column(Integer, default=0)
+    failed_records: Mapped[int] = mapped_column(Integer, default=0)
+    error_code: Mapped[str | None] = mapped_column(String(64))
+    error_message: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to completion, or None while not both are known (the seed's ``duration``)."""
+        if self.started_at is None or self.completed_at is None:
+            return None
+        return (self.completed_at - self.started_at).total_seconds()
+
+    @property
+    def success_rate(self) -> float:
+        """Successful records as a percentage of all records; 0.0 when there were none."""
+        if not self.total_records:
+            return 0.0
+        return round(100.0 * self.successful_records / self.total_records, 2)
+
+
+class ScheduledRun(Base):
+    """A claim on one scheduled report for one period: only the claimer writes it, so it is written once."""
+
+    __tablename__ = "scheduled_runs"
+    __table_args__ = (UniqueConstraint("schedule_name", "period_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    schedule_name: Mapped[str] = mapped_column(String(200))
+    period_key: Mapped[str] = mapped_column(String(64))
+    host: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    output_file: Mapped[str | None] = mapped_column(String(1024))

@@ -1,0 +1,136 @@
+"""The ``wardbulk`` command line. Maps failures to exit codes with one clear line, never a traceback.
+
+Exit codes: 0 success, 1 an operation failed, 2 bad configuration or usage, 3 database unavailable,
+70 an unexpected internal error (logged, redacted, with its traceback).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import click
+
+from processor import __version__
+from processor.bootstrap import App, build_app, initialise
+from processor.errors import WardbulkError
+from processor.logs import configure_logging, get_logger
+from processor.settings import CONFIG_ENV_VAR, Settings, load_settings
+
+INTERNAL_ERROR_EXIT = 70
+log = get_logger(__name__)
+
+
+@dataclass
+class CliContext:
+    """Carries ``--config`` to subcommands; settings are loaded only when a command needs them."""
+
+    config_path: Path | None
+    _settings: Settings | None = field(default=None, init=False)
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+            configure_logging(self._settings.log_level, self._settings.log_format)
+        return self._settings
+
+    def app(self) -> App:
+        return build_app(self.settings())
+
+
+pass_context = click.make_pass_decorator(CliContext)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    envvar=CONFIG_ENV_VAR,
+    help=f"Configuration file [env {CONFIG_ENV_VAR}; default config/wardbulk.toml].",
+)
+@click.version_option(__version__, prog_name="wardbulk")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """wardbulk: CSV files dropped into inbox/<operation>/ become ward database changes,
+    with a result, an error report and a summary in outbox/<operation>/.
+
+    Start with `wardbulk init --demo`, then `wardbulk run`.
+    """
+    ctx.obj = CliContext(config_path=config_path)
+
+
+@cli.command()
+@click.option("--demo", is_flag=True, help="Also add demo wards and beds (idempotent).")
+@pass_context
+def init(cli_ctx: CliContext, demo: bool) -> None:
+    """Create the folders and bring the database to the current schema. Safe to run again."""
+    app = cli_ctx.app()
+    try:
+        result = initialise(app, demo=demo)
+    finally:
+        app.close()
+    revision = result.migration.after or "empty"
+    verb = "migrated to" if result.migration.changed else "already at"
+    click.echo(f"database {app.settings.masked_database_url()}: schema {verb} revision {revision}")
+    click.echo(
+        f"folders: {len(result.folders_created)} created under {app.settings.inbox_dir}, "
+        f"{app.settings.outbox_dir}, {app.settings.archive_dir}"
+    )
+    if result.demo is not None:
+        click.echo(f"demo data: {result.demo.wards_added} wards and {result.demo.beds_added} beds added")
+
+
+@cli.group()
+def config() -> None:
+    """Inspect the configuration."""
+
+
+@config.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the effective configuration as JSON.")
+@pass_context
+def config_check(cli_ctx: CliContext, as_json: bool) -> None:
+    """Validate the configuration and print the effective values (passwords masked).
+
+    A bad value prints one line naming the key and exits with code 2.
+    """
+    settings = cli_ctx.settings()
+    effective = settings.effective()
+    if as_json:
+        click.echo(json.dumps(effective, indent=2))
+        return
+    click.echo("configuration is valid")
+    for key, value in _flatten(effective):
+        click.echo(f"{key} = {json.dumps(value)}")
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        if isinstance(value, dict):
+            yield from _flatten(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}", value
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``wardbulk`` script: runs the CLI and turns failures into exit codes."""
+    try:
+        cli.main(args=argv, prog_name="wardbulk", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("wardbulk: aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except WardbulkError as exc:
+        click.echo(f"wardbulk: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except Exception:
+        log.exception("command_crashed")
+        click.echo("wardbulk: internal error (details in the log above)", err=True)
+        sys.exit(INTERNAL_ERROR_EXIT)
+    sys.exit(0)

@@ -1,0 +1,119 @@
+"""Logging: structlog for wardbulk's own events, the same chain for stdlib loggers, and redaction.
+
+Log events carry file names, line numbers, field names and error codes — never cell values. Code keeps
+to that by construction; ``redact`` is the safety net in the chain for what code does not control:
+database error texts (PostgreSQL's ``DETAIL: Key (email)=(...)``, ``Failing row contains (...)``),
+SQL parameters, validation texts (``input_value=...``), e-mail addresses and credentials in URLs.
+Tracebacks are rendered as plain text without frame locals, and then redacted like everything else.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any, TextIO
+
+import structlog
+
+REDACTED = "<redacted>"
+
+# Keys whose values are patient data whatever they contain; dropping them is cheaper than trusting code.
+SENSITIVE_KEYS = frozenset(
+    {
+        "value", "values", "cell", "row", "record", "email", "first_name", "last_name", "name",
+        "phone", "date_of_birth", "caregiver_name", "caregiver_email", "caregiver_phone",
+        "discharge_notes", "chief_complaint", "reason", "password", "params", "parameters",
+    }
+)  # fmt: skip
+
+_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
+    # PostgreSQL: "DETAIL:  Key (email)=(jane@x.org) already exists." and "Failing row contains (...)".
+    (
+        re.compile(r"(Key \([^)]*\)=\().*?(\)(?: already exists| is not present|\s|$))"),
+        rf"\1{REDACTED}\2",
+    ),
+    (re.compile(r"(Failing row contains ).*"), rf"\1{REDACTED}"),
+    (re.compile(r"(DETAIL:).*"), rf"\1 {REDACTED}"),
+    # SQLAlchemy statement errors and echo: "[parameters: (...)]".
+    (re.compile(r"(\[parameters: ).*?(\]\n|\]$)", re.S), rf"\1{REDACTED}\2"),
+    # pydantic: "input_value='jane@x.org', input_type=str".
+    (re.compile(r"(input_value=).*?(, input_type=)"), rf"\1{REDACTED}\2"),
+    # Credentials in URLs: scheme://user:password@host.
+    (re.compile(r"(://[^:/@\s]+:)[^@\s]+(@)"), r"\1***\2"),
+    (re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"), "<email>"),
+)
+
+
+def scrub(text: str) -> str:
+    """Remove patient values and credentials from free text (error messages, tracebacks, SQL)."""
+    for pattern, replacement in _PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
+    """structlog processor: drop sensitive keys' values and scrub every string value."""
+    for key, value in list(event_dict.items()):
+        if key in SENSITIVE_KEYS:
+            event_dict[key] = REDACTED
+        elif isinstance(value, str):
+            event_dict[key] = scrub(value)
+        elif isinstance(value, BaseException):
+            event_dict[key] = scrub(repr(value))
+    return event_dict
+
+
+def _renderer(log_format: str, stream: TextIO) -> structlog.typing.Processor:
+    use_console = log_format == "console" or (log_format == "auto" and stream.isatty())
+    if use_console:
+        return structlog.dev.ConsoleRenderer(
+            colors=stream.isatty(), exception_formatter=structlog.dev.plain_traceback
+        )
+    return structlog.processors.JSONRenderer()
+
+
+def configure_logging(level: str = "INFO", log_format: str = "auto", stream: TextIO | None = None) -> None:
+    """Route structlog and stdlib logging through one redacting chain to ``stream`` (stderr by default).
+
+    Safe to call again (tests do): it replaces the root handler instead of adding another.
+    """
+    stream = stream or sys.stderr
+    shared: list[structlog.typing.Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        # Plain text, no frame locals: locals of a row-handling frame would hold the row.
+        structlog.processors.format_exc_info,
+        redact,
+    ]
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[structlog.stdlib.ExtraAdder(), *shared],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            _renderer(log_format, stream),
+        ],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # SQLAlchemy logs parameters at INFO when echo is on; keep its loggers at WARNING whatever the level.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+    # Alembic narrates every step at INFO; wardbulk logs one database_migrated event instead.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def get_logger(name: str) -> structlog.stdlib.BoundLogger:
+    """A structlog logger; events are past-tense snake_case: ``log.info("file_claimed", file=...)``."""
+    logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)
+    return logger

@@ -1,0 +1,185 @@
+"""Configuration: ``config/wardbulk.toml`` (or ``--config`` / ``WARDBULK_CONFIG``), overridden by environment.
+
+Precedence, highest first: environment variables (``WARDBULK_<KEY>``, nested keys joined by ``__``, e.g.
+``WARDBULK_OPERATIONS__IMPORT_PATIENTS__ENCODING=cp1252``), the TOML file, the defaults below.
+Relative paths resolve against the working directory wardbulk runs in.
+
+``load_settings`` is the only entry point; it raises ``ConfigError`` with one line naming the bad key.
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from processor.core.operation_types import OperationType
+from processor.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path("config/wardbulk.toml")
+CONFIG_ENV_VAR = "WARDBULK_CONFIG"
+ENV_PREFIX = "WARDBULK_"
+MIB = 1024 * 1024
+
+
+class OperationSettings(BaseModel):
+    """Per-operation behaviour, under ``[operations.<operation_type>]`` in the TOML file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    encoding: str = Field(
+        default="utf-8",
+        description="Text encoding of input files. UTF-8 (with or without BOM) is always accepted; "
+        "set e.g. 'cp1252' only for a sender known to write it.",
+    )
+    on_row_error: Literal["skip_row", "reject_file"] = "skip_row"
+    max_error_rate: float = Field(default=1.0, ge=0.0, le=1.0)
+    done_marker: bool = False
+    notify: bool = False
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str) -> str:
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+
+
+class OperationsSettings(BaseModel):
+    """One ``OperationSettings`` per operation type; a missing table means the defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    import_patients: OperationSettings = OperationSettings()
+    bulk_assignment: OperationSettings = OperationSettings()
+    bulk_discharge: OperationSettings = OperationSettings()
+    sync_beds: OperationSettings = OperationSettings()
+    export_report: OperationSettings = OperationSettings()
+    export_patients: OperationSettings = OperationSettings()
+
+    def for_type(self, operation_type: OperationType) -> OperationSettings:
+        """The settings of one operation type."""
+        settings: OperationSettings = getattr(self, operation_type.value)
+        return settings
+
+
+class Settings(BaseSettings):
+    """The effective configuration of one wardbulk process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    database_url: str = "sqlite:///var/wardbulk.sqlite3"
+    inbox_dir: Path = Path("inbox")
+    outbox_dir: Path = Path("outbox")
+    archive_dir: Path = Path("archive")
+    stability_window_s: float = Field(default=2.0, ge=0.0)
+    rescan_interval_s: float = Field(default=30.0, gt=0.0)
+    observer: Literal["native", "polling"] = "native"
+    poll_interval_s: float = Field(default=1.0, gt=0.0)
+    max_file_bytes: int = Field(default=512 * MIB, gt=0)
+    archive_retention_days: int = Field(default=30, ge=0)
+    chunk_size: int = Field(default=5000, ge=1, le=100_000)
+    error_detail_limit: int = Field(default=100_000, ge=1)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["auto", "json", "console"] = "auto"
+    operations: OperationsSettings = OperationsSettings()
+
+    @field_validator("database_url")
+    @classmethod
+    def _parsable_url(cls, value: str) -> str:
+        try:
+            url = make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL (e.g. sqlite:///path or postgresql://...)") from None
+        if url.get_backend_name() not in ("sqlite", "postgresql"):
+            raise ValueError("only sqlite and postgresql databases are supported")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Environment over TOML over defaults; ``init_settings`` carries the TOML file's content."""
+        return (env_settings, init_settings)
+
+    def masked_database_url(self) -> str:
+        """The database URL with any password replaced by ``***``, safe to print or log."""
+        return make_url(self.database_url).render_as_string(hide_password=True)
+
+    def effective(self) -> dict[str, Any]:
+        """Every key with its effective value, secrets masked, in TOML-friendly types."""
+        data = self.model_dump(mode="json")
+        data["database_url"] = self.masked_database_url()
+        return data
+
+
+def config_path_from(explicit: Path | None) -> Path | None:
+    """The config file to read: ``--config``, else ``WARDBULK_CONFIG``, else the default if present."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV_VAR)
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_PATH if DEFAULT_CONFIG_PATH.is_file() else None
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Read and validate the configuration. Raises ``ConfigError`` with one line naming the key."""
+    path = config_path_from(config_path)
+    file_values = _read_toml(path) if path is not None else {}
+    try:
+        return Settings(**file_values)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(exc, path)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _one_line(exc: ValidationError, path: Path | None) -> str:
+    """Name every bad key and its environment variable; never echo the rejected value (it may be a secret)."""
+    source = f"config file {path}" if path else "configuration"
+    problems = []
+    for error in exc.errors():
+        key = ".".join(str(part) for part in error["loc"])
+        env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        problems.append(f"{key}: {message} (env {env_name})")
+    return f"invalid {source}: " + "; ".join(problems)
+
+
+__all__ = ["OperationSettings", "Settings", "load_settings"]
