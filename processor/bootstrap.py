@@ -12,6 +12,8 @@ from processor.adapters.database.engine import build_engine
 from processor.adapters.database.migrations import MigrationResult, upgrade_to_head
 from processor.adapters.folders import create_folders, required_folders
 from processor.core.clock import Clock, system_clock
+from processor.daemon import Daemon
+from processor.pipeline import Pipeline
 from processor.settings import Settings
 
 
@@ -56,3 +58,13 @@ def initialise(app: App, demo: bool = False) -> InitResult:
         with app.engine.begin() as connection:
             demo_result = seed_demo_data(connection, app.clock)
     return InitResult(migration=migration, folders_created=created, demo=demo_result)
+
+
+def build_pipeline(app: App) -> Pipeline:
+    """The file pipeline on the app's engine and clock."""
+    return Pipeline(settings=app.settings, engine=app.engine, clock=app.clock)
+
+
+def build_daemon(app: App) -> Daemon:
+    """A daemon on a fresh pipeline; call ``initialise`` first so folders and schema exist."""
+    return Daemon(settings=app.settings, pipeline=build_pipeline(app))

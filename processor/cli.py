@@ -6,6 +6,8 @@ Exit codes: 0 success, 1 an operation failed, 2 bad configuration or usage, 3 da
 
 from __future__ import annotations
 
+import csv
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -14,11 +16,16 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
 from processor import __version__
-from processor.bootstrap import App, build_app, initialise
+from processor.adapters import inbox
+from processor.bootstrap import App, build_app, build_daemon, build_pipeline, initialise
+from processor.core.formats import format_of
+from processor.core.operation_types import OperationStatus, OperationType
 from processor.errors import WardbulkError
 from processor.logs import configure_logging, get_logger
+from processor.pipeline import FileOutcome, Pipeline, process_claimed
 from processor.settings import CONFIG_ENV_VAR, Settings, load_settings
 
 INTERNAL_ERROR_EXIT = 70
@@ -83,6 +90,101 @@ def init(cli_ctx: CliContext, demo: bool) -> None:
     )
     if result.demo is not None:
         click.echo(f"demo data: {result.demo.wards_added} wards and {result.demo.beds_added} beds added")
+
+
+@cli.command()
+@click.option("--once", is_flag=True, help="Process the files present now, as they become ready, then exit.")
+@pass_context
+def run(cli_ctx: CliContext, once: bool) -> None:
+    """Watch inbox/<operation>/ and process every file dropped there, in arrival order.
+
+    Brings the database to the current schema first. SIGTERM or Ctrl-C stops gracefully: the file in
+    hand is rolled back and processed again at the next start.
+    """
+    app = cli_ctx.app()
+    try:
+        initialise(app)
+        daemon = build_daemon(app)
+        daemon.install_signal_handlers()
+        daemon.run(once=once)
+    finally:
+        app.close()
+
+
+OPERATION_CHOICE = click.Choice([t.value for t in OperationType])
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--operation",
+    "-O",
+    "operation",
+    type=OPERATION_CHOICE,
+    required=True,
+    help="The operation type the file is for.",
+)
+@pass_context
+def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
+    """Apply one FILE from anywhere (a copy is processed; FILE stays) and write the usual outbox files.
+
+    Exits 0 when the operation completed (rows with errors are in errors.csv), 1 when it failed.
+    """
+    app = cli_ctx.app()
+    try:
+        initialise(app)
+        pipeline = build_pipeline(app)
+        claimed = inbox.copy_in(app.settings.inbox_dir, file, OperationType(operation), _cli_user())
+        outcome = _with_progress(pipeline, lambda: process_claimed(pipeline, claimed))
+    finally:
+        app.close()
+    click.echo(_describe(outcome))
+    if outcome.status != OperationStatus.COMPLETED:
+        sys.exit(1)
+
+
+def _cli_user() -> str:
+    return getpass.getuser()
+
+
+def _with_progress(pipeline: Pipeline, work: Any) -> FileOutcome:
+    """Run ``work`` with a Rich progress bar when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        result: FileOutcome = work()
+        return result
+    columns = (
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        TextColumn("{task.completed} rows"),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, transient=True) as progress:
+        task = progress.add_task("validating", total=None)
+        pipeline.on_progress = lambda rows: progress.update(task, completed=rows)
+        result = work()
+    return result
+
+
+def _describe(outcome: FileOutcome) -> str:
+    counts = outcome.counts
+    text = (
+        f"operation {outcome.operation_id} {outcome.status.value}: {counts.successful} of "
+        f"{counts.total} rows applied, {counts.failed} with errors"
+    )
+    if outcome.error_code:
+        text += f" (error code {outcome.error_code})"
+    return f"{text}; summary: {outcome.summary}"
+
+
+@cli.command()
+@click.argument("operation", type=OPERATION_CHOICE)
+def template(operation: str) -> None:
+    """Print a header row and one example row for OPERATION (valid against `init --demo` data)."""
+    csv_format = format_of(OperationType(operation))
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerow(csv_format.columns)
+    if csv_format.example:
+        writer.writerow([csv_format.example.get(column, "") for column in csv_format.columns])
 
 
 @cli.group()

@@ -22,11 +22,28 @@ REDACTED = "<redacted>"
 # Keys whose values are patient data whatever they contain; dropping them is cheaper than trusting code.
 SENSITIVE_KEYS = frozenset(
     {
-        "value", "values", "cell", "row", "record", "email", "first_name", "last_name", "name",
-        "phone", "date_of_birth", "caregiver_name", "caregiver_email", "caregiver_phone",
-        "discharge_notes", "chief_complaint", "reason", "password", "params", "parameters",
+        "value",
+        "values",
+        "cell",
+        "row",
+        "record",
+        "email",
+        "first_name",
+        "last_name",
+        "name",
+        "phone",
+        "date_of_birth",
+        "caregiver_name",
+        "caregiver_email",
+        "caregiver_phone",
+        "discharge_notes",
+        "chief_complaint",
+        "reason",
+        "password",
+        "params",
+        "parameters",
     }
-)  # fmt: skip
+)
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # PostgreSQL: "DETAIL:  Key (email)=(jane@x.org) already exists." and "Failing row contains (...)".

@@ -53,8 +53,9 @@ def test_config_check_prints_the_effective_configuration_with_secrets_masked(
     tmp_path: Path,
 ) -> None:
     env = {"WARDBULK_DATABASE_URL": "postgresql://ward:t0ps3cret@db.example/ward"}
-    result = run_cli("--config", str(REPO_ROOT / "config/wardbulk.toml"), "config", "check",
-                     cwd=tmp_path, env=env)  # fmt: skip
+    result = run_cli(
+        "--config", str(REPO_ROOT / "config/wardbulk.toml"), "config", "check", cwd=tmp_path, env=env
+    )
     assert result.returncode == 0, result.stderr
     assert "configuration is valid" in result.stdout
     assert 'database_url = "postgresql://ward:***@db.example/ward"' in result.stdout
@@ -95,8 +96,14 @@ def test_init_on_the_default_sqlite_creates_database_and_folders(tmp_path: Path)
     result = run_cli("init", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "var" / "wardbulk.sqlite3").is_file()
-    for op in ("import_patients", "bulk_assignment", "bulk_discharge", "sync_beds",
-               "export_report", "export_patients"):  # fmt: skip
+    for op in (
+        "import_patients",
+        "bulk_assignment",
+        "bulk_discharge",
+        "sync_beds",
+        "export_report",
+        "export_patients",
+    ):
         assert (tmp_path / "inbox" / op).is_dir()
         assert (tmp_path / "outbox" / op).is_dir()
     assert (tmp_path / "outbox" / "reports").is_dir()

@@ -37,8 +37,13 @@ def test_a_database_integrity_error_about_a_patient_is_logged_without_their_valu
     database: Database, log_stream: io.StringIO
 ) -> None:
     """PostgreSQL puts the duplicate e-mail into DETAIL; parameters would carry the name. Neither shows."""
-    row = {"username": "p1", "email": EMAIL, "first_name": FIRST, "last_name": LAST,
-           "created_at": datetime.now(UTC)}  # fmt: skip
+    row = {
+        "username": "p1",
+        "email": EMAIL,
+        "first_name": FIRST,
+        "last_name": LAST,
+        "created_at": datetime.now(UTC),
+    }
     with database.engine.begin() as connection:
         connection.execute(insert(User), row)
     log = get_logger("tests.logs")

@@ -23,9 +23,18 @@ from processor.adapters.database.models import Base
 from processor.logs import configure_logging
 
 SCHEMA_TABLES = {
-    "users", "patients", "caregivers", "wards", "ward_beds", "patient_admissions",
-    "patient_discharges", "patient_notifications", "bulk_operations", "scheduled_runs",
-}  # fmt: skip
+    "users",
+    "patients",
+    "caregivers",
+    "wards",
+    "ward_beds",
+    "patient_admissions",
+    "patient_discharges",
+    "patient_notifications",
+    "bulk_operations",
+    "scheduled_runs",
+    "file_claims",
+}
 
 
 def user_tables(url: str) -> set[str]:

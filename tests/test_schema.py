@@ -49,8 +49,14 @@ def add_bed(connection: Connection, code: str, **values: Any) -> int:
 
 
 def admit(connection: Connection, patient_id: int, bed_id: int, active: bool = True) -> None:
-    row = {"patient_id": patient_id, "bed_id": bed_id, "admitted_at": NOW, "reason": "r",
-           "is_active": active, "created_at": NOW}  # fmt: skip
+    row = {
+        "patient_id": patient_id,
+        "bed_id": bed_id,
+        "admitted_at": NOW,
+        "reason": "r",
+        "is_active": active,
+        "created_at": NOW,
+    }
     connection.execute(insert(PatientAdmission), row)
 
 

@@ -109,14 +109,23 @@ def test_an_explicit_path_wins_over_the_variable(monkeypatch: pytest.MonkeyPatch
 @pytest.mark.parametrize(
     ("body", "fragment"),
     [
-        ("stability_window_s = -1\n", "stability_window_s: Input should be greater than or equal to 0 (env WARDBULK_STABILITY_WINDOW_S)"),
+        (
+            "stability_window_s = -1\n",
+            "stability_window_s: Input should be greater than or equal to 0 (env WARDBULK_STABILITY_WINDOW_S)",
+        ),
         ("stabilty_window_s = 1\n", "stabilty_window_s: unknown key"),
         ('observer = "magic"\n', "observer: Input should be 'native' or 'polling'"),
         ('database_url = "mysql://x/y"\n', "database_url: Value error, only sqlite and postgresql"),
-        ('[operations.import_patients]\nencoding = "klingon"\n', "operations.import_patients.encoding: Value error, unknown text encoding"),
-        ("[operations.import_patients]\nmax_error_rate = 2\n", "(env WARDBULK_OPERATIONS__IMPORT_PATIENTS__MAX_ERROR_RATE)"),
+        (
+            '[operations.import_patients]\nencoding = "klingon"\n',
+            "operations.import_patients.encoding: Value error, unknown text encoding",
+        ),
+        (
+            "[operations.import_patients]\nmax_error_rate = 2\n",
+            "(env WARDBULK_OPERATIONS__IMPORT_PATIENTS__MAX_ERROR_RATE)",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_bad_value_is_one_line_naming_the_key(tmp_path: Path, body: str, fragment: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load_settings(write_config(tmp_path, body))

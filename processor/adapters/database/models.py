@@ -270,6 +270,8 @@ class BulkOperation(Base):
     failed_records: Mapped[int] = mapped_column(Integer, default=0)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
+    # Refreshed while a daemon works on the file; a stale one on another host means that daemon died.
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def duration(self) -> float | None:
@@ -298,3 +300,20 @@ class ScheduledRun(Base):
     host: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
     output_file: Mapped[str | None] = mapped_column(String(1024))
+
+
+class FileClaim(Base):
+    """The same bytes are applied at most once per operation type: one row per (type, SHA-256).
+
+    Inserted with the operation's registration; released (deleted) when the operation fails with nothing
+    applied, so a corrected resend of identical bytes is not refused as a duplicate.
+    """
+
+    __tablename__ = "file_claims"
+    __table_args__ = (UniqueConstraint("operation_type", "sha256"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    operation_type: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    operation_id: Mapped[int] = mapped_column(ForeignKey("bulk_operations.id"), unique=True)
+    claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -1,0 +1,84 @@
+"""The ordered queue of inbox files, by arrival, and the rule for when a file is complete.
+
+Arrival is when this daemon first saw the file (files present at start: oldest modification first). A
+file is ready when it was renamed into the folder, when its ``<name>.done`` marker exists (for operations
+configured so; without a marker such a file has not arrived), or when its size and modification time
+have not changed for the stability window, measured from first sight (copies keep old mtimes).
+Files leave in arrival order: a file not yet ready holds back the files that arrived after it, so an
+import dropped before an assignment naming its patients is applied first.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from itertools import count
+from pathlib import Path
+
+from processor.adapters.inbox import InboxFile, done_marker
+
+
+@dataclass
+class _Arrival:
+    order: int
+    file: InboxFile
+    signature: tuple[int, int]
+    stable_since: float
+    renamed_in: bool
+
+
+def _signature(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return (stat.st_size, stat.st_mtime_ns)
+
+
+class ArrivalQueue:
+    """Inbox files in arrival order, released when ready. Not thread-safe: the daemon loop owns it."""
+
+    def __init__(self, stability_window_s: float, needs_marker: Callable[[InboxFile], bool]) -> None:
+        self._window = stability_window_s
+        self._needs_marker = needs_marker
+        self._arrivals: dict[Path, _Arrival] = {}
+        self._order = count()
+
+    def __len__(self) -> int:
+        return len(self._arrivals)
+
+    def offer(self, inbox_file: InboxFile, now: float, renamed_in: bool = False) -> None:
+        """Note a sighting; a file seen before keeps its place in the queue."""
+        known = self._arrivals.get(inbox_file.path)
+        if known is not None:
+            known.renamed_in = known.renamed_in or renamed_in
+            return
+        if self._needs_marker(inbox_file) and not done_marker(inbox_file.path).exists():
+            return
+        signature = _signature(inbox_file.path)
+        if signature is not None:
+            self._arrivals[inbox_file.path] = _Arrival(
+                next(self._order), inbox_file, signature, now, renamed_in
+            )
+
+    def take_ready(self, now: float) -> list[InboxFile]:
+        """Remove and return the ready files at the head of the queue, in arrival order."""
+        ready = []
+        for arrival in sorted(self._arrivals.values(), key=lambda a: a.order):
+            signature = _signature(arrival.file.path)
+            if signature is None:
+                del self._arrivals[arrival.file.path]
+                continue
+            if not self._is_ready(arrival, signature, now):
+                break
+            del self._arrivals[arrival.file.path]
+            ready.append(arrival.file)
+        return ready
+
+    def _is_ready(self, arrival: _Arrival, signature: tuple[int, int], now: float) -> bool:
+        if signature != arrival.signature:
+            arrival.signature, arrival.stable_since, arrival.renamed_in = signature, now, False
+        if arrival.renamed_in or self._needs_marker(arrival.file):
+            return True
+        return now - arrival.stable_since >= self._window

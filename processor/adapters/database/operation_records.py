@@ -1,0 +1,245 @@
+"""BulkOperation lifecycle in the database: register and claim, progress, complete, fail, recover.
+
+pending → processing → completed | failed. ``complete`` runs inside the file's own transaction, so an
+operation is ``completed`` exactly when its rows are committed; everything else uses short transactions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from processor.adapters.database.models import BulkOperation, FileClaim, User
+from processor.core.operation_types import OperationStatus, OperationType
+
+ERROR_MESSAGE_LIMIT = 20  # the seed keeps the first 20 errors in error_message
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A new operation's id; ``duplicate_of`` is the earlier operation when the bytes were seen before."""
+
+    operation_id: int
+    duplicate_of: int | None = None
+
+
+@dataclass(frozen=True)
+class Counts:
+    """Record counts of one file."""
+
+    total: int
+    successful: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class NewOperation:
+    """What is known about a file when it is claimed."""
+
+    operation_type: OperationType
+    input_file: str
+    sha256: str | None
+    initiated_by: str
+    host: str
+
+
+def user_id_for(connection: Connection, username: str, now: datetime) -> int:
+    """The id of the User with ``username``, created on first sight (safe against concurrent creation)."""
+    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    row = {
+        "username": username,
+        "email": None,
+        "first_name": "",
+        "last_name": "",
+        "is_active": True,
+        "created_at": now,
+    }
+    connection.execute(dialect_insert(User).values(row).on_conflict_do_nothing(index_elements=["username"]))
+    return int(connection.execute(select(User.id).where(User.username == username)).scalar_one())
+
+
+def register(engine: Engine, new: NewOperation, now: datetime) -> Registration:
+    """Insert the operation (processing) and its file claim; a taken claim makes it a duplicate."""
+    try:
+        with engine.begin() as connection:
+            operation_id = _insert_operation(connection, new, now, OperationStatus.PROCESSING)
+            if new.sha256 is not None:
+                claim = {
+                    "operation_type": new.operation_type.value,
+                    "sha256": new.sha256,
+                    "operation_id": operation_id,
+                    "claimed_at": now,
+                }
+                connection.execute(insert(FileClaim), claim)
+            return Registration(operation_id)
+    except IntegrityError:
+        return _register_duplicate(engine, new, now)
+
+
+def _register_duplicate(engine: Engine, new: NewOperation, now: datetime) -> Registration:
+    with engine.begin() as connection:
+        earlier = connection.execute(
+            select(FileClaim.operation_id).where(
+                FileClaim.operation_type == new.operation_type.value, FileClaim.sha256 == new.sha256
+            )
+        ).scalar_one()
+        operation_id = _insert_operation(connection, new, now, OperationStatus.PROCESSING)
+    return Registration(operation_id, duplicate_of=earlier)
+
+
+def _insert_operation(
+    connection: Connection, new: NewOperation, now: datetime, status: OperationStatus
+) -> int:
+    row = {
+        "operation_type": new.operation_type.value,
+        "status": status.value,
+        "initiated_by_id": user_id_for(connection, new.initiated_by, now),
+        "created_at": now,
+        "started_at": now,
+        "heartbeat_at": now,
+        "input_file": new.input_file,
+        "sha256": new.sha256,
+        "host": new.host,
+    }
+    return int(connection.execute(insert(BulkOperation).returning(BulkOperation.id), row).scalar_one())
+
+
+def restart(engine: Engine, operation_id: int, now: datetime) -> None:
+    """Put an interrupted operation back to processing from zero (its transaction never committed)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(BulkOperation)
+            .where(BulkOperation.id == operation_id)
+            .values(status=OperationStatus.PROCESSING.value, processed_records=0, heartbeat_at=now)
+        )
+
+
+def record_progress(engine: Engine, operation_id: int, processed: int, now: datetime) -> None:
+    """Publish how many records have been validated so far (a short transaction of its own)."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(BulkOperation)
+            .where(BulkOperation.id == operation_id)
+            .values(processed_records=processed, heartbeat_at=now)
+        )
+
+
+def set_pending(engine: Engine, operation_id: int) -> None:
+    """A graceful stop rolled the file back: it waits, claimed, for the next start."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(BulkOperation)
+            .where(BulkOperation.id == operation_id)
+            .values(status=OperationStatus.PENDING.value, processed_records=0)
+        )
+
+
+def complete(
+    connection: Connection,
+    operation_id: int,
+    counts: Counts,
+    errors: list[str],
+    output_file: str,
+    now: datetime,
+) -> None:
+    """Mark completed inside the file's transaction: committed together with the file's rows."""
+    connection.execute(
+        update(BulkOperation)
+        .where(BulkOperation.id == operation_id)
+        .values(
+            status=OperationStatus.COMPLETED.value,
+            completed_at=now,
+            heartbeat_at=now,
+            total_records=counts.total,
+            processed_records=counts.total,
+            successful_records=counts.successful,
+            failed_records=counts.failed,
+            error_message=_first_errors(errors),
+            output_file=output_file,
+        )
+    )
+
+
+def fail(
+    engine: Engine,
+    operation_id: int,
+    counts: Counts,
+    code: str,
+    errors: list[str],
+    output_file: str,
+    now: datetime,
+    release_claim: bool = True,
+) -> None:
+    """Mark failed with nothing applied; the claim is released so corrected identical bytes may return."""
+    with engine.begin() as connection:
+        connection.execute(
+            update(BulkOperation)
+            .where(BulkOperation.id == operation_id)
+            .values(
+                status=OperationStatus.FAILED.value,
+                completed_at=now,
+                heartbeat_at=now,
+                total_records=counts.total,
+                processed_records=counts.total,
+                successful_records=0,
+                failed_records=counts.failed,
+                error_code=code,
+                error_message=_first_errors(errors),
+                output_file=output_file,
+            )
+        )
+        if release_claim:
+            connection.execute(delete(FileClaim).where(FileClaim.operation_id == operation_id))
+
+
+def _first_errors(errors: list[str]) -> str | None:
+    return "\n".join(errors[:ERROR_MESSAGE_LIMIT]) or None
+
+
+def load(engine: Engine, operation_id: int) -> BulkOperation:
+    """One operation row, detached (read-only use)."""
+    with engine.connect() as connection:
+        row = connection.execute(
+            select(BulkOperation.__table__).where(BulkOperation.id == operation_id)
+        ).one()
+    return BulkOperation(**row._asdict())
+
+
+def unfinished_operations(engine: Engine, host: str, stale_before: datetime) -> list[BulkOperation]:
+    """Operations a crash or stop left pending/processing: this host's, and other hosts' gone silent."""
+    query = (
+        select(BulkOperation.__table__)
+        .where(BulkOperation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]))
+        .where(or_(BulkOperation.host == host, BulkOperation.heartbeat_at < stale_before))
+        .order_by(BulkOperation.id)
+    )
+    with engine.connect() as connection:
+        return [BulkOperation(**row._asdict()) for row in connection.execute(query)]
+
+
+def committed_but_unpublished(engine: Engine, operation_ids: list[int]) -> list[BulkOperation]:
+    """Of these operations, the ones already completed or failed (their outbox step may be unfinished)."""
+    if not operation_ids:
+        return []
+    query = select(BulkOperation.__table__).where(
+        BulkOperation.id.in_(operation_ids),
+        BulkOperation.status.in_([OperationStatus.COMPLETED.value, OperationStatus.FAILED.value]),
+    )
+    with engine.connect() as connection:
+        return [BulkOperation(**row._asdict()) for row in connection.execute(query)]
+
+
+def take_over(engine: Engine, operation_id: int, host: str, stale_before: datetime, now: datetime) -> bool:
+    """Atomically make this host the owner of an unfinished operation; False if another host has it."""
+    with engine.begin() as connection:
+        result = connection.execute(
+            update(BulkOperation)
+            .where(BulkOperation.id == operation_id)
+            .where(or_(BulkOperation.host == host, BulkOperation.heartbeat_at < stale_before))
+            .values(host=host, heartbeat_at=now)
+        )
+        return result.rowcount == 1

@@ -1,0 +1,192 @@
+"""The inbox on the shared drive: which files count, when they are complete, claiming, moving aside.
+
+Layout: ``inbox/<operation>/`` holds only pending files. A claimed file is renamed (atomically, same
+filesystem) into ``inbox/.processing/<operation>/``; when done it moves to
+``archive/<operation>/<date>/`` or, when rejected, to ``outbox/<operation>/rejected/``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pwd
+import shutil
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from processor.core.operation_types import OperationType
+
+PROCESSING_FOLDER = ".processing"
+DONE_SUFFIX = ".done"
+IGNORED_SUFFIXES = (".tmp", ".part", ".partial", DONE_SUFFIX)
+HASH_BLOCK = 1024 * 1024
+
+
+def is_ignored(name: str) -> bool:
+    """Dotfiles, temporary and partial files, Excel's ``~$`` lock files and ``.done`` markers."""
+    return name.startswith((".", "~$")) or name.lower().endswith(IGNORED_SUFFIXES)
+
+
+def done_marker(path: Path) -> Path:
+    """The marker ``<name>.done`` that says ``path`` is complete."""
+    return path.with_name(path.name + DONE_SUFFIX)
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """A candidate file in ``inbox/<operation>/``."""
+
+    path: Path
+    operation_type: OperationType
+
+
+def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[InboxFile]:
+    """Every candidate file present now, oldest modification first (the arrival order at start)."""
+    found = []
+    for operation_type in operation_types:
+        folder = inbox_dir / operation_type.value
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            if entry.is_file(follow_symlinks=False) and not is_ignored(entry.name):
+                found.append(
+                    (entry.stat().st_mtime_ns, entry.name, InboxFile(Path(entry.path), operation_type))
+                )
+    for _, _, inbox_file in sorted(found, key=lambda item: (item[0], item[1])):
+        yield inbox_file
+
+
+def operation_type_of(inbox_dir: Path, path: Path) -> OperationType | None:
+    """The operation whose inbox folder directly holds ``path``, if any."""
+    if path.parent.parent != inbox_dir:
+        return None
+    try:
+        return OperationType(path.parent.name)
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class ClaimedFile:
+    """A file this process owns: moved out of the inbox into the processing area."""
+
+    path: Path
+    original_name: str
+    operation_type: OperationType
+    owner: str
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size
+
+
+def owner_name(path: Path) -> str:
+    """The OS user owning ``path`` (``uid-N`` when the user is unknown on this host)."""
+    uid = path.stat().st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid-{uid}"
+
+
+def processing_folder(inbox_dir: Path, operation_type: OperationType) -> Path:
+    return inbox_dir / PROCESSING_FOLDER / operation_type.value
+
+
+def claim(inbox_dir: Path, candidate: InboxFile) -> ClaimedFile | None:
+    """Rename the file into the processing area. None if another process took (or removed) it first."""
+    target_folder = processing_folder(inbox_dir, candidate.operation_type)
+    target_folder.mkdir(parents=True, exist_ok=True)
+    target = target_folder / f"new-{uuid.uuid4().hex}__{candidate.path.name}"
+    try:
+        owner = owner_name(candidate.path)
+        os.rename(candidate.path, target)
+    except FileNotFoundError:
+        return None
+    done_marker(candidate.path).unlink(missing_ok=True)
+    return ClaimedFile(target, candidate.path.name, candidate.operation_type, owner)
+
+
+def copy_in(inbox_dir: Path, source: Path, operation_type: OperationType, owner: str) -> ClaimedFile:
+    """Claim a copy of a file from outside the inbox (``wardbulk process``); the original stays."""
+    target_folder = processing_folder(inbox_dir, operation_type)
+    target_folder.mkdir(parents=True, exist_ok=True)
+    target = target_folder / f"new-{uuid.uuid4().hex}__{source.name}"
+    shutil.copyfile(source, target)
+    return ClaimedFile(target, source.name, operation_type, owner)
+
+
+def bind_to_operation(claimed: ClaimedFile, operation_id: int) -> ClaimedFile:
+    """Rename the claimed file to ``op<N>__<name>`` so that recovery finds it by operation."""
+    target = claimed.path.with_name(f"op{operation_id}__{claimed.original_name}")
+    os.rename(claimed.path, target)
+    return ClaimedFile(target, claimed.original_name, claimed.operation_type, claimed.owner)
+
+
+def claimed_file_of(inbox_dir: Path, operation_type: OperationType, operation_id: int) -> ClaimedFile | None:
+    """The claimed file of an operation, found in the processing area after a restart."""
+    for path in processing_folder(inbox_dir, operation_type).glob(f"op{operation_id}__*"):
+        return ClaimedFile(path, path.name.split("__", 1)[1], operation_type, owner_name(path))
+    return None
+
+
+def unbound_claims(inbox_dir: Path) -> Iterator[tuple[Path, OperationType]]:
+    """Files claimed by a process that died before registering them."""
+    for operation_type in OperationType:
+        for path in processing_folder(inbox_dir, operation_type).glob("new-*__*"):
+            yield path, operation_type
+
+
+def return_to_inbox(inbox_dir: Path, path: Path, operation_type: OperationType) -> Path:
+    """Put an unregistered claimed file back where it was dropped, to be taken again."""
+    target = inbox_dir / operation_type.value / path.name.split("__", 1)[1]
+    os.rename(path, target)
+    return target
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of the file's bytes, read in blocks."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(HASH_BLOCK):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def archive(claimed: ClaimedFile, archive_dir: Path, operation_id: int, today: datetime) -> Path:
+    """Move a processed file to ``archive/<operation>/<YYYY-MM-DD>/<stem>.opN<suffix>``."""
+    folder = archive_dir / claimed.operation_type.value / today.date().isoformat()
+    target = _move(claimed, folder, operation_id)
+    os.utime(target)  # retention counts from archiving, not from the sender's modification time
+    return target
+
+
+def reject(claimed: ClaimedFile, outbox_dir: Path, operation_id: int) -> Path:
+    """Move a rejected file beside its error report: ``outbox/<operation>/rejected/``."""
+    return _move(claimed, outbox_dir / claimed.operation_type.value / "rejected", operation_id)
+
+
+def _move(claimed: ClaimedFile, folder: Path, operation_id: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    name = Path(claimed.original_name)
+    target = folder / f"{name.stem}.op{operation_id}{name.suffix}"
+    shutil.move(claimed.path, target)
+    return target
+
+
+def purge_archive(archive_dir: Path, retention_days: int, now: float | None = None) -> int:
+    """Delete archived files older than ``retention_days``; returns how many were deleted."""
+    cutoff = (now if now is not None else time.time()) - timedelta(days=retention_days).total_seconds()
+    removed = 0
+    for path in archive_dir.glob("*/*/*"):
+        if path.is_file() and path.stat().st_mtime < cutoff:
+            path.unlink()
+            removed += 1
+    for folder in archive_dir.glob("*/*"):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return removed

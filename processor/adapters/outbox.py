@@ -1,0 +1,121 @@
+"""Outbox files: named by the contract, Excel-safe, and atomic (temporary name, fsync, rename).
+
+For an input ``<stem>.csv`` processed as operation N, in ``outbox/<operation>/``:
+``<stem>.opN.result.csv``, ``<stem>.opN.errors.csv``, ``<stem>.opN.summary.json``.
+While a file is processed they are written as hidden ``.<name>.partial`` files beside their final
+names; ``publish`` renames them into place, summary last, so a poller that sees the summary sees all.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from processor.core.excel_safe import neutralise
+from processor.core.operation_types import OperationType
+
+ERRORS_HEADER = ("line", "column", "code", "message", "value")
+PARTIAL_SUFFIX = ".partial"
+
+
+@dataclass(frozen=True)
+class OutboxFiles:
+    """The three output files of one operation."""
+
+    folder: Path
+    stem: str
+    operation_id: int
+
+    @classmethod
+    def for_operation(
+        cls, outbox_dir: Path, operation_type: OperationType, input_name: str, operation_id: int
+    ) -> OutboxFiles:
+        return cls(outbox_dir / operation_type.value, Path(input_name).stem, operation_id)
+
+    def final(self, kind: str) -> Path:
+        """``kind`` is ``result.csv``, ``errors.csv`` or ``summary.json``."""
+        return self.folder / f"{self.stem}.op{self.operation_id}.{kind}"
+
+    def partial(self, kind: str) -> Path:
+        return self.folder / f".{self.final(kind).name}{PARTIAL_SUFFIX}"
+
+    @property
+    def kinds(self) -> tuple[str, str, str]:
+        return ("result.csv", "errors.csv", "summary.json")
+
+    def discard_partials(self) -> None:
+        for kind in self.kinds:
+            self.partial(kind).unlink(missing_ok=True)
+
+    def publish(self) -> list[Path]:
+        """Rename every existing partial into place, summary last; returns the final paths."""
+        published = []
+        for kind in self.kinds:
+            partial = self.partial(kind)
+            if partial.exists():
+                os.replace(partial, self.final(kind))
+                published.append(self.final(kind))
+        fsync_directory(self.folder)
+        return published
+
+
+def fsync_directory(folder: Path) -> None:
+    """Make renames in ``folder`` durable."""
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+class ExcelCsvWriter:
+    """Streams rows to a CSV file that Excel opens safely: UTF-8 with BOM, formula cells neutralised."""
+
+    def __init__(self, path: Path, header: Sequence[str] | None, append: bool = False) -> None:
+        """Create ``path`` with ``header``, or with ``append`` add rows to a file this class wrote."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        # On append the BOM is already at the start of the file; plain utf-8 must not write another.
+        encoding, mode = ("utf-8", "a") if append else ("utf-8-sig", "w")
+        self._handle: IO[str] = path.open(mode, encoding=encoding, newline="")
+        self._writer = csv.writer(self._handle, lineterminator="\r\n")
+        if header is not None:
+            self.write(header)
+
+    def write(self, cells: Iterable[Any]) -> None:
+        self._writer.writerow([neutralise(cell) if isinstance(cell, str) else cell for cell in cells])
+
+    def write_neutralised(self, cells: Iterable[Any]) -> None:
+        """Write cells that were already neutralised (copied from a file this class wrote)."""
+        self._writer.writerow(cells)
+
+    def close(self) -> None:
+        """Flush and fsync: after ``close`` the bytes are on disk."""
+        if self._handle.closed:
+            return
+        self._handle.flush()
+        os.fsync(self._handle.fileno())
+        self._handle.close()
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to ``path`` (a partial or temporary name) and fsync it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
+        handle.write("\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def write_atomically(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON under a temporary name in the same folder, fsync, rename into place."""
+    temporary = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+    write_json(temporary, data)
+    os.replace(temporary, path)
+    fsync_directory(path.parent)

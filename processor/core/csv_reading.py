@@ -1,0 +1,208 @@
+"""Reading CSV records from lines of bytes: decoding, dialect, header and strict parsing. Pure: no I/O.
+
+Contract:
+
+- UTF-8 with or without BOM is always accepted; a configured fallback encoding (e.g. cp1252) is used
+  for lines that are not valid UTF-8; anything else is ``encoding-error`` with the line.
+- The delimiter (comma, semicolon or tab) is the one that splits the header into the most known columns.
+- Header labels are trimmed and case-insensitive; a missing required column is ``missing-label`` and a
+  repeated one ``duplicate-label`` (both reject the file); unknown columns are reported, then ignored.
+- Parsing is strict: an unterminated quote rejects the file (``malformed-csv``), never swallowing the rest.
+  Quoted newlines are fine; every ``line`` is the physical line where the record starts (header = 1).
+- Blank lines (also lines of only delimiters and spaces) are skipped. A short row is ``missing-cell``, a
+  row with extra non-empty cells ``extra-cell``; NUL and other control characters are
+  ``control-character``. A cell longer than ``MAX_FIELD_CHARS`` rejects the file (``field-too-large``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import chain
+
+from processor.core.problems import Code, FileRejected, RowError
+
+MAX_FIELD_CHARS = 100_000
+DELIMITERS = (",", ";", "\t")
+UTF8_BOM = codecs.BOM_UTF8
+UTF16_BOMS = (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+SAVE_AS_HINT = 'save the file from Excel as "CSV UTF-8 (Comma delimited)"'
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    """The columns an operation reads: required ones must be in the header, optional ones may be."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...] = ()
+
+    @property
+    def known(self) -> tuple[str, ...]:
+        return self.required + self.optional
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """One data record: ``cells`` by normalised column name (known columns only), ``raw`` as read."""
+
+    line: int
+    cells: dict[str, str]
+    raw: list[str]
+    errors: list[RowError] = field(default_factory=list)
+
+
+@dataclass
+class CsvFile:
+    """A header that passed the checks, and the records after it (a one-pass iterator)."""
+
+    labels: list[str]
+    delimiter: str
+    unknown_columns: list[str]
+    records: Iterator[Record]
+
+
+def decode_lines(raw_lines: Iterable[bytes], fallback_encoding: str = "utf-8") -> Iterator[str]:
+    """Decode physical lines strictly: UTF-8 first, then ``fallback_encoding`` if it is another one."""
+    fallback = codecs.lookup(fallback_encoding).name
+    for number, raw in enumerate(raw_lines, start=1):
+        yield _decode_line(_without_bom(raw) if number == 1 else raw, number, fallback)
+
+
+def _without_bom(first_line: bytes) -> bytes:
+    if first_line.startswith(UTF16_BOMS):
+        raise FileRejected.single(
+            Code.ENCODING_ERROR, f"the file is UTF-16, which is not supported: {SAVE_AS_HINT}", line=1
+        )
+    return first_line.removeprefix(UTF8_BOM)
+
+
+def _decode_line(raw: bytes, number: int, fallback: str) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        if fallback != "utf-8":
+            try:
+                return raw.decode(fallback)
+            except UnicodeDecodeError:
+                pass
+    raise FileRejected.single(
+        Code.ENCODING_ERROR,
+        f"line {number} is not valid UTF-8"
+        + (f" nor {fallback}" if fallback != "utf-8" else "")
+        + f": {SAVE_AS_HINT}",
+        line=number,
+    )
+
+
+def read_csv(lines: Iterator[str], spec: ColumnSpec) -> CsvFile:
+    """Parse the header (rejecting the file if it is unusable) and return the records lazily."""
+    csv.field_size_limit(MAX_FIELD_CHARS)
+    skipped = 0
+    for header_line in lines:
+        if header_line.strip(" \t\r\n,;"):
+            break
+        skipped += 1
+    else:
+        raise FileRejected.single(Code.EMPTY_FILE, "the file is empty")
+    delimiter = _choose_delimiter(header_line, spec)
+    reader = csv.reader(chain([header_line], lines), delimiter=delimiter, strict=True)
+    labels = [label.strip() for label in _next_row(reader, skipped)]
+    names = [label.lower() for label in labels]
+    _check_header(names, spec)
+    unknown = [label for label, name in zip(labels, names, strict=True) if name and name not in spec.known]
+    records = _records(reader, names, spec, skipped)
+    return CsvFile(labels=labels, delimiter=delimiter, unknown_columns=unknown, records=records)
+
+
+def _choose_delimiter(header_line: str, spec: ColumnSpec) -> str:
+    def known_columns(delimiter: str) -> int:
+        labels = next(csv.reader([header_line], delimiter=delimiter), [])
+        return sum(label.strip().lower() in spec.known for label in labels)
+
+    return max(DELIMITERS, key=known_columns)  # ties keep the earlier, so comma wins
+
+
+def _check_header(names: list[str], spec: ColumnSpec) -> None:
+    problems = [
+        RowError(1, name, Code.DUPLICATE_LABEL, f"column {name!r} appears more than once in the header")
+        for name in dict.fromkeys(n for n in names if n and names.count(n) > 1)
+    ]
+    problems += [
+        RowError(1, name, Code.MISSING_LABEL, f"required column {name!r} is missing from the header")
+        for name in spec.required
+        if name not in names
+    ]
+    if problems:
+        raise FileRejected(problems)
+
+
+def _next_row(reader: Iterator[list[str]], line_offset: int) -> list[str]:
+    try:
+        return next(reader)
+    except csv.Error as exc:
+        raise _parse_error(exc, getattr(reader, "line_num", 0) + line_offset) from None
+
+
+def _parse_error(exc: csv.Error, line: int) -> FileRejected:
+    if "field larger than field limit" in str(exc):
+        return FileRejected.single(
+            Code.FIELD_TOO_LARGE, f"a cell is longer than {MAX_FIELD_CHARS} characters", line=line
+        )
+    return FileRejected.single(
+        Code.MALFORMED_CSV,
+        f"the CSV cannot be parsed from line {line} on ({exc}); check for an unclosed quote",
+        line=line,
+    )
+
+
+def _records(
+    reader: Iterator[list[str]], names: list[str], spec: ColumnSpec, offset: int
+) -> Iterator[Record]:
+    known = [(index, name) for index, name in enumerate(names) if name in spec.known]
+    width = len(names)
+    while True:
+        start = reader.line_num + 1 + offset  # type: ignore[attr-defined]
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise _parse_error(exc, start) from None
+        if all(not cell.strip() for cell in row):
+            continue
+        cells = {name: row[index] if index < len(row) else "" for index, name in known}
+        yield Record(line=start, cells=cells, raw=row, errors=_shape_errors(row, names, width, start))
+
+
+def _shape_errors(row: list[str], names: list[str], width: int, line: int) -> list[RowError]:
+    errors: list[RowError] = []
+    if len(row) < width:
+        errors.append(
+            RowError(
+                line,
+                names[len(row)],
+                Code.MISSING_CELL,
+                f"the row has {len(row)} cells but the header has {width}",
+            )
+        )
+    elif len(row) > width and any(cell.strip() for cell in row[width:]):
+        errors.append(
+            RowError(line, "", Code.EXTRA_CELL, f"the row has {len(row)} cells but the header has {width}")
+        )
+    if _CONTROL.search("".join(row)):
+        errors += [
+            RowError(
+                line,
+                names[i] if i < width else "",
+                Code.CONTROL_CHARACTER,
+                "the cell contains a NUL or control character",
+                cell,
+            )
+            for i, cell in enumerate(row)
+            if _CONTROL.search(cell)
+        ]
+    return errors

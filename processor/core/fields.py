@@ -1,0 +1,117 @@
+"""Cell types shared by the row models: each strips the cell, checks it and fails with a stable code.
+
+Errors are ``PydanticCustomError`` whose type is the wardbulk error code, so a pydantic error maps to a
+``RowError`` without guessing. Messages name the column, never the value.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Annotated, Any
+
+from pydantic import AfterValidator, BeforeValidator, ValidationError, ValidationInfo
+from pydantic_core import PydanticCustomError
+
+from processor.core.problems import Code, RowError
+
+EMAIL_MAX = 254
+EMAIL_PATTERN = re.compile(
+    r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
+)
+PHONE_PATTERN = re.compile(r"^[+(]?[0-9][0-9 ()./-]*(?:\s*(?:x|ext\.?)\s*[0-9]+)?$", re.IGNORECASE)
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+ISO_DATETIME = re.compile(
+    r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
+)
+EARLIEST_BIRTH = date(1880, 1, 1)
+CODE_VALUES = {code.value for code in Code}
+
+
+def fail(code: Code, message: str) -> PydanticCustomError:
+    """An error whose pydantic type is the wardbulk code."""
+    return PydanticCustomError(code.value, message)
+
+
+def _stripped(value: Any) -> Any:
+    return value.strip() if isinstance(value, str) else value
+
+
+def _stripped_or_none(value: Any) -> Any:
+    value = _stripped(value)
+    return value or None
+
+
+def _required(value: str) -> str:
+    if not value:
+        raise fail(Code.CONSTRAINT_ERROR, "a value is required")
+    return value
+
+
+def _max_length(limit: int) -> AfterValidator:
+    def check(value: str | None) -> str | None:
+        if value is not None and len(value) > limit:
+            raise fail(Code.CONSTRAINT_ERROR, f"is longer than {limit} characters")
+        return value
+
+    return AfterValidator(check)
+
+
+def _email(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if len(value) > EMAIL_MAX:
+        raise fail(Code.CONSTRAINT_ERROR, f"an e-mail address is at most {EMAIL_MAX} characters")
+    if not EMAIL_PATTERN.match(value):
+        raise fail(Code.TYPE_ERROR, "is not a valid e-mail address")
+    return value.lower()
+
+
+def _phone(value: str | None) -> str | None:
+    if value is not None and not PHONE_PATTERN.match(value):
+        raise fail(Code.TYPE_ERROR, "is not a phone number (digits, spaces, + - ( ) . allowed)")
+    return value
+
+
+def _today(info: ValidationInfo) -> date:
+    context = info.context or {}
+    now: datetime = context.get("now") or datetime.now(UTC)
+    return now.date()
+
+
+def _iso_date_not_future(value: Any, info: ValidationInfo) -> date | None:
+    value = _stripped_or_none(value)
+    if value is None:
+        return None
+    try:
+        if not ISO_DATE.match(value):
+            raise ValueError
+        parsed = date.fromisoformat(value)
+    except ValueError:
+        raise fail(Code.TYPE_ERROR, "must be a date written YYYY-MM-DD") from None
+    if parsed > _today(info):
+        raise fail(Code.CONSTRAINT_ERROR, "is in the future")
+    if parsed < EARLIEST_BIRTH:
+        raise fail(Code.CONSTRAINT_ERROR, f"is before {EARLIEST_BIRTH.isoformat()}")
+    return parsed
+
+
+Text = Annotated[str, BeforeValidator(_stripped)]
+OptionalText = Annotated[str | None, BeforeValidator(_stripped_or_none)]
+RequiredName = Annotated[Text, AfterValidator(_required), _max_length(150)]
+RequiredEmail = Annotated[Text, AfterValidator(_required), AfterValidator(_email)]
+OptionalEmail = Annotated[OptionalText, AfterValidator(_email)]
+OptionalPhone = Annotated[OptionalText, _max_length(32), AfterValidator(_phone)]
+OptionalBirthDate = Annotated[date | None, BeforeValidator(_iso_date_not_future)]
+
+
+def row_errors(exc: ValidationError, line: int, cells: dict[str, str]) -> list[RowError]:
+    """Translate a row model's validation error into RowErrors, one per failing column."""
+    errors = []
+    for error in exc.errors(include_url=False, include_input=False):
+        column = str(error["loc"][0]) if error["loc"] else ""
+        code = Code(error["type"]) if error["type"] in CODE_VALUES else Code.TYPE_ERROR
+        message = f"{column} {error['msg']}" if column else error["msg"]
+        errors.append(RowError(line, column, code, message, cells.get(column, "")))
+    return errors

@@ -1,0 +1,83 @@
+"""Problems found in an input file, as values, and the stable error codes they carry.
+
+Codes are kebab-case words other systems match on; never rename one. Frictionless names where one fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Code(StrEnum):
+    """Every error code wardbulk writes into errors.csv and summary.json."""
+
+    # File-level: the file is rejected as a whole.
+    NOT_CSV = "not-csv"
+    FILE_TOO_LARGE = "file-too-large"
+    EMPTY_FILE = "empty-file"
+    ENCODING_ERROR = "encoding-error"
+    MALFORMED_CSV = "malformed-csv"
+    FIELD_TOO_LARGE = "field-too-large"
+    MISSING_LABEL = "missing-label"
+    DUPLICATE_LABEL = "duplicate-label"
+    DUPLICATE_FILE = "duplicate-file"
+    TOO_MANY_ERRORS = "too-many-errors"
+    ROW_ERRORS = "row-errors"
+    DATABASE_ERROR = "database-error"
+    INTERNAL_ERROR = "internal-error"
+    # Row-level: the row is skipped and reported.
+    MISSING_CELL = "missing-cell"
+    EXTRA_CELL = "extra-cell"
+    TYPE_ERROR = "type-error"
+    CONSTRAINT_ERROR = "constraint-error"
+    CONTROL_CHARACTER = "control-character"
+    DUPLICATE_EMAIL = "duplicate-email"
+    DUPLICATE_PATIENT_ID = "duplicate-patient-id"
+    # Row-level codes of the ward operations.
+    UNKNOWN_PATIENT = "unknown-patient"
+    UNKNOWN_BED = "unknown-bed"
+    UNKNOWN_WARD = "unknown-ward"
+    BED_NOT_AVAILABLE = "bed-not-available"
+    BED_OCCUPIED = "bed-occupied"
+    ALREADY_ADMITTED = "already-admitted"
+    NOT_ADMITTED = "not-admitted"
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One problem in one cell or row. ``line`` is the physical line where the record starts (header = 1).
+
+    ``value`` is the offending cell as read; it goes to errors.csv (Excel-safe) and never to a log.
+    """
+
+    line: int | None
+    column: str
+    code: Code
+    message: str
+    value: str = ""
+
+
+class FileRejected(Exception):
+    """A problem with the file as a whole: nothing of it is applied.
+
+    ``problems`` are the lines of errors.csv (several for, say, three missing columns); the first one's
+    code is the file's ``error_code``.
+    """
+
+    def __init__(self, problems: list[RowError]) -> None:
+        super().__init__(problems[0].message)
+        self.problems = problems
+
+    @classmethod
+    def single(cls, code: Code, message: str, line: int | None = None, column: str = "") -> FileRejected:
+        """A rejection for one problem."""
+        return cls([RowError(line=line, column=column, code=code, message=message)])
+
+    @property
+    def code(self) -> Code:
+        return self.problems[0].code
+
+    @property
+    def message(self) -> str:
+        return "; ".join(problem.message for problem in self.problems)

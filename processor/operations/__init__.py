@@ -1,0 +1,1 @@
+"""One module per operation type, behind one small interface (``Operation`` in ``base``)."""

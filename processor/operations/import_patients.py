@@ -1,0 +1,199 @@
+"""import_patients: each row creates a User and a Patient (and a Caregiver when one is named).
+
+Checks, in order: the row model (required names and e-mail, formats, dates not in the future), duplicates
+inside the file (``same as line N``), duplicates against the database (one query per chunk per key).
+An empty patient_id gets a generated identifier ``WB-<operation>-<line>``, returned in result.csv.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.fields import (
+    OptionalBirthDate,
+    OptionalEmail,
+    OptionalPhone,
+    OptionalText,
+    RequiredEmail,
+    RequiredName,
+    row_errors,
+)
+from processor.core.formats import format_of
+from processor.core.operation_types import OperationType
+from processor.core.problems import Code, RowError
+from processor.operations.base import RowOutcome, RunContext
+from processor.operations.ports import NewPatient, PatientImportStore
+
+FORMAT = format_of(OperationType.IMPORT_PATIENTS)
+GENDERS = ("M", "F", "O", "U")
+PATIENT_ID_MAX = 64
+
+
+class PatientRow(BaseModel):
+    """One import row after validation. Cells arrive as text; every field strips its cell."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    first_name: RequiredName
+    last_name: RequiredName
+    email: RequiredEmail
+    patient_id: OptionalText = None
+    phone: OptionalPhone = None
+    date_of_birth: OptionalBirthDate = None
+    gender: OptionalText = None
+    caregiver_name: OptionalText = None
+    caregiver_email: OptionalEmail = None
+    caregiver_phone: OptionalPhone = None
+
+
+def _validate_row(record: Record, context: RunContext) -> PatientRow | list[RowError]:
+    try:
+        row = PatientRow.model_validate(record.cells, context={"now": context.now})
+    except ValidationError as exc:
+        return row_errors(exc, record.line, record.cells)
+    errors = _checked_fields(row, record)
+    return errors or row
+
+
+def _checked_fields(row: PatientRow, record: Record) -> list[RowError]:
+    """Cross-field rules that read better here than as pydantic validators."""
+    errors = []
+    if row.patient_id is not None and len(row.patient_id) > PATIENT_ID_MAX:
+        errors.append(
+            _cell_error(
+                record,
+                "patient_id",
+                Code.CONSTRAINT_ERROR,
+                f"patient_id is longer than {PATIENT_ID_MAX} characters",
+            )
+        )
+    if row.gender is not None and row.gender.upper() not in GENDERS:
+        errors.append(
+            _cell_error(record, "gender", Code.CONSTRAINT_ERROR, "gender must be one of M, F, O, U")
+        )
+    if row.caregiver_name is None and (row.caregiver_email or row.caregiver_phone):
+        errors.append(
+            _cell_error(
+                record,
+                "caregiver_name",
+                Code.CONSTRAINT_ERROR,
+                "caregiver_name is required when a caregiver e-mail or phone is given",
+            )
+        )
+    return errors
+
+
+def _cell_error(record: Record, column: str, code: Code, message: str) -> RowError:
+    return RowError(record.line, column, code, message, record.cells.get(column, ""))
+
+
+def generated_patient_id(operation_id: int, line: int) -> str:
+    """The identifier given to a row without patient_id: stable, so a reprocessed file gets the same."""
+    return f"WB-{operation_id:06d}-{line:07d}"
+
+
+@dataclass
+class ImportPatientsRun:
+    """One file's state: the first line of every e-mail and patient_id seen so far."""
+
+    context: RunContext
+    first_line_of_email: dict[str, int] = field(default_factory=dict)
+    first_line_of_patient_id: dict[str, int] = field(default_factory=dict)
+
+    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
+        outcomes = [self._validate_one(record) for record in records]
+        self._reject_known_to_database(outcomes, cast(PatientImportStore, store))
+        return outcomes
+
+    def apply(self, payloads: list[Any], store: Any) -> None:
+        patient_store = cast(PatientImportStore, store)
+        patient_store.insert_patients(payloads, self.context.operation_id, self.context.now)
+
+    def _validate_one(self, record: Record) -> RowOutcome:
+        if record.errors:
+            return RowOutcome(record.line, errors=record.errors)
+        checked = _validate_row(record, self.context)
+        if isinstance(checked, list):
+            return RowOutcome(record.line, errors=checked)
+        patient = self._new_patient(checked, record.line)
+        errors = self._duplicates_in_file(patient, record)
+        if errors:
+            return RowOutcome(record.line, errors=errors)
+        return RowOutcome(record.line, payload=patient, created={"assigned_patient_id": patient.mrn})
+
+    def _new_patient(self, row: PatientRow, line: int) -> NewPatient:
+        mrn = row.patient_id or generated_patient_id(self.context.operation_id, line)
+        return NewPatient(
+            mrn=mrn,
+            first_name=row.first_name,
+            last_name=row.last_name,
+            email=row.email,
+            phone=row.phone,
+            date_of_birth=row.date_of_birth,
+            gender=row.gender.upper() if row.gender else None,
+            caregiver_name=row.caregiver_name,
+            caregiver_email=row.caregiver_email,
+            caregiver_phone=row.caregiver_phone,
+        )
+
+    def _duplicates_in_file(self, patient: NewPatient, record: Record) -> list[RowError]:
+        errors = []
+        first = self.first_line_of_email.setdefault(patient.email, record.line)
+        if first != record.line:
+            errors.append(
+                _cell_error(record, "email", Code.DUPLICATE_EMAIL, f"email is the same as line {first}")
+            )
+        first = self.first_line_of_patient_id.setdefault(patient.mrn, record.line)
+        if first != record.line:
+            errors.append(
+                _cell_error(
+                    record, "patient_id", Code.DUPLICATE_PATIENT_ID, f"patient_id is the same as line {first}"
+                )
+            )
+        return errors
+
+    def _reject_known_to_database(self, outcomes: list[RowOutcome], store: PatientImportStore) -> None:
+        candidates = [outcome for outcome in outcomes if outcome.ok]
+        if not candidates:
+            return
+        taken_emails = store.existing_emails(o.payload.email for o in candidates)
+        taken_ids = store.existing_patient_ids(o.payload.mrn for o in candidates)
+        for outcome in candidates:
+            patient: NewPatient = outcome.payload
+            if patient.email in taken_emails:
+                outcome.errors.append(
+                    RowError(
+                        outcome.line,
+                        "email",
+                        Code.DUPLICATE_EMAIL,
+                        "email already belongs to another user",
+                        patient.email,
+                    )
+                )
+            if patient.mrn in taken_ids:
+                outcome.errors.append(
+                    RowError(
+                        outcome.line,
+                        "patient_id",
+                        Code.DUPLICATE_PATIENT_ID,
+                        "patient_id already exists",
+                        patient.mrn,
+                    )
+                )
+            if outcome.errors:
+                outcome.payload, outcome.created = None, {}
+
+
+class ImportPatients:
+    """The import_patients operation type."""
+
+    operation_type: OperationType = OperationType.IMPORT_PATIENTS
+    spec: ColumnSpec = FORMAT.spec
+    created_columns: tuple[str, ...] = ("assigned_patient_id",)
+
+    def start(self, context: RunContext) -> ImportPatientsRun:
+        return ImportPatientsRun(context)

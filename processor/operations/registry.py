@@ -1,0 +1,16 @@
+"""The operation types the pipeline can apply, by type."""
+
+from __future__ import annotations
+
+from processor.core.operation_types import OperationType
+from processor.operations.base import Operation
+from processor.operations.import_patients import ImportPatients
+
+OPERATIONS: dict[OperationType, Operation] = {
+    OperationType.IMPORT_PATIENTS: ImportPatients(),
+}
+
+
+def operation_for(operation_type: OperationType) -> Operation | None:
+    """The operation implementing ``operation_type``, or None if this version has none yet."""
+    return OPERATIONS.get(operation_type)

@@ -1,0 +1,488 @@
+"""The file pipeline, written once for every operation type.
+
+claim → register (BulkOperation + file claim) → phase 1: read, validate in chunks, spool the valid
+payloads, write result/errors partials, publish progress → decide (policy rejections) → phase 2: apply
+the spool in ONE transaction that also marks the operation completed → publish the outbox → archive.
+
+Crash safety: phase 1 writes nothing to the ward tables; phase 2 commits everything or nothing, and the
+summary partial is on disk before the commit. After a crash ``recovery`` reprocesses operations that never
+committed and finishes the outbox and archive steps of those that did.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import pickle
+import socket
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from itertools import islice
+from pathlib import Path
+from typing import IO, Any, TypeVar
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from processor.adapters import inbox
+from processor.adapters.database import operation_records as records
+from processor.adapters.database.stores import SqlWardStore
+from processor.adapters.database.unit_of_work import UnitOfWork
+from processor.adapters.inbox import ClaimedFile
+from processor.adapters.outbox import ERRORS_HEADER, ExcelCsvWriter, OutboxFiles, write_json
+from processor.core.clock import Clock
+from processor.core.csv_reading import Record, decode_lines, read_csv
+from processor.core.operation_types import OperationStatus
+from processor.core.problems import Code, FileRejected, RowError
+from processor.logs import get_logger, scrub
+from processor.operations.base import Operation, OperationRun, RowOutcome, RunContext
+from processor.operations.registry import operation_for
+from processor.settings import OperationSettings, Settings
+
+log = get_logger(__name__)
+T = TypeVar("T")
+RESULT_TAIL = ("line", "outcome", "message")
+TRANSIENT_ATTEMPTS = 3
+
+
+class Interrupted(Exception):
+    """A graceful stop was asked for; the file's transaction was rolled back and it waits, claimed."""
+
+
+@dataclass
+class Pipeline:
+    """Everything the pipeline needs; built by ``bootstrap``."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    host: str = field(default_factory=socket.gethostname)
+    should_stop: Callable[[], bool] = lambda: False
+    on_progress: Callable[[int], None] | None = None
+    backoff_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Job:
+    """One registered file: its claimed copy, its operation and where its outputs go."""
+
+    claimed: ClaimedFile
+    operation_id: int
+    sha256: str | None
+    started_at: datetime
+    files: OutboxFiles
+
+    @property
+    def spool(self) -> Path:
+        return self.claimed.path.with_name(f".op{self.operation_id}.spool")
+
+    def discard_work(self) -> None:
+        self.files.discard_partials()
+        self.spool.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """How one file ended."""
+
+    operation_id: int
+    status: OperationStatus
+    error_code: str | None
+    counts: records.Counts
+    summary: Path | None
+
+
+@dataclass
+class ErrorReport:
+    """errors.csv, capped at a detail limit; counts stay complete."""
+
+    writer: ExcelCsvWriter
+    limit: int
+    written: int = 0
+    total: int = 0
+    by_code: Counter[str] = field(default_factory=Counter)
+    first_messages: list[str] = field(default_factory=list)
+
+    def add(self, errors: list[RowError]) -> None:
+        for error in errors:
+            self.total += 1
+            self.by_code[error.code.value] += 1
+            if len(self.first_messages) < records.ERROR_MESSAGE_LIMIT:
+                where = f"line {error.line}" if error.line else "file"
+                self.first_messages.append(f"{where}: {error.message} ({error.code.value})")
+            if self.written < self.limit:
+                line = "" if error.line is None else error.line
+                self.writer.write([line, error.column, error.code.value, error.message, error.value])
+                self.written += 1
+
+    @property
+    def truncated(self) -> bool:
+        return self.written < self.total
+
+
+@dataclass
+class Validation:
+    """Phase 1's findings."""
+
+    report: ErrorReport
+    width: int = 0  # header columns, to pad or cut ragged rows in result.csv
+    total: int = 0
+    failed: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+
+    @property
+    def counts(self) -> records.Counts:
+        return records.Counts(self.total, self.total - self.failed, self.failed)
+
+
+def chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Consecutive lists of at most ``size`` items."""
+    while chunk := list(islice(items, size)):
+        yield chunk
+
+
+def precheck(claimed: ClaimedFile, settings: Settings) -> FileRejected | None:
+    """Problems found without reading the file: its name and its size."""
+    if Path(claimed.original_name).suffix.lower() != ".csv":
+        return FileRejected.single(
+            Code.NOT_CSV, "only .csv files are accepted; export the sheet as CSV UTF-8"
+        )
+    if claimed.size > settings.max_file_bytes:
+        return FileRejected.single(
+            Code.FILE_TOO_LARGE,
+            f"the file has {claimed.size} bytes; the limit is {settings.max_file_bytes} (max_file_bytes)",
+        )
+    return None
+
+
+def process_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> FileOutcome:
+    """Register a freshly claimed file as a BulkOperation and see it through to the outbox."""
+    problem = precheck(claimed, pipeline.settings)
+    too_large = problem is not None and problem.code == Code.FILE_TOO_LARGE
+    sha256 = None if too_large else inbox.sha256_of(claimed.path)
+    new = records.NewOperation(
+        claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host
+    )
+    now = pipeline.clock()
+    registration = records.register(pipeline.engine, new, now)
+    job = job_for(
+        pipeline,
+        inbox.bind_to_operation(claimed, registration.operation_id),
+        registration.operation_id,
+        sha256,
+        now,
+    )
+    log.info(
+        "file_claimed",
+        operation_id=job.operation_id,
+        file=claimed.original_name,
+        operation=claimed.operation_type.value,
+    )
+    if registration.duplicate_of is not None:
+        message = (
+            f"the same file was already processed as operation {registration.duplicate_of}; "
+            "nothing was applied"
+        )
+        duplicate = FileRejected.single(Code.DUPLICATE_FILE, message)
+        return reject_file(pipeline, job, duplicate, release_claim=False)
+    if problem is not None:
+        return reject_file(pipeline, job, problem)
+    return run_operation(pipeline, job)
+
+
+def job_for(
+    pipeline: Pipeline, claimed: ClaimedFile, operation_id: int, sha256: str | None, started_at: datetime
+) -> Job:
+    """The job of a registered operation (also rebuilt by recovery from the database row)."""
+    files = OutboxFiles.for_operation(
+        pipeline.settings.outbox_dir, claimed.operation_type, claimed.original_name, operation_id
+    )
+    return Job(claimed, operation_id, sha256, started_at, files)
+
+
+def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
+    """Phases 1 and 2, retried with backoff on transient database failures and conflicts."""
+    operation = operation_for(job.claimed.operation_type)
+    if operation is None:
+        name = job.claimed.operation_type.value
+        missing = FileRejected.single(
+            Code.INTERNAL_ERROR, f"operation {name} is not available in this version"
+        )
+        return reject_file(pipeline, job, missing)
+    for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
+        try:
+            return _attempt(pipeline, job, operation)
+        except FileRejected as rejected:
+            return reject_file(pipeline, job, rejected)
+        except Interrupted:
+            job.discard_work()
+            records.set_pending(pipeline.engine, job.operation_id)
+            log.info("file_interrupted", operation_id=job.operation_id, file=job.claimed.original_name)
+            raise
+        except (OperationalError, IntegrityError) as exc:
+            log.warning(
+                "database_retry",
+                operation_id=job.operation_id,
+                attempt=attempt,
+                error=type(exc.orig).__name__,
+            )
+            job.discard_work()
+            if attempt == TRANSIENT_ATTEMPTS:
+                return reject_file(pipeline, job, _database_failure(exc))
+            time.sleep(pipeline.backoff_s * 2 ** (attempt - 1))
+        except DBAPIError as exc:
+            return reject_file(pipeline, job, _database_failure(exc))
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _database_failure(exc: DBAPIError) -> FileRejected:
+    text = scrub(str(exc.orig)).strip()
+    first_line = text.splitlines()[0] if text else ""
+    return FileRejected.single(
+        Code.DATABASE_ERROR,
+        f"the database refused the file ({type(exc.orig).__name__}: {first_line}); nothing was applied",
+    )
+
+
+def _operation_settings(pipeline: Pipeline, job: Job) -> OperationSettings:
+    return pipeline.settings.operations.for_type(job.claimed.operation_type)
+
+
+def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> FileOutcome:
+    job.discard_work()
+    context = RunContext(job.operation_id, pipeline.clock(), _operation_settings(pipeline, job).notify)
+    run = operation.start(context)
+    validation = _validate_to_spool(pipeline, job, operation, run)
+    policy = _policy_rejection(_operation_settings(pipeline, job), validation)
+    if policy is not None:
+        return _reject_after_validation(pipeline, job, validation, policy)
+    completed_at = pipeline.clock()
+    summary = _summary(job, OperationStatus.COMPLETED, None, validation.counts, completed_at, validation)
+    with UnitOfWork(pipeline.engine) as uow:
+        for payloads in _read_spool(job.spool):
+            _check_stop(pipeline)
+            run.apply(payloads, uow.store)
+        records.complete(
+            uow.connection,
+            job.operation_id,
+            validation.counts,
+            validation.report.first_messages,
+            str(job.files.final("result.csv")),
+            completed_at,
+        )
+        write_json(job.files.partial("summary.json"), summary)
+        uow.commit()
+    job.spool.unlink(missing_ok=True)
+    return publish(pipeline, job, OperationStatus.COMPLETED, None, validation.counts)
+
+
+def _check_stop(pipeline: Pipeline) -> None:
+    if pipeline.should_stop():
+        raise Interrupted
+
+
+def _validate_to_spool(pipeline: Pipeline, job: Job, operation: Operation, run: OperationRun) -> Validation:
+    encoding = _operation_settings(pipeline, job).encoding
+    with job.claimed.path.open("rb") as raw, job.spool.open("wb") as spool:
+        csv_file = read_csv(decode_lines(raw, encoding), operation.spec)
+        header = [*csv_file.labels, *RESULT_TAIL, *operation.created_columns]
+        result = ExcelCsvWriter(job.files.partial("result.csv"), header)
+        errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
+        validation = Validation(ErrorReport(errors, pipeline.settings.error_detail_limit))
+        validation.width = len(csv_file.labels)
+        validation.unknown_columns = csv_file.unknown_columns
+        try:
+            for chunk in chunks(csv_file.records, pipeline.settings.chunk_size):
+                _validate_chunk(pipeline, job, run, chunk, result, spool, validation)
+        finally:
+            result.close()
+            errors.close()
+    if validation.total == 0:
+        raise FileRejected.single(Code.EMPTY_FILE, "the file has a header but no data rows")
+    return validation
+
+
+def _validate_chunk(
+    pipeline: Pipeline,
+    job: Job,
+    run: OperationRun,
+    chunk: list[Record],
+    result: ExcelCsvWriter,
+    spool: IO[bytes],
+    validation: Validation,
+) -> None:
+    _check_stop(pipeline)
+    with pipeline.engine.connect() as connection:
+        outcomes = run.validate(chunk, SqlWardStore(connection))
+    for record, outcome in zip(chunk, outcomes, strict=True):
+        result.write(_result_row(record, outcome, validation.width))
+        validation.report.add(outcome.errors)
+    validation.total += len(chunk)
+    validation.failed += sum(1 for outcome in outcomes if not outcome.ok)
+    pickle.dump([outcome.payload for outcome in outcomes if outcome.ok], spool)
+    records.record_progress(pipeline.engine, job.operation_id, validation.total, pipeline.clock())
+    if pipeline.on_progress:
+        pipeline.on_progress(validation.total)
+
+
+def _result_row(record: Record, outcome: RowOutcome, width: int) -> list[Any]:
+    cells = record.raw[:width] + [""] * (width - len(record.raw))
+    if outcome.ok:
+        return [*cells, record.line, "ok", "", *outcome.created.values()]
+    return [*cells, record.line, "error", "; ".join(error.message for error in outcome.errors)]
+
+
+def _read_spool(spool: Path) -> Iterator[list[Any]]:
+    # This process wrote the spool into its own processing folder moments ago: no foreign pickles.
+    with spool.open("rb") as handle:
+        while True:
+            try:
+                yield pickle.load(handle)  # noqa: S301
+            except EOFError:
+                return
+
+
+def _policy_rejection(settings: OperationSettings, validation: Validation) -> FileRejected | None:
+    failed, total = validation.failed, validation.total
+    if failed and settings.on_row_error == "reject_file":
+        return FileRejected.single(
+            Code.ROW_ERRORS,
+            f"{failed} of {total} rows have errors and on_row_error is reject_file; nothing was applied",
+        )
+    if total and failed / total > settings.max_error_rate:
+        return FileRejected.single(
+            Code.TOO_MANY_ERRORS,
+            f"{failed} of {total} rows have errors, more than max_error_rate "
+            f"{settings.max_error_rate:.0%}; nothing was applied",
+        )
+    return None
+
+
+def _reject_after_validation(
+    pipeline: Pipeline, job: Job, validation: Validation, rejection: FileRejected
+) -> FileOutcome:
+    """A policy rejection keeps the row detail: errors.csv gets the file-level line, ok rows become errors."""
+    job.spool.unlink(missing_ok=True)
+    _mark_rows_not_applied(job.files.partial("result.csv"), rejection.message)
+    errors = ExcelCsvWriter(job.files.partial("errors.csv"), header=None, append=True)
+    for problem in rejection.problems:
+        errors.write(["", problem.column, problem.code.value, problem.message, ""])
+    errors.close()
+    validation.failed = validation.total
+    return _finish_failed(pipeline, job, rejection, validation, release_claim=True)
+
+
+def _mark_rows_not_applied(result_path: Path, reason: str) -> None:
+    """Rewrite result.csv (streamed) so that rows that were valid but not applied say so."""
+    temporary = result_path.with_name(result_path.name + ".rewrite")
+    with result_path.open(encoding="utf-8-sig", newline="") as source:
+        reader = csv.reader(source)
+        header = next(reader)
+        outcome_index = header.index("outcome")
+        writer = ExcelCsvWriter(temporary, None)
+        writer.write_neutralised(header)
+        for row in reader:
+            ok = row[outcome_index] == "ok"
+            writer.write_neutralised([*row[:outcome_index], "error", f"not applied: {reason}"] if ok else row)
+        writer.close()
+    os.replace(temporary, result_path)
+
+
+def reject_file(
+    pipeline: Pipeline, job: Job, rejection: FileRejected, release_claim: bool = True
+) -> FileOutcome:
+    """A file-level rejection: fresh outputs with the problem(s), the file moved beside them."""
+    job.discard_work()
+    ExcelCsvWriter(job.files.partial("result.csv"), RESULT_TAIL).close()
+    errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
+    validation = Validation(ErrorReport(errors, pipeline.settings.error_detail_limit))
+    validation.report.add(rejection.problems)
+    errors.close()
+    return _finish_failed(pipeline, job, rejection, validation, release_claim)
+
+
+def _finish_failed(
+    pipeline: Pipeline, job: Job, rejection: FileRejected, validation: Validation, release_claim: bool
+) -> FileOutcome:
+    now = pipeline.clock()
+    counts = validation.counts
+    write_json(
+        job.files.partial("summary.json"),
+        _summary(job, OperationStatus.FAILED, rejection, counts, now, validation),
+    )
+    messages = [rejection.message, *validation.report.first_messages]
+    records.fail(
+        pipeline.engine,
+        job.operation_id,
+        counts,
+        rejection.code.value,
+        messages,
+        str(job.files.final("errors.csv")),
+        now,
+        release_claim=release_claim,
+    )
+    log.warning(
+        "file_rejected",
+        operation_id=job.operation_id,
+        file=job.claimed.original_name,
+        code=rejection.code.value,
+        line=rejection.problems[0].line,
+    )
+    return publish(pipeline, job, OperationStatus.FAILED, rejection.code.value, counts)
+
+
+def publish(
+    pipeline: Pipeline, job: Job, status: OperationStatus, error_code: str | None, counts: records.Counts
+) -> FileOutcome:
+    """Rename the outbox partials into place and move the input to the archive or beside its report."""
+    job.files.publish()
+    if status == OperationStatus.COMPLETED:
+        inbox.archive(job.claimed, pipeline.settings.archive_dir, job.operation_id, pipeline.clock())
+    else:
+        inbox.reject(job.claimed, pipeline.settings.outbox_dir, job.operation_id)
+    log.info(
+        "file_processed",
+        operation_id=job.operation_id,
+        file=job.claimed.original_name,
+        status=status.value,
+        total=counts.total,
+        successful=counts.successful,
+        failed=counts.failed,
+    )
+    return FileOutcome(job.operation_id, status, error_code, counts, job.files.final("summary.json"))
+
+
+def _summary(
+    job: Job,
+    status: OperationStatus,
+    rejection: FileRejected | None,
+    counts: records.Counts,
+    completed: datetime,
+    validation: Validation,
+) -> dict[str, Any]:
+    report = validation.report
+    return {
+        "operation_id": job.operation_id,
+        "operation_type": job.claimed.operation_type.value,
+        "status": status.value,
+        "input_file": job.claimed.original_name,
+        "sha256": job.sha256,
+        "total_records": counts.total,
+        "successful_records": counts.successful,
+        "failed_records": counts.failed,
+        "started_at": job.started_at.isoformat(),
+        "completed_at": completed.isoformat(),
+        "duration_s": round((completed - job.started_at).total_seconds(), 3),
+        "success_rate": round(100 * counts.successful / counts.total, 2) if counts.total else 0.0,
+        "error_code": rejection.code.value if rejection else None,
+        "error_message": rejection.message if rejection else None,
+        "errors_total": report.total,
+        "errors_by_code": dict(report.by_code),
+        "errors_truncated": report.truncated,
+        "warnings": [f"unknown column {name!r} ignored" for name in validation.unknown_columns],
+        "initiated_by": job.claimed.owner,
+        "outputs": {kind.split(".")[0]: job.files.final(kind).name for kind in job.files.kinds},
+    }
