@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, create_engine, text
@@ -154,3 +155,88 @@ def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None, timeout: f
         check=False,
     )
     return CliResult(completed.returncode, completed.stdout, completed.stderr)
+
+
+@dataclass
+class Workspace:
+    """A wardbulk installation in tmp_path: folders, a migrated database, a pipeline on a real engine."""
+
+    root: Path
+    database: Database
+    settings: Any
+    app: Any
+
+    @property
+    def inbox(self) -> Path:
+        return self.root / "inbox"
+
+    @property
+    def outbox(self) -> Path:
+        return self.root / "outbox"
+
+    def drop(self, operation: str, name: str, content: str | bytes, mtime: float | None = None) -> Path:
+        """Write a file into inbox/<operation>/ the way a sender would (not atomically)."""
+        path = self.inbox / operation / name
+        path.write_bytes(content.encode("utf-8") if isinstance(content, str) else content)
+        if mtime is not None:
+            os.utime(path, (mtime, mtime))
+        return path
+
+    def pipeline(self, **overrides: Any) -> Any:
+        from processor.bootstrap import build_pipeline
+
+        pipeline = build_pipeline(self.app)
+        pipeline.backoff_s = 0.0
+        for key, value in overrides.items():
+            setattr(pipeline, key, value)
+        return pipeline
+
+    def run_once(self) -> Any:
+        """Process everything in the inbox, as `wardbulk run --once` does, in this process."""
+        from processor.bootstrap import build_daemon
+
+        daemon = build_daemon(self.app)
+        daemon.pipeline.backoff_s = 0.0
+        daemon.run(once=True)
+        return daemon
+
+    def output(self, operation: str, stem: str, operation_id: int, kind: str) -> Path:
+        return self.outbox / operation / f"{stem}.op{operation_id}.{kind}"
+
+    def summary(self, operation: str, stem: str, operation_id: int) -> dict[str, Any]:
+        import json
+
+        return dict(json.loads(self.output(operation, stem, operation_id, "summary.json").read_text()))
+
+    def rows(self, operation: str, stem: str, operation_id: int, kind: str) -> list[dict[str, str]]:
+        import csv
+
+        with self.output(operation, stem, operation_id, kind).open(encoding="utf-8-sig", newline="") as f:
+            return list(csv.DictReader(f))
+
+    def scalar(self, sql: str) -> Any:
+        with self.database.engine.connect() as connection:
+            return connection.execute(text(sql)).scalar()
+
+
+def make_workspace(tmp_path: Path, database: Database, **settings_values: Any) -> Workspace:
+    from processor.bootstrap import App, initialise
+    from processor.settings import Settings
+
+    values: dict[str, Any] = {
+        "database_url": database.url,
+        "inbox_dir": tmp_path / "inbox",
+        "outbox_dir": tmp_path / "outbox",
+        "archive_dir": tmp_path / "archive",
+        "stability_window_s": 0,
+    }
+    values.update(settings_values)
+    settings = Settings(**values)
+    app = App(settings=settings, engine=database.engine)
+    initialise(app, demo=True)
+    return Workspace(tmp_path, database, settings, app)
+
+
+@pytest.fixture
+def workspace(tmp_path: Path, database: Database) -> Workspace:
+    return make_workspace(tmp_path, database)

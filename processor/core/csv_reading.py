@@ -108,31 +108,35 @@ def read_csv(lines: Iterator[str], spec: ColumnSpec) -> CsvFile:
         skipped += 1
     else:
         raise FileRejected.single(Code.EMPTY_FILE, "the file is empty")
-    delimiter = _choose_delimiter(header_line, spec)
+    header_at = skipped + 1
+    delimiter = _choose_delimiter(header_line, spec, header_at)
     reader = csv.reader(chain([header_line], lines), delimiter=delimiter, strict=True)
-    labels = [label.strip() for label in _next_row(reader, skipped)]
+    labels = [label.strip() for label in _header_row(reader, header_at)]
     names = [label.lower() for label in labels]
-    _check_header(names, spec)
+    _check_header(names, spec, header_at)
     unknown = [label for label, name in zip(labels, names, strict=True) if name and name not in spec.known]
     records = _records(reader, names, spec, skipped)
     return CsvFile(labels=labels, delimiter=delimiter, unknown_columns=unknown, records=records)
 
 
-def _choose_delimiter(header_line: str, spec: ColumnSpec) -> str:
+def _choose_delimiter(header_line: str, spec: ColumnSpec, line: int) -> str:
     def known_columns(delimiter: str) -> int:
         labels = next(csv.reader([header_line], delimiter=delimiter), [])
         return sum(label.strip().lower() in spec.known for label in labels)
 
-    return max(DELIMITERS, key=known_columns)  # ties keep the earlier, so comma wins
+    try:
+        return max(DELIMITERS, key=known_columns)  # ties keep the earlier, so comma wins
+    except csv.Error as exc:
+        raise _parse_error(exc, line) from None
 
 
-def _check_header(names: list[str], spec: ColumnSpec) -> None:
+def _check_header(names: list[str], spec: ColumnSpec, line: int) -> None:
     problems = [
-        RowError(1, name, Code.DUPLICATE_LABEL, f"column {name!r} appears more than once in the header")
+        RowError(line, name, Code.DUPLICATE_LABEL, f"column {name!r} appears more than once in the header")
         for name in dict.fromkeys(n for n in names if n and names.count(n) > 1)
     ]
     problems += [
-        RowError(1, name, Code.MISSING_LABEL, f"required column {name!r} is missing from the header")
+        RowError(line, name, Code.MISSING_LABEL, f"required column {name!r} is missing from the header")
         for name in spec.required
         if name not in names
     ]
@@ -140,11 +144,11 @@ def _check_header(names: list[str], spec: ColumnSpec) -> None:
         raise FileRejected(problems)
 
 
-def _next_row(reader: Iterator[list[str]], line_offset: int) -> list[str]:
+def _header_row(reader: Iterator[list[str]], line: int) -> list[str]:
     try:
         return next(reader)
     except csv.Error as exc:
-        raise _parse_error(exc, getattr(reader, "line_num", 0) + line_offset) from None
+        raise _parse_error(exc, line) from None
 
 
 def _parse_error(exc: csv.Error, line: int) -> FileRejected:
@@ -163,7 +167,8 @@ def _records(
     reader: Iterator[list[str]], names: list[str], spec: ColumnSpec, offset: int
 ) -> Iterator[Record]:
     known = [(index, name) for index, name in enumerate(names) if name in spec.known]
-    width = len(names)
+    # Excel leaves empty labels after the last column; rows may omit the cells under them.
+    width = max((index + 1 for index, name in enumerate(names) if name), default=0)
     while True:
         start = reader.line_num + 1 + offset  # type: ignore[attr-defined]
         try:
@@ -189,15 +194,17 @@ def _shape_errors(row: list[str], names: list[str], width: int, line: int) -> li
                 f"the row has {len(row)} cells but the header has {width}",
             )
         )
-    elif len(row) > width and any(cell.strip() for cell in row[width:]):
+    elif len(row) > len(names) and any(cell.strip() for cell in row[len(names) :]):
         errors.append(
-            RowError(line, "", Code.EXTRA_CELL, f"the row has {len(row)} cells but the header has {width}")
+            RowError(
+                line, "", Code.EXTRA_CELL, f"the row has {len(row)} cells but the header has {len(names)}"
+            )
         )
     if _CONTROL.search("".join(row)):
         errors += [
             RowError(
                 line,
-                names[i] if i < width else "",
+                names[i] if i < len(names) else "",
                 Code.CONTROL_CHARACTER,
                 "the cell contains a NUL or control character",
                 cell,

@@ -38,7 +38,7 @@ def demo_bed_code(ward_code: str, number: int) -> str:
 def seed_demo_data(connection: Connection, clock: Clock) -> DemoSeedResult:
     """Add the demo wards and beds that are missing, in the caller's transaction."""
     now = clock()
-    existing_wards = dict(connection.execute(select(Ward.code, Ward.id)).tuples().all())
+    existing_wards = dict(connection.execute(select(Ward.code, Ward.id)).all())
     new_wards = [
         {"code": code, "name": name, "is_active": True, "created_at": now}
         for code, name, _, _ in DEMO_WARDS
@@ -46,7 +46,7 @@ def seed_demo_data(connection: Connection, clock: Clock) -> DemoSeedResult:
     ]
     if new_wards:
         connection.execute(insert(Ward), new_wards)
-    ward_ids = dict(connection.execute(select(Ward.code, Ward.id)).tuples().all())
+    ward_ids = dict(connection.execute(select(Ward.code, Ward.id)).all())
     existing_beds = set(connection.execute(select(WardBed.code)).scalars().all())
     new_beds = [
         {

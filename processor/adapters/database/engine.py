@@ -29,35 +29,39 @@ def normalised_url(url: str | URL) -> URL:
     return parsed
 
 
-def build_engine(url: str | URL) -> Engine:
-    """An engine for ``url``; for a SQLite file, its folder is created if missing."""
+def build_engine(url: str | URL, sqlite_busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for ``url``; for a SQLite file, its folder is created if missing.
+
+    ``sqlite_busy_timeout_ms`` is how long a SQLite connection waits for a lock before failing with
+    "database is locked" (which the pipeline then retries with backoff).
+    """
     parsed = normalised_url(url)
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(parsed)
+        return _sqlite_engine(parsed, sqlite_busy_timeout_ms)
     return create_engine(parsed, hide_parameters=True, pool_pre_ping=True)
 
 
-def _sqlite_engine(url: URL) -> Engine:
+def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
     if url.database and url.database != ":memory:":
         Path(url.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, hide_parameters=True)
-    event.listen(engine, "connect", _sqlite_on_connect)
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control away from pysqlite so that BEGIN is ours (see the module docstring).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in (
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = NORMAL",
+            f"PRAGMA busy_timeout = {busy_timeout_ms}",
+        ):
+            cursor.execute(pragma)
+        cursor.close()
+
+    event.listen(engine, "connect", on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
     return engine
-
-
-def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
-    # Take transaction control away from pysqlite so that BEGIN is ours (see the module docstring).
-    dbapi_connection.isolation_level = None
-    cursor = dbapi_connection.cursor()
-    for pragma in (
-        "PRAGMA foreign_keys = ON",
-        "PRAGMA journal_mode = WAL",
-        "PRAGMA synchronous = NORMAL",
-        f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}",
-    ):
-        cursor.execute(pragma)
-    cursor.close()
 
 
 def _sqlite_on_begin(connection: Connection) -> None:
