@@ -20,6 +20,7 @@ from types import FrameType
 from processor.adapters import inbox
 from processor.adapters.arrivals import ArrivalQueue
 from processor.adapters.inbox import InboxFile
+from processor.adapters.scheduler import add_daily_job, build_scheduler, soon
 from processor.adapters.watcher import Sighting, start_watching
 from processor.core.operation_types import OperationType
 from processor.logs import get_logger
@@ -72,9 +73,24 @@ class Daemon:
         if once:
             self._drain_present_files()
         else:
-            self._watch_until_stopped()
+            self._run_with_scheduler()
         log.info("daemon_stopped", files_processed=self.processed)
         return 0
+
+    def purge_archive(self) -> int:
+        """Delete archived inputs older than ``archive_retention_days`` (a daily scheduled job)."""
+        removed = inbox.purge_archive(self.settings.archive_dir, self.settings.archive_retention_days)
+        log.info("archive_purged", files_removed=removed, retention_days=self.settings.archive_retention_days)
+        return removed
+
+    def _run_with_scheduler(self) -> None:
+        scheduler = build_scheduler()
+        add_daily_job(scheduler, "archive_purge", self.purge_archive, soon(self.pipeline.clock()))
+        scheduler.start()
+        try:
+            self._watch_until_stopped()
+        finally:
+            scheduler.shutdown(wait=True)
 
     def _rescan(self) -> None:
         now = time.monotonic()

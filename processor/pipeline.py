@@ -212,6 +212,7 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
             Code.INTERNAL_ERROR, f"operation {name} is not available in this version"
         )
         return reject_file(pipeline, job, missing)
+    records.mark_processing(pipeline.engine, job.operation_id, pipeline.clock())
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
             return _attempt(pipeline, job, operation)

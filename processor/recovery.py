@@ -76,7 +76,6 @@ def _resume(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
     job = _job(pipeline, operation)
     if job is None:
         return _fail_without_file(pipeline, operation)
-    records.restart(pipeline.engine, operation.id, pipeline.clock())
     log.info("operation_resumed", operation_id=operation.id, file=job.claimed.original_name)
     return run_operation(pipeline, job)
 

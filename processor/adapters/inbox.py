@@ -53,9 +53,11 @@ def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[Inbo
             continue
         for entry in os.scandir(folder):
             if entry.is_file(follow_symlinks=False) and not is_ignored(entry.name):
-                found.append(
-                    (entry.stat().st_mtime_ns, entry.name, InboxFile(Path(entry.path), operation_type))
-                )
+                try:
+                    modified = entry.stat().st_mtime_ns
+                except FileNotFoundError:
+                    continue  # another daemon claimed it between listing and stat
+                found.append((modified, entry.name, InboxFile(Path(entry.path), operation_type)))
     for _, _, inbox_file in sorted(found, key=lambda item: (item[0], item[1])):
         yield inbox_file
 

@@ -63,10 +63,10 @@ def user_id_for(connection: Connection, username: str, now: datetime) -> int:
 
 
 def register(engine: Engine, new: NewOperation, now: datetime) -> Registration:
-    """Insert the operation (processing) and its file claim; a taken claim makes it a duplicate."""
+    """Insert the operation (pending) and its file claim; a taken claim makes it a duplicate."""
     try:
         with engine.begin() as connection:
-            operation_id = _insert_operation(connection, new, now, OperationStatus.PROCESSING)
+            operation_id = _insert_operation(connection, new, now, OperationStatus.PENDING)
             if new.sha256 is not None:
                 claim = {
                     "operation_type": new.operation_type.value,
@@ -108,8 +108,8 @@ def _insert_operation(
     return int(connection.execute(insert(BulkOperation).returning(BulkOperation.id), row).scalar_one())
 
 
-def restart(engine: Engine, operation_id: int, now: datetime) -> None:
-    """Put an interrupted operation back to processing from zero (its transaction never committed)."""
+def mark_processing(engine: Engine, operation_id: int, now: datetime) -> None:
+    """Start (or, after an interruption that never committed, restart) an operation from zero."""
     with engine.begin() as connection:
         connection.execute(
             update(BulkOperation)

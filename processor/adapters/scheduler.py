@@ -1,0 +1,40 @@
+"""APScheduler 3 (BackgroundScheduler) inside the daemon: housekeeping now, report schedules later.
+
+Jobs coalesce missed runs into one, tolerate a late start (misfire grace), and never overlap themselves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from processor.logs import get_logger
+
+log = get_logger(__name__)
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": 3600}
+
+
+def build_scheduler() -> BackgroundScheduler:
+    """A scheduler in UTC with wardbulk's job defaults; the caller adds jobs and starts it."""
+    return BackgroundScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
+
+
+def add_daily_job(
+    scheduler: BackgroundScheduler, job_id: str, func: Callable[[], object], first_run: datetime
+) -> None:
+    """Run ``func`` at ``first_run`` and every 24 hours after; failures are logged, never raised."""
+
+    def logged() -> None:
+        try:
+            func()
+        except Exception:
+            log.exception("scheduled_job_failed", job=job_id)
+
+    scheduler.add_job(logged, "interval", id=job_id, hours=24, next_run_time=first_run, replace_existing=True)
+
+
+def soon(now: datetime, seconds: float = 1.0) -> datetime:
+    """A first run time shortly after start, so start-up work comes first."""
+    return now + timedelta(seconds=seconds)
