@@ -214,3 +214,16 @@ def test_a_kill_9_mid_import_leaves_every_row_exactly_once_after_restart(
         assert (summary["status"], summary["successful_records"]) == ("completed", rows)
     finally:
         run.stop_all()
+
+
+def test_the_running_daemon_purges_the_archive_on_its_schedule(daemon: DaemonRun) -> None:
+    """The retention purge is a scheduled job of the daemon: it runs shortly after start, then daily."""
+    old = daemon.root / "archive" / "import_patients" / "2020-01-01" / "old.op1.csv"
+    old.parent.mkdir(parents=True)
+    old.write_text("x")
+    os.utime(old, (time.time() - 40 * 86_400,) * 2)
+    process = daemon.start()
+    wait_for(lambda: not old.exists(), timeout=15, what="archive purge")
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=30) == 0
+    assert "archive_purged" in daemon.log.read_text()
