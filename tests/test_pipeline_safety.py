@@ -172,13 +172,18 @@ def test_a_file_claimed_but_never_registered_goes_back_to_the_inbox(workspace: W
     assert workspace.scalar("SELECT count(*) FROM patients") == 1
 
 
+def interrupt_after_first_chunk(ws: Workspace, name: str) -> None:
+    """Claim and start a file, then stop gracefully: it is left pending and bound in the processing area."""
+    stop = threading.Event()
+    pipeline = ws.pipeline(should_stop=stop.is_set, on_progress=lambda _: stop.set())
+    with pytest.raises(Interrupted):
+        process_claimed(pipeline, claim(ws, name))
+
+
 def test_an_operation_left_processing_by_a_crash_is_processed_again(workspace: Workspace) -> None:
     """The state a kill -9 leaves mid-validation: operation processing, file bound in the processing area."""
     workspace.drop("import_patients", "p.csv", rows(3))
-    stop = threading.Event()
-    pipeline = workspace.pipeline(should_stop=stop.is_set, on_progress=lambda _: stop.set())
-    with pytest.raises(Interrupted):
-        process_claimed(pipeline, claim(workspace, "p.csv"))
+    interrupt_after_first_chunk(workspace, "p.csv")
     with workspace.database.engine.begin() as connection:
         connection.execute(text("UPDATE bulk_operations SET status = 'processing'"))
     workspace.run_once()
@@ -193,10 +198,7 @@ def test_an_operation_left_processing_by_a_crash_is_processed_again(workspace: W
 def test_a_silent_operation_of_another_live_host_is_left_alone(workspace: Workspace) -> None:
     """Another host's operation with a fresh heartbeat belongs to a daemon still working on it."""
     workspace.drop("import_patients", "p.csv", rows(1))
-    stop = threading.Event()
-    pipeline = workspace.pipeline(should_stop=stop.is_set, on_progress=lambda _: stop.set())
-    with pytest.raises(Interrupted):
-        process_claimed(pipeline, claim(workspace, "p.csv"))
+    interrupt_after_first_chunk(workspace, "p.csv")
     with workspace.database.engine.begin() as connection:
         connection.execute(text("UPDATE bulk_operations SET host = 'other-host', status = 'processing'"))
     assert recover(workspace.pipeline()) == []

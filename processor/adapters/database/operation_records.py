@@ -138,6 +138,18 @@ def set_pending(engine: Engine, operation_id: int) -> None:
         )
 
 
+def _finished(
+    status: OperationStatus, counts: Counts, errors: list[str], output_file: str, now: datetime
+) -> dict[str, object]:
+    """The column values of an operation that has ended, either way."""
+    return {
+        "status": status.value, "completed_at": now, "heartbeat_at": now,
+        "total_records": counts.total, "processed_records": counts.total,
+        "successful_records": counts.successful, "failed_records": counts.failed,
+        "error_message": _first_errors(errors), "output_file": output_file,
+    }  # fmt: skip
+
+
 def complete(
     connection: Connection,
     operation_id: int,
@@ -147,21 +159,8 @@ def complete(
     now: datetime,
 ) -> None:
     """Mark completed inside the file's transaction: committed together with the file's rows."""
-    connection.execute(
-        update(BulkOperation)
-        .where(BulkOperation.id == operation_id)
-        .values(
-            status=OperationStatus.COMPLETED.value,
-            completed_at=now,
-            heartbeat_at=now,
-            total_records=counts.total,
-            processed_records=counts.total,
-            successful_records=counts.successful,
-            failed_records=counts.failed,
-            error_message=_first_errors(errors),
-            output_file=output_file,
-        )
-    )
+    values = _finished(OperationStatus.COMPLETED, counts, errors, output_file, now)
+    connection.execute(update(BulkOperation).where(BulkOperation.id == operation_id).values(values))
 
 
 def fail(
@@ -175,22 +174,13 @@ def fail(
     release_claim: bool = True,
 ) -> None:
     """Mark failed with nothing applied; the claim is released so corrected identical bytes may return."""
+    nothing_applied = Counts(counts.total, 0, counts.failed)
+    values = _finished(OperationStatus.FAILED, nothing_applied, errors, output_file, now)
     with engine.begin() as connection:
         connection.execute(
             update(BulkOperation)
             .where(BulkOperation.id == operation_id)
-            .values(
-                status=OperationStatus.FAILED.value,
-                completed_at=now,
-                heartbeat_at=now,
-                total_records=counts.total,
-                processed_records=counts.total,
-                successful_records=0,
-                failed_records=counts.failed,
-                error_code=code,
-                error_message=_first_errors(errors),
-                output_file=output_file,
-            )
+            .values({**values, "error_code": code})
         )
         if release_claim:
             connection.execute(delete(FileClaim).where(FileClaim.operation_id == operation_id))
