@@ -18,7 +18,7 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
@@ -32,13 +32,20 @@ from processor.adapters.database import operation_records as records
 from processor.adapters.database.stores import SqlWardStore
 from processor.adapters.database.unit_of_work import UnitOfWork
 from processor.adapters.inbox import ClaimedFile
-from processor.adapters.outbox import ERRORS_HEADER, ExcelCsvWriter, OutboxFiles, write_json
+from processor.adapters.outbox import (
+    ERRORS_HEADER,
+    NOTIFICATIONS_HEADER,
+    ExcelCsvWriter,
+    OutboxFiles,
+    write_json,
+)
 from processor.core.clock import Clock
 from processor.core.csv_reading import Record, decode_lines, read_csv
 from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected, RowError
 from processor.logs import get_logger, scrub
 from processor.operations.base import Operation, OperationRun, RowOutcome, RunContext
+from processor.operations.ports import ConcurrentChange, NotificationLine
 from processor.operations.registry import operation_for
 from processor.settings import OperationSettings, Settings
 
@@ -121,6 +128,28 @@ class ErrorReport:
     @property
     def truncated(self) -> bool:
         return self.written < self.total
+
+
+@dataclass
+class NotificationsFile:
+    """The notifications CSV of one file, created at its first line (most files notify nobody)."""
+
+    path: Path
+    count: int = 0
+    _writer: ExcelCsvWriter | None = None
+
+    def add(self, lines: list[NotificationLine]) -> None:
+        if not lines:
+            return
+        if self._writer is None:
+            self._writer = ExcelCsvWriter(self.path, NOTIFICATIONS_HEADER)
+        for line in lines:
+            self._writer.write(astuple(line))
+        self.count += len(lines)
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
 
 
 @dataclass
@@ -223,13 +252,9 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
             records.set_pending(pipeline.engine, job.operation_id)
             log.info("file_interrupted", operation_id=job.operation_id, file=job.claimed.original_name)
             raise
-        except (OperationalError, IntegrityError) as exc:
-            log.warning(
-                "database_retry",
-                operation_id=job.operation_id,
-                attempt=attempt,
-                error=type(exc.orig).__name__,
-            )
+        except (OperationalError, IntegrityError, ConcurrentChange) as exc:
+            reason = type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__
+            log.warning("database_retry", operation_id=job.operation_id, attempt=attempt, error=reason)
             job.discard_work()
             if attempt == TRANSIENT_ATTEMPTS:
                 return reject_file(pipeline, job, _database_failure(exc))
@@ -239,12 +264,13 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _database_failure(exc: DBAPIError) -> FileRejected:
-    text = scrub(str(exc.orig)).strip()
+def _database_failure(exc: Exception) -> FileRejected:
+    cause = exc.orig if isinstance(exc, DBAPIError) else exc
+    text = scrub(str(cause)).strip()
     first_line = text.splitlines()[0] if text else ""
     return FileRejected.single(
         Code.DATABASE_ERROR,
-        f"the database refused the file ({type(exc.orig).__name__}: {first_line}); nothing was applied",
+        f"the database refused the file ({type(cause).__name__}: {first_line}); nothing was applied",
     )
 
 
@@ -260,20 +286,20 @@ def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> FileOutcome:
     policy = _policy_rejection(_operation_settings(pipeline, job), validation)
     if policy is not None:
         return _reject_after_validation(pipeline, job, validation, policy)
-    completed_at = pipeline.clock()
-    summary = _summary(job, OperationStatus.COMPLETED, None, validation.counts, completed_at, validation)
     with UnitOfWork(pipeline.engine) as uow:
+        notifications = NotificationsFile(job.files.partial("notifications.csv"))
         for payloads in _read_spool(job.spool):
             _check_stop(pipeline)
-            run.apply(payloads, uow.store)
-        records.complete(
-            uow.connection,
-            job.operation_id,
-            validation.counts,
-            validation.report.first_messages,
-            str(job.files.final("result.csv")),
-            completed_at,
-        )
+            notifications.add(run.apply(payloads, uow.store))
+        notifications.close()
+        completed_at = pipeline.clock()
+        records.complete(uow.connection, job.operation_id, validation.counts,
+                         validation.report.first_messages, str(job.files.final("result.csv")),
+                         completed_at)  # fmt: skip
+        summary = _summary(job, OperationStatus.COMPLETED, None, validation.counts, completed_at, validation)
+        summary["notifications"] = notifications.count
+        if notifications.count:
+            summary["outputs"]["notifications"] = job.files.final("notifications.csv").name
         write_json(job.files.partial("summary.json"), summary)
         uow.commit()
     job.spool.unlink(missing_ok=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from processor.core.operation_types import OperationType
 
 REPORTS_FOLDER = "reports"
+NOTIFICATIONS_FOLDER = "notifications"
 
 
 def required_folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> list[Path]:
@@ -14,7 +15,7 @@ def required_folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> li
     folders = [inbox_dir, outbox_dir, archive_dir]
     for operation_type in OperationType:
         folders += [inbox_dir / operation_type.value, outbox_dir / operation_type.value]
-    folders.append(outbox_dir / REPORTS_FOLDER)
+    folders += [outbox_dir / REPORTS_FOLDER, outbox_dir / NOTIFICATIONS_FOLDER]
     return folders
 
 

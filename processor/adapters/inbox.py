@@ -44,8 +44,23 @@ class InboxFile:
     operation_type: OperationType
 
 
+# Files with the same modification time (file systems keep it coarsely) are taken in the order of a
+# hospital's day: the bed registry, then patients, then their admissions, then discharges, then exports.
+TIE_ORDER = (
+    OperationType.SYNC_BEDS,
+    OperationType.IMPORT_PATIENTS,
+    OperationType.BULK_ASSIGNMENT,
+    OperationType.BULK_DISCHARGE,
+    OperationType.EXPORT_REPORT,
+    OperationType.EXPORT_PATIENTS,
+)
+
+
 def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[InboxFile]:
-    """Every candidate file present now, oldest modification first (the arrival order at start)."""
+    """Every candidate file present now, oldest modification first (the arrival order at start).
+
+    Equal modification times are ordered by ``TIE_ORDER``, then by name.
+    """
     found = []
     for operation_type in operation_types:
         folder = inbox_dir / operation_type.value
@@ -57,8 +72,9 @@ def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[Inbo
                     modified = entry.stat().st_mtime_ns
                 except FileNotFoundError:
                     continue  # another daemon claimed it between listing and stat
-                found.append((modified, entry.name, InboxFile(Path(entry.path), operation_type)))
-    for _, _, inbox_file in sorted(found, key=lambda item: (item[0], item[1])):
+                rank = TIE_ORDER.index(operation_type)
+                found.append((modified, rank, entry.name, InboxFile(Path(entry.path), operation_type)))
+    for *_, inbox_file in sorted(found, key=lambda item: item[:3]):
         yield inbox_file
 
 

@@ -1,7 +1,8 @@
 """Outbox files: named by the contract, Excel-safe, and atomic (temporary name, fsync, rename).
 
 For an input ``<stem>.csv`` processed as operation N, in ``outbox/<operation>/``:
-``<stem>.opN.result.csv``, ``<stem>.opN.errors.csv``, ``<stem>.opN.summary.json``.
+``<stem>.opN.result.csv``, ``<stem>.opN.errors.csv``, ``<stem>.opN.summary.json``; and, when admissions or
+discharges notified caregivers, ``outbox/notifications/<stem>.opN.notifications.csv``.
 While a file is processed they are written as hidden ``.<name>.partial`` files beside their final
 names; ``publish`` renames them into place, summary last, so a poller that sees the summary sees all.
 """
@@ -20,6 +21,18 @@ from processor.core.excel_safe import neutralise
 from processor.core.operation_types import OperationType
 
 ERRORS_HEADER = ("line", "column", "code", "message", "value")
+NOTIFICATIONS_HEADER = (
+    "patient_id",
+    "caregiver_name",
+    "caregiver_email",
+    "caregiver_phone",
+    "kind",
+    "ward",
+    "bed",
+    "time",
+    "status",
+)
+NOTIFICATIONS_FOLDER = "notifications"
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -31,36 +44,43 @@ class OutboxFiles:
     stem: str
     operation_id: int
 
+    # Published in this order: the summary last, so that whoever sees it can read the rest.
+    ALL_KINDS = ("result.csv", "errors.csv", "notifications.csv", "summary.json")
+
     @classmethod
     def for_operation(
         cls, outbox_dir: Path, operation_type: OperationType, input_name: str, operation_id: int
     ) -> OutboxFiles:
         return cls(outbox_dir / operation_type.value, Path(input_name).stem, operation_id)
 
+    def _folder_of(self, kind: str) -> Path:
+        return self.folder.parent / NOTIFICATIONS_FOLDER if kind == "notifications.csv" else self.folder
+
     def final(self, kind: str) -> Path:
-        """``kind`` is ``result.csv``, ``errors.csv`` or ``summary.json``."""
-        return self.folder / f"{self.stem}.op{self.operation_id}.{kind}"
+        """``kind`` is one of ``ALL_KINDS``."""
+        return self._folder_of(kind) / f"{self.stem}.op{self.operation_id}.{kind}"
 
     def partial(self, kind: str) -> Path:
-        return self.folder / f".{self.final(kind).name}{PARTIAL_SUFFIX}"
+        return self._folder_of(kind) / f".{self.final(kind).name}{PARTIAL_SUFFIX}"
 
     @property
     def kinds(self) -> tuple[str, str, str]:
+        """The three files every operation has."""
         return ("result.csv", "errors.csv", "summary.json")
 
     def discard_partials(self) -> None:
-        for kind in self.kinds:
+        for kind in self.ALL_KINDS:
             self.partial(kind).unlink(missing_ok=True)
 
     def publish(self) -> list[Path]:
         """Rename every existing partial into place, summary last; returns the final paths."""
         published = []
-        for kind in self.kinds:
+        for kind in self.ALL_KINDS:
             partial = self.partial(kind)
             if partial.exists():
                 os.replace(partial, self.final(kind))
+                fsync_directory(partial.parent)
                 published.append(self.final(kind))
-        fsync_directory(self.folder)
         return published
 
 

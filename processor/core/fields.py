@@ -97,6 +97,51 @@ def _iso_date_not_future(value: Any, info: ValidationInfo) -> date | None:
     return parsed
 
 
+def _iso_datetime_not_future(value: Any, info: ValidationInfo) -> datetime | None:
+    """ISO date or date-time; without a zone it is UTC (upstream systems are told so in the README)."""
+    value = _stripped_or_none(value)
+    if value is None:
+        return None
+    try:
+        if not ISO_DATETIME.match(value):
+            raise ValueError
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise fail(Code.TYPE_ERROR, "must be a date-time written YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    now = (info.context or {}).get("now") or datetime.now(UTC)
+    if parsed > now:
+        raise fail(Code.CONSTRAINT_ERROR, "is in the future")
+    return parsed
+
+
+FLAG_VALUES = {"true": True, "yes": True, "1": True, "y": True, "false": False, "no": False, "0": False,
+               "n": False}  # fmt: skip
+
+
+def _flag(value: Any) -> bool | None:
+    value = _stripped_or_none(value)
+    if value is None:
+        return None
+    try:
+        return FLAG_VALUES[value.lower()]
+    except KeyError:
+        raise fail(Code.TYPE_ERROR, "must be true/false, yes/no or 1/0") from None
+
+
+def one_of(values: tuple[str, ...]) -> AfterValidator:
+    """A text cell restricted to ``values`` (compared lower-case); the value is returned lower-case."""
+
+    def check(value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.lower() not in values:
+            raise fail(Code.CONSTRAINT_ERROR, "must be one of " + ", ".join(values))
+        return value.lower()
+
+    return AfterValidator(check)
+
+
 Text = Annotated[str, BeforeValidator(_stripped)]
 OptionalText = Annotated[str | None, BeforeValidator(_stripped_or_none)]
 RequiredName = Annotated[Text, AfterValidator(_required), _max_length(150)]
@@ -104,6 +149,11 @@ RequiredEmail = Annotated[Text, AfterValidator(_required), AfterValidator(_email
 OptionalEmail = Annotated[OptionalText, AfterValidator(_email)]
 OptionalPhone = Annotated[OptionalText, _max_length(32), AfterValidator(_phone)]
 OptionalBirthDate = Annotated[date | None, BeforeValidator(_iso_date_not_future)]
+OptionalPastDateTime = Annotated[datetime | None, BeforeValidator(_iso_datetime_not_future)]
+OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
+RequiredCode = Annotated[Text, AfterValidator(_required), _max_length(64)]
+RequiredText = Annotated[Text, AfterValidator(_required), _max_length(200)]
+OptionalLongText = Annotated[OptionalText, _max_length(4000)]
 
 
 def row_errors(exc: ValidationError, line: int, cells: dict[str, str]) -> list[RowError]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from processor.core.csv_reading import ColumnSpec, Record
 from processor.core.operation_types import OperationType
 from processor.core.problems import RowError
+from processor.operations.ports import NotificationLine
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,11 @@ class OperationRun(Protocol):
         """Validate a chunk; one outcome per record, in order. Only read-only store calls."""
         ...
 
-    def apply(self, payloads: list[Any], store: Any) -> None:
-        """Write a chunk of valid payloads through the store, inside the file's transaction."""
+    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
+        """Write a chunk of valid payloads through the store, inside the file's transaction.
+
+        Returns the caregiver notifications the chunk produced (none for most operations).
+        """
         ...
 
 

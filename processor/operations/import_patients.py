@@ -26,7 +26,7 @@ from processor.core.formats import format_of
 from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import NewPatient, PatientImportStore
+from processor.operations.ports import NewPatient, NotificationLine, PatientImportStore
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
 GENDERS = ("M", "F", "O", "U")
@@ -109,9 +109,10 @@ class ImportPatientsRun:
         self._reject_known_to_database(outcomes, cast(PatientImportStore, store))
         return outcomes
 
-    def apply(self, payloads: list[Any], store: Any) -> None:
+    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
         patient_store = cast(PatientImportStore, store)
         patient_store.insert_patients(payloads, self.context.operation_id, self.context.now)
+        return []
 
     def _validate_one(self, record: Record) -> RowOutcome:
         if record.errors:

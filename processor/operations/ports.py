@@ -41,3 +41,133 @@ class PatientImportStore(Protocol):
     def insert_patients(self, patients: list[NewPatient], operation_id: int, now: datetime) -> None:
         """Create a User, a Patient and (when named) a Caregiver for each."""
         ...
+
+
+class ConcurrentChange(Exception):
+    """The database changed under a chunk since it was validated (another daemon admitted a patient to
+    the same bed, say). Nothing of the file is committed; the pipeline validates it again."""
+
+
+@dataclass(frozen=True, slots=True)
+class PatientState:
+    """A patient as the ward operations see it: with the active admission, if any."""
+
+    id: int
+    mrn: str
+    admission_id: int | None
+    admitted_at: datetime | None
+    bed_id: int | None
+    bed_code: str | None
+    ward_code: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class BedState:
+    """A bed with its ward."""
+
+    id: int
+    code: str
+    ward_id: int
+    ward_code: str
+    bed_number: str
+    status: str
+    current_patient_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class WardState:
+    """A ward by its code."""
+
+    id: int
+    code: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class CareEvent:
+    """An admission or discharge that may notify the patient's caregivers."""
+
+    kind: str  # "admission" or "discharge"
+    patient_id: int
+    mrn: str
+    ward_code: str
+    bed_code: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class NewAdmission:
+    """A validated bulk_assignment row (its payload)."""
+
+    patient_id: int
+    bed_id: int
+    admitted_at: datetime
+    reason: str
+    chief_complaint: str | None
+    event: CareEvent | None  # None: no notification for this row
+
+
+@dataclass(frozen=True, slots=True)
+class NewDischarge:
+    """A validated bulk_discharge row (its payload)."""
+
+    patient_id: int
+    admission_id: int
+    bed_id: int
+    discharged_at: datetime
+    discharge_status: str
+    discharge_notes: str | None
+    event: CareEvent | None
+
+
+@dataclass(frozen=True, slots=True)
+class BedUpsert:
+    """A validated sync_beds row: the bed's wanted state (None keeps what is there)."""
+
+    code: str
+    ward_code: str
+    ward_name: str | None
+    bed_number: str | None
+    status: str | None
+    existing_bed_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NotificationLine:
+    """One line of the notifications CSV for the hospital's messaging system."""
+
+    patient_id: str
+    caregiver_name: str
+    caregiver_email: str
+    caregiver_phone: str
+    kind: str
+    ward: str
+    bed: str
+    at: str
+    status: str
+
+
+class WardStore(Protocol):
+    """Lookups and writes of bulk_assignment, bulk_discharge and sync_beds, a chunk at a time."""
+
+    def patients_by_mrn(self, mrns: Iterable[str]) -> dict[str, PatientState]: ...
+
+    def beds_by_code(self, codes: Iterable[str]) -> dict[str, BedState]: ...
+
+    def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]: ...
+
+    def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
+        """Insert the admissions and occupy their beds, only if still available (else ConcurrentChange)."""
+        ...
+
+    def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
+        """Insert the discharges, end the admissions, free the beds (ConcurrentChange if already done)."""
+        ...
+
+    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
+        """Record a notification per caregiver (or one 'skipped' without caregivers); return the lines."""
+        ...
+
+    def upsert_beds(self, beds: list[BedUpsert], now: datetime) -> None:
+        """Create missing wards and beds, update existing ones (ConcurrentChange if one became occupied)."""
+        ...

@@ -7,15 +7,37 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Integer, String, and_, bindparam, func, insert, or_, select, update
 
-from processor.adapters.database.models import Caregiver, Patient, User
-from processor.operations.ports import NewPatient
+from processor.adapters.database.models import (
+    Caregiver,
+    Patient,
+    PatientAdmission,
+    PatientDischarge,
+    PatientNotification,
+    User,
+    Ward,
+    WardBed,
+)
+from processor.core.operation_types import BedStatus
+from processor.operations.ports import (
+    BedState,
+    BedUpsert,
+    CareEvent,
+    ConcurrentChange,
+    NewAdmission,
+    NewDischarge,
+    NewPatient,
+    NotificationLine,
+    PatientState,
+    WardState,
+)
 
 
 class SqlWardStore:
-    """Implements ``PatientImportStore`` (and, as operations arrive, their other ports)."""
+    """Implements ``PatientImportStore`` and ``WardStore`` on one connection."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -84,3 +106,246 @@ class SqlWardStore:
         ]
         statement = insert(Patient).returning(Patient.id, sort_by_parameter_order=True)
         return list(self.connection.execute(statement, rows).scalars())
+
+    # --- ward operations (WardStore) ---
+
+    def patients_by_mrn(self, mrns: Iterable[str]) -> dict[str, PatientState]:
+        wanted = list(set(mrns))
+        if not wanted:
+            return {}
+        active = PatientAdmission.is_active.is_(True)
+        query = (
+            select(
+                Patient.id,
+                Patient.mrn,
+                PatientAdmission.id,
+                PatientAdmission.admitted_at,
+                PatientAdmission.bed_id,
+                WardBed.code,
+                Ward.code,
+            )
+            .outerjoin(PatientAdmission, and_(PatientAdmission.patient_id == Patient.id, active))
+            .outerjoin(WardBed, WardBed.id == PatientAdmission.bed_id)
+            .outerjoin(Ward, Ward.id == WardBed.ward_id)
+            .where(Patient.mrn.in_(wanted))
+        )
+        return {row[1]: PatientState(*row) for row in self.connection.execute(query)}
+
+    def beds_by_code(self, codes: Iterable[str]) -> dict[str, BedState]:
+        wanted = list(set(codes))
+        if not wanted:
+            return {}
+        query = (
+            select(
+                WardBed.id,
+                WardBed.code,
+                WardBed.ward_id,
+                Ward.code,
+                WardBed.bed_number,
+                WardBed.status,
+                WardBed.current_patient_id,
+            )
+            .join(Ward, Ward.id == WardBed.ward_id)
+            .where(WardBed.code.in_(wanted))
+        )
+        return {row[1]: BedState(*row) for row in self.connection.execute(query)}
+
+    def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]:
+        wanted = list(set(codes))
+        if not wanted:
+            return {}
+        query = select(Ward.id, Ward.code, Ward.name).where(Ward.code.in_(wanted))
+        return {row[1]: WardState(*row) for row in self.connection.execute(query)}
+
+    def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
+        if not admissions:
+            return
+        occupy = (
+            update(WardBed)
+            .where(WardBed.id == bindparam("bed"), WardBed.status == BedStatus.AVAILABLE.value)
+            .values(
+                status=BedStatus.OCCUPIED.value,
+                current_patient_id=bindparam("patient"),
+                updated_at=bindparam("now"),
+            )
+        )
+        self._expect_all(occupy, [{"bed": a.bed_id, "patient": a.patient_id, "now": now} for a in admissions])
+        rows = [
+            {
+                "patient_id": a.patient_id,
+                "bed_id": a.bed_id,
+                "admitted_at": a.admitted_at,
+                "reason": a.reason,
+                "chief_complaint": a.chief_complaint,
+                "is_active": True,
+                "bulk_operation_id": operation_id,
+                "created_at": now,
+            }
+            for a in admissions
+        ]
+        self.connection.execute(insert(PatientAdmission), rows)
+
+    def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
+        if not discharges:
+            return
+        end_admission = (
+            update(PatientAdmission)
+            .where(PatientAdmission.id == bindparam("admission"), PatientAdmission.is_active.is_(True))
+            .values(is_active=False)
+        )
+        self._expect_all(end_admission, [{"admission": d.admission_id} for d in discharges])
+        release = (
+            update(WardBed)
+            .where(WardBed.id == bindparam("bed"), WardBed.current_patient_id == bindparam("patient"))
+            .values(status=BedStatus.AVAILABLE.value, current_patient_id=None, updated_at=bindparam("now"))
+        )
+        self._expect_all(
+            release, [{"bed": d.bed_id, "patient": d.patient_id, "now": now} for d in discharges]
+        )
+        rows = [
+            {
+                "admission_id": d.admission_id,
+                "patient_id": d.patient_id,
+                "discharged_at": d.discharged_at,
+                "discharge_status": d.discharge_status,
+                "discharge_notes": d.discharge_notes,
+                "bulk_operation_id": operation_id,
+                "created_at": now,
+            }
+            for d in discharges
+        ]
+        self.connection.execute(insert(PatientDischarge), rows)
+
+    def _expect_all(self, statement: Any, parameters: list[dict[str, Any]]) -> None:
+        """Run a conditional executemany; fewer rows changed than asked means someone got there first."""
+        result = self.connection.execute(statement, parameters)
+        if result.rowcount != len(parameters):
+            raise ConcurrentChange(f"{len(parameters) - result.rowcount} rows changed since validation")
+
+    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
+        if not events:
+            return []
+        patient_ids = list({event.patient_id for event in events})
+        caregivers: dict[int, list[Any]] = {}
+        query = select(Caregiver.id, Caregiver.patient_id, Caregiver.name, Caregiver.email, Caregiver.phone)
+        for row in self.connection.execute(query.where(Caregiver.patient_id.in_(patient_ids))):
+            caregivers.setdefault(row.patient_id, []).append(row)
+        records, lines = [], []
+        for event in events:
+            for record, line in _notifications(
+                event, caregivers.get(event.patient_id, []), operation_id, now
+            ):
+                records.append(record)
+                lines.append(line)
+        self.connection.execute(insert(PatientNotification), records)
+        return lines
+
+    def upsert_beds(self, beds: list[BedUpsert], now: datetime) -> None:
+        if not beds:
+            return
+        ward_ids = self._upsert_wards(beds, now)
+        new = [
+            {
+                "code": b.code,
+                "ward_id": ward_ids[b.ward_code],
+                "bed_number": b.bed_number or b.code,
+                "status": b.status or BedStatus.AVAILABLE.value,
+                "current_patient_id": None,
+                "updated_at": now,
+            }
+            for b in beds
+            if b.existing_bed_id is None
+        ]
+        if new:
+            self.connection.execute(insert(WardBed), new)
+        existing = [
+            {
+                "bed": b.existing_bed_id,
+                "ward": ward_ids[b.ward_code],
+                "number": b.bed_number,
+                "status": b.status,
+                "now": now,
+            }
+            for b in beds
+            if b.existing_bed_id is not None
+        ]
+        if existing:
+            self._expect_all(_bed_update(), existing)
+
+    def _upsert_wards(self, beds: list[BedUpsert], now: datetime) -> dict[str, int]:
+        names = {b.ward_code: b.ward_name for b in beds}
+        for b in beds:  # a name given on any row of the ward wins over a row without one
+            names[b.ward_code] = b.ward_name or names[b.ward_code]
+        known = self.wards_by_code(names)
+        missing = [
+            {"code": code, "name": name or code, "is_active": True, "created_at": now}
+            for code, name in names.items()
+            if code not in known
+        ]
+        if missing:
+            self.connection.execute(insert(Ward), missing)
+        renamed = [
+            {"ward": known[code].id, "name": name}
+            for code, name in names.items()
+            if code in known and name and name != known[code].name
+        ]
+        if renamed:
+            self.connection.execute(
+                update(Ward).where(Ward.id == bindparam("ward")).values(name=bindparam("name")), renamed
+            )
+        return {code: ward.id for code, ward in self.wards_by_code(names).items()}
+
+
+def _bed_update() -> Any:
+    """Update an existing bed; an occupied bed only when its ward and status stay as they are."""
+    status = bindparam("status", type_=String)
+    ward = bindparam("ward", type_=Integer)
+    unchanged_occupancy = and_(WardBed.ward_id == ward, status.is_(None))
+    return (
+        update(WardBed)
+        .where(
+            WardBed.id == bindparam("bed"),
+            or_(WardBed.status != BedStatus.OCCUPIED.value, unchanged_occupancy),
+        )
+        .values(
+            ward_id=ward,
+            bed_number=func.coalesce(bindparam("number", type_=String), WardBed.bed_number),
+            status=func.coalesce(status, WardBed.status),
+            updated_at=bindparam("now"),
+        )
+    )
+
+
+def _notifications(
+    event: CareEvent, caregivers: list[Any], operation_id: int, now: datetime
+) -> list[tuple[dict[str, Any], NotificationLine]]:
+    """One queued notification per caregiver, or one 'skipped' record for a patient without any."""
+    base = {
+        "patient_id": event.patient_id,
+        "kind": event.kind,
+        "bulk_operation_id": operation_id,
+        "created_at": now,
+    }
+    at = event.at.isoformat()
+    if not caregivers:
+        line = NotificationLine(
+            event.mrn, "", "", "", event.kind, event.ward_code, event.bed_code, at, "skipped"
+        )
+        return [(base | {"caregiver_id": None, "status": "skipped"}, line)]
+    return [
+        (
+            base | {"caregiver_id": c.id, "status": "queued"},
+            NotificationLine(
+                event.mrn,
+                c.name,
+                c.email or "",
+                c.phone or "",
+                event.kind,
+                event.ward_code,
+                event.bed_code,
+                at,
+                "queued",
+            ),
+        )
+        for c in caregivers
+    ]

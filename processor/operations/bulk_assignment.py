@@ -1,0 +1,137 @@
+"""bulk_assignment: admit each patient to a bed (a PatientAdmission; the bed becomes occupied).
+
+Checks: the patient exists (unknown-patient) and has no active admission (already-admitted); the bed
+exists (unknown-bed) and is available (bed-not-available, saying occupied or maintenance); a second row
+for the same bed or the same patient fails "same as line N". The bed is occupied by a conditional update,
+backed by the database's unique active-admission indexes, so two daemons never fill one bed twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from pydantic import BaseModel, ConfigDict
+
+from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.fields import (
+    OptionalFlag,
+    OptionalLongText,
+    OptionalPastDateTime,
+    RequiredCode,
+    RequiredText,
+)
+from processor.core.formats import format_of
+from processor.core.operation_types import BedStatus, OperationType
+from processor.core.problems import Code, RowError
+from processor.operations.base import RowOutcome, RunContext
+from processor.operations.ports import (
+    BedState,
+    CareEvent,
+    NewAdmission,
+    NotificationLine,
+    PatientState,
+    WardStore,
+)
+from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
+
+FORMAT = format_of(OperationType.BULK_ASSIGNMENT)
+
+
+class AssignmentRow(BaseModel):
+    """One assignment row after validation."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    patient_id: RequiredCode
+    bed_id: RequiredCode
+    reason: RequiredText
+    chief_complaint: OptionalLongText = None
+    admission_date: OptionalPastDateTime = None
+    notify: OptionalFlag = None
+
+
+def bed_problem(record: Record, bed: BedState | None) -> RowError | None:
+    """unknown-bed, or bed-not-available saying why."""
+    if bed is None:
+        return cell_error(record, "bed_id", Code.UNKNOWN_BED, "bed_id is not a known bed")
+    if bed.status != BedStatus.AVAILABLE:
+        return cell_error(record, "bed_id", Code.BED_NOT_AVAILABLE, f"the bed is {bed.status}, not available")
+    return None
+
+
+def patient_problem(record: Record, patient: PatientState | None) -> RowError | None:
+    """unknown-patient, or already-admitted naming the bed."""
+    if patient is None:
+        return cell_error(record, "patient_id", Code.UNKNOWN_PATIENT, "patient_id is not a known patient")
+    if patient.admission_id is not None:
+        return cell_error(
+            record,
+            "patient_id",
+            Code.ALREADY_ADMITTED,
+            f"the patient is already admitted (bed {patient.bed_code})",
+        )
+    return None
+
+
+@dataclass
+class BulkAssignmentRun:
+    """One file's state: the first line of every bed and patient."""
+
+    context: RunContext
+    beds_seen: FirstLines = field(default_factory=lambda: FirstLines("bed_id", Code.BED_NOT_AVAILABLE))
+    patients_seen: FirstLines = field(default_factory=lambda: FirstLines("patient_id", Code.ALREADY_ADMITTED))
+
+    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
+        ward_store = cast(WardStore, store)
+        parsed = [(record, parse_row(AssignmentRow, record, self.context)) for record in records]
+        rows = [row for _, row in parsed if isinstance(row, AssignmentRow)]
+        patients = ward_store.patients_by_mrn(row.patient_id for row in rows)
+        beds = ward_store.beds_by_code(row.bed_id for row in rows)
+        return [self._outcome(record, row, patients, beds) for record, row in parsed]
+
+    def _outcome(
+        self,
+        record: Record,
+        row: AssignmentRow | list[RowError],
+        patients: dict[str, PatientState],
+        beds: dict[str, BedState],
+    ) -> RowOutcome:
+        if isinstance(row, list):
+            return RowOutcome(record.line, errors=row)
+        patient, bed = patients.get(row.patient_id), beds.get(row.bed_id)
+        checks = (
+            self.patients_seen.check(record, row.patient_id),
+            self.beds_seen.check(record, row.bed_id),
+            patient_problem(record, patient),
+            bed_problem(record, bed),
+        )
+        errors = [error for error in checks if error is not None]
+        if errors or patient is None or bed is None:
+            return outcome(record, errors)
+        return outcome(record, [], self._admission(row, patient, bed))
+
+    def _admission(self, row: AssignmentRow, patient: PatientState, bed: BedState) -> NewAdmission:
+        admitted_at = row.admission_date or self.context.now
+        notify = self.context.notify if row.notify is None else row.notify
+        event = CareEvent("admission", patient.id, patient.mrn, bed.ward_code, bed.code, admitted_at)
+        return NewAdmission(
+            patient.id, bed.id, admitted_at, row.reason, row.chief_complaint, event if notify else None
+        )
+
+    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
+        ward_store = cast(WardStore, store)
+        ward_store.admit(payloads, self.context.operation_id, self.context.now)
+        events = [payload.event for payload in payloads if payload.event is not None]
+        return ward_store.notify(events, self.context.operation_id, self.context.now) if events else []
+
+
+class BulkAssignment:
+    """The bulk_assignment operation type."""
+
+    operation_type: OperationType = OperationType.BULK_ASSIGNMENT
+    spec: ColumnSpec = FORMAT.spec
+    created_columns: tuple[str, ...] = ()
+
+    def start(self, context: RunContext) -> BulkAssignmentRun:
+        return BulkAssignmentRun(context)

@@ -1,0 +1,133 @@
+"""bulk_discharge: discharge each admitted patient (a PatientDischarge; the bed is released).
+
+Checks: the patient exists (unknown-patient) and has an active admission (not-admitted); the discharge
+date is not in the future nor before the admission; a patient twice in one file fails the second row.
+``discharge_status`` is one of DISCHARGE_STATUSES, ``other`` when empty (wardbulk does not guess an outcome).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, cast
+
+from pydantic import BaseModel, ConfigDict
+
+from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.fields import (
+    OptionalFlag,
+    OptionalLongText,
+    OptionalPastDateTime,
+    OptionalText,
+    RequiredCode,
+    one_of,
+)
+from processor.core.formats import format_of
+from processor.core.operation_types import OperationType
+from processor.core.problems import Code, RowError
+from processor.operations.base import RowOutcome, RunContext
+from processor.operations.ports import CareEvent, NewDischarge, NotificationLine, PatientState, WardStore
+from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
+
+FORMAT = format_of(OperationType.BULK_DISCHARGE)
+DISCHARGE_STATUSES = ("recovered", "transferred", "against_medical_advice", "deceased", "other")
+DEFAULT_DISCHARGE_STATUS = "other"
+
+
+class DischargeRow(BaseModel):
+    """One discharge row after validation."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    patient_id: RequiredCode
+    discharge_notes: OptionalLongText = None
+    discharge_status: Annotated[OptionalText, one_of(DISCHARGE_STATUSES)] = None
+    discharge_date: OptionalPastDateTime = None
+    notify: OptionalFlag = None
+
+
+def admission_problem(record: Record, patient: PatientState | None) -> RowError | None:
+    """unknown-patient or not-admitted."""
+    if patient is None:
+        return cell_error(record, "patient_id", Code.UNKNOWN_PATIENT, "patient_id is not a known patient")
+    if patient.admission_id is None:
+        return cell_error(record, "patient_id", Code.NOT_ADMITTED, "the patient has no active admission")
+    return None
+
+
+@dataclass
+class BulkDischargeRun:
+    """One file's state: the first line of every patient."""
+
+    context: RunContext
+    patients_seen: FirstLines = field(default_factory=lambda: FirstLines("patient_id", Code.NOT_ADMITTED))
+
+    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
+        ward_store = cast(WardStore, store)
+        parsed = [(record, parse_row(DischargeRow, record, self.context)) for record in records]
+        patients = ward_store.patients_by_mrn(
+            row.patient_id for _, row in parsed if isinstance(row, DischargeRow)
+        )
+        return [self._outcome(record, row, patients) for record, row in parsed]
+
+    def _outcome(
+        self, record: Record, row: DischargeRow | list[RowError], patients: dict[str, PatientState]
+    ) -> RowOutcome:
+        if isinstance(row, list):
+            return RowOutcome(record.line, errors=row)
+        patient = patients.get(row.patient_id)
+        checks = (self.patients_seen.check(record, row.patient_id), admission_problem(record, patient))
+        errors = [error for error in checks if error is not None]
+        if errors or patient is None:
+            return outcome(record, errors)
+        discharged_at = row.discharge_date or self.context.now
+        if patient.admitted_at is not None and discharged_at < patient.admitted_at:
+            return outcome(
+                record,
+                [
+                    cell_error(
+                        record,
+                        "discharge_date",
+                        Code.CONSTRAINT_ERROR,
+                        "discharge_date is before the admission date",
+                    )
+                ],
+            )
+        return outcome(record, [], self._discharge(row, patient, discharged_at))
+
+    def _discharge(self, row: DischargeRow, patient: PatientState, discharged_at: Any) -> NewDischarge:
+        assert patient.admission_id is not None and patient.bed_id is not None
+        notify = self.context.notify if row.notify is None else row.notify
+        event = CareEvent(
+            "discharge",
+            patient.id,
+            patient.mrn,
+            patient.ward_code or "",
+            patient.bed_code or "",
+            discharged_at,
+        )
+        return NewDischarge(
+            patient.id,
+            patient.admission_id,
+            patient.bed_id,
+            discharged_at,
+            row.discharge_status or DEFAULT_DISCHARGE_STATUS,
+            row.discharge_notes,
+            event if notify else None,
+        )
+
+    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
+        ward_store = cast(WardStore, store)
+        ward_store.discharge(payloads, self.context.operation_id, self.context.now)
+        events = [payload.event for payload in payloads if payload.event is not None]
+        return ward_store.notify(events, self.context.operation_id, self.context.now) if events else []
+
+
+class BulkDischarge:
+    """The bulk_discharge operation type."""
+
+    operation_type: OperationType = OperationType.BULK_DISCHARGE
+    spec: ColumnSpec = FORMAT.spec
+    created_columns: tuple[str, ...] = ()
+
+    def start(self, context: RunContext) -> BulkDischargeRun:
+        return BulkDischargeRun(context)

@@ -1,0 +1,118 @@
+"""sync_beds: upsert the ward and bed registry and beds' maintenance status.
+
+Wards are matched by code and beds by bed_id; new ones are created, existing ones updated (number, ward,
+status). An occupied bed cannot be put into maintenance, made available, or moved to another ward
+(bed-occupied). A bed missing from the file is left alone: nothing is deleted by omission.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Annotated, Any, cast
+
+from pydantic import BaseModel, ConfigDict
+
+from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.fields import OptionalText, RequiredCode, one_of
+from processor.core.formats import format_of
+from processor.core.operation_types import BedStatus, OperationType
+from processor.core.problems import Code, RowError
+from processor.operations.base import RowOutcome, RunContext
+from processor.operations.ports import BedState, BedUpsert, NotificationLine, WardStore
+from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
+
+FORMAT = format_of(OperationType.SYNC_BEDS)
+SETTABLE_STATUSES = (BedStatus.AVAILABLE.value, BedStatus.MAINTENANCE.value)
+
+
+class BedRow(BaseModel):
+    """One registry row after validation."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    ward: RequiredCode
+    bed_id: RequiredCode
+    bed_number: OptionalText = None
+    ward_name: OptionalText = None
+    status: Annotated[OptionalText, one_of(SETTABLE_STATUSES)] = None
+
+
+def occupied_bed_problem(record: Record, row: BedRow, bed: BedState | None) -> RowError | None:
+    """bed-occupied when the row would change the status or the ward of an occupied bed."""
+    if bed is None or bed.status != BedStatus.OCCUPIED:
+        return None
+    if row.status is not None or row.ward != bed.ward_code:
+        return cell_error(
+            record,
+            "bed_id",
+            Code.BED_OCCUPIED,
+            "the bed is occupied: discharge the patient before changing its status or ward",
+        )
+    return None
+
+
+def length_problems(record: Record, row: BedRow) -> list[RowError]:
+    limits = (("bed_number", row.bed_number, 32), ("ward_name", row.ward_name, 200))
+    return [
+        cell_error(record, column, Code.CONSTRAINT_ERROR, f"{column} is longer than {limit} characters")
+        for column, value, limit in limits
+        if value is not None and len(value) > limit
+    ]
+
+
+@dataclass
+class SyncBedsRun:
+    """One file's state: first line per bed, and the ward names given so far."""
+
+    context: RunContext
+    beds_seen: FirstLines = field(default_factory=lambda: FirstLines("bed_id", Code.CONSTRAINT_ERROR))
+    ward_names: dict[str, tuple[str, int]] = field(default_factory=dict)
+
+    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
+        ward_store = cast(WardStore, store)
+        parsed = [(record, parse_row(BedRow, record, self.context)) for record in records]
+        beds = ward_store.beds_by_code(row.bed_id for _, row in parsed if isinstance(row, BedRow))
+        return [self._outcome(record, row, beds) for record, row in parsed]
+
+    def _outcome(self, record: Record, row: BedRow | list[RowError], beds: dict[str, BedState]) -> RowOutcome:
+        if isinstance(row, list):
+            return RowOutcome(record.line, errors=row)
+        bed = beds.get(row.bed_id)
+        checks = (
+            self.beds_seen.check(record, row.bed_id),
+            self._ward_name_conflict(record, row),
+            occupied_bed_problem(record, row, bed),
+        )
+        errors = [error for error in checks if error is not None] + length_problems(record, row)
+        upsert = BedUpsert(
+            row.bed_id, row.ward, row.ward_name, row.bed_number, row.status, bed.id if bed else None
+        )
+        return outcome(record, errors, upsert)
+
+    def _ward_name_conflict(self, record: Record, row: BedRow) -> RowError | None:
+        if row.ward_name is None:
+            return None
+        name, line = self.ward_names.setdefault(row.ward, (row.ward_name, record.line))
+        if name == row.ward_name:
+            return None
+        return cell_error(
+            record,
+            "ward_name",
+            Code.CONSTRAINT_ERROR,
+            f"ward_name differs from the name given for this ward on line {line}",
+        )
+
+    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
+        cast(WardStore, store).upsert_beds(payloads, self.context.now)
+        return []
+
+
+class SyncBeds:
+    """The sync_beds operation type."""
+
+    operation_type: OperationType = OperationType.SYNC_BEDS
+    spec: ColumnSpec = FORMAT.spec
+    created_columns: tuple[str, ...] = ()
+
+    def start(self, context: RunContext) -> SyncBedsRun:
+        return SyncBedsRun(context)

@@ -1,0 +1,50 @@
+"""Checks shared by the ward operations: row model validation, "same as line N", lookups by identifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from processor.core.csv_reading import Record
+from processor.core.fields import row_errors
+from processor.core.problems import Code, RowError
+from processor.operations.base import RowOutcome, RunContext
+
+
+def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> Any:
+    """The row model of ``record``, or the RowErrors that stop it."""
+    if record.errors:
+        return record.errors
+    try:
+        return model.model_validate(record.cells, context={"now": context.now})
+    except ValidationError as exc:
+        return row_errors(exc, record.line, record.cells)
+
+
+def cell_error(record: Record, column: str, code: Code, message: str) -> RowError:
+    """A RowError about one cell of ``record``, carrying the cell as read."""
+    return RowError(record.line, column, code, message, record.cells.get(column, ""))
+
+
+@dataclass
+class FirstLines:
+    """Remembers the first line each identifier appeared on, to fail later rows "same as line N"."""
+
+    column: str
+    code: Code
+    first: dict[str, int] = field(default_factory=dict)
+
+    def check(self, record: Record, key: str) -> RowError | None:
+        first = self.first.setdefault(key, record.line)
+        if first == record.line:
+            return None
+        return cell_error(record, self.column, self.code, f"{self.column} is the same as line {first}")
+
+
+def outcome(record: Record, errors: list[RowError], payload: Any = None) -> RowOutcome:
+    """The outcome of a record: its errors, or its payload when there are none."""
+    if errors:
+        return RowOutcome(record.line, errors=errors)
+    return RowOutcome(record.line, payload=payload)
