@@ -122,6 +122,8 @@ def configure_logging(level: str = "INFO", log_format: str = "auto", stream: Tex
     logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
     # Alembic narrates every step at INFO; wardbulk logs one database_migrated event instead.
     logging.getLogger("alembic").setLevel(logging.WARNING)
+    # APScheduler announces every run of every job at INFO; jobs log their own outcome.
+    logging.getLogger("apscheduler.executors").setLevel(logging.WARNING)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -32,7 +32,9 @@ def add_daily_job(
         except Exception:
             log.exception("scheduled_job_failed", job=job_id)
 
-    scheduler.add_job(logged, "interval", id=job_id, hours=24, next_run_time=first_run, replace_existing=True)
+    scheduler.add_job(
+        logged, "interval", id=job_id, name=job_id, hours=24, next_run_time=first_run, replace_existing=True
+    )
 
 
 def soon(now: datetime, seconds: float = 1.0) -> datetime:
