@@ -134,7 +134,9 @@ def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
     try:
         initialise(app)
         pipeline = build_pipeline(app)
-        claimed = inbox.copy_in(app.settings.inbox_dir, file, OperationType(operation), _cli_user())
+        claimed = inbox.copy_in(
+            app.settings.inbox_dir, file, OperationType(operation), _cli_user(), pipeline.host
+        )
         outcome = _with_progress(pipeline, lambda: process_claimed(pipeline, claimed))
     finally:
         app.close()

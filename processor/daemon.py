@@ -31,6 +31,7 @@ from processor.settings import Settings
 
 log = get_logger(__name__)
 TICK_S = 0.1
+MAX_BACKOFF_S = 60.0
 
 
 def available_operation_types() -> list[OperationType]:
@@ -46,6 +47,7 @@ class Daemon:
     pipeline: Pipeline
     stop_event: threading.Event = field(default_factory=threading.Event)
     processed: int = 0
+    _failures: int = 0
 
     def __post_init__(self) -> None:
         self.pipeline.should_stop = self.stop_event.is_set
@@ -68,7 +70,7 @@ class Daemon:
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
-        self.processed += len(recover(self.pipeline))
+        self._recover()
         self._rescan()
         if once:
             self._drain_present_files()
@@ -92,6 +94,23 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=True)
 
+    def _recover(self) -> None:
+        """Finish what crashed or stopped processes (this one's predecessors, or dead peers) left."""
+        try:
+            self.processed += len(recover(self.pipeline))
+        except Interrupted:
+            pass  # a stop arrived while recovering; the file waits for the next start
+        except Exception:
+            log.exception("recovery_failed")
+            self._back_off()
+
+    def _back_off(self) -> None:
+        """After an unexpected failure (the database down, say), wait before touching files again."""
+        self._failures += 1
+        delay = min(MAX_BACKOFF_S, 2.0**self._failures)
+        log.warning("daemon_backing_off", seconds=delay)
+        self.stop_event.wait(delay)
+
     def _rescan(self) -> None:
         now = time.monotonic()
         for inbox_file in inbox.scan(self.settings.inbox_dir, self.operation_types):
@@ -112,6 +131,7 @@ class Daemon:
             while not self.stop_event.is_set():
                 self._take_sightings()
                 if time.monotonic() >= next_rescan:
+                    self._recover()
                     self._rescan()
                     next_rescan = time.monotonic() + self.settings.rescan_interval_s
                 self._process_ready()
@@ -143,11 +163,21 @@ class Daemon:
         for inbox_file in self.queue.take_ready(time.monotonic()):
             if self.stop_event.is_set():
                 return
-            claimed = inbox.claim(self.settings.inbox_dir, inbox_file)
+            claimed = inbox.claim(self.settings.inbox_dir, inbox_file, self.pipeline.host)
             if claimed is None:
                 continue  # another daemon took it
             try:
                 process_claimed(self.pipeline, claimed)
             except Interrupted:
                 return
+            except Exception:
+                # The file stays claimed; recovery takes it up again once the cause (e.g. an outage) is gone.
+                log.exception(
+                    "file_processing_failed",
+                    operation=inbox_file.operation_type.value,
+                    file=inbox_file.path.name,
+                )
+                self._back_off()
+                return
+            self._failures = 0
             self.processed += 1

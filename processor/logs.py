@@ -70,15 +70,24 @@ def scrub(text: str) -> str:
     return text
 
 
+def _redacted(key: str, value: Any) -> Any:
+    if key in SENSITIVE_KEYS:
+        return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, BaseException):
+        return scrub(repr(value))
+    if isinstance(value, Mapping):
+        return {k: _redacted(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_redacted("", item) for item in value]
+    return value
+
+
 def redact(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> Mapping[str, Any]:
-    """structlog processor: drop sensitive keys' values and scrub every string value."""
+    """structlog processor: drop sensitive keys' values and scrub every string, nested ones included."""
     for key, value in list(event_dict.items()):
-        if key in SENSITIVE_KEYS:
-            event_dict[key] = REDACTED
-        elif isinstance(value, str):
-            event_dict[key] = scrub(value)
-        elif isinstance(value, BaseException):
-            event_dict[key] = scrub(repr(value))
+        event_dict[key] = _redacted(key, value)
     return event_dict
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import os
 import pickle
-import socket
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -39,8 +39,9 @@ from processor.adapters.outbox import (
     OutboxFiles,
     write_json,
 )
+from processor.adapters.owners import this_process
 from processor.core.clock import Clock
-from processor.core.csv_reading import Record, decode_lines, read_csv
+from processor.core.csv_reading import MAX_FIELD_CHARS, Record, decode_lines, read_csv
 from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected, RowError
 from processor.logs import get_logger, scrub
@@ -66,7 +67,7 @@ class Pipeline:
     settings: Settings
     engine: Engine
     clock: Clock
-    host: str = field(default_factory=socket.gethostname)
+    host: str = field(default_factory=this_process)  # the owner name of operations: host:pid
     should_stop: Callable[[], bool] = lambda: False
     on_progress: Callable[[int], None] | None = None
     backoff_s: float = 0.5
@@ -158,6 +159,7 @@ class Validation:
 
     report: ErrorReport
     width: int = 0  # header columns, to pad or cut ragged rows in result.csv
+    created_width: int = 0  # the created-key columns after them
     total: int = 0
     failed: int = 0
     unknown_columns: list[str] = field(default_factory=list)
@@ -189,36 +191,20 @@ def precheck(claimed: ClaimedFile, settings: Settings) -> FileRejected | None:
 
 def process_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> FileOutcome:
     """Register a freshly claimed file as a BulkOperation and see it through to the outbox."""
-    problem = precheck(claimed, pipeline.settings)
-    too_large = problem is not None and problem.code == Code.FILE_TOO_LARGE
+    too_large = claimed.size > pipeline.settings.max_file_bytes
     sha256 = None if too_large else inbox.sha256_of(claimed.path)
     new = records.NewOperation(
         claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host
     )
     now = pipeline.clock()
-    registration = records.register(pipeline.engine, new, now)
-    job = job_for(
-        pipeline,
-        inbox.bind_to_operation(claimed, registration.operation_id),
-        registration.operation_id,
-        sha256,
-        now,
-    )
+    operation_id = records.register(pipeline.engine, new, now)
+    job = job_for(pipeline, inbox.bind_to_operation(claimed, operation_id), operation_id, sha256, now)
     log.info(
         "file_claimed",
-        operation_id=job.operation_id,
+        operation_id=operation_id,
         file=claimed.original_name,
         operation=claimed.operation_type.value,
     )
-    if registration.duplicate_of is not None:
-        message = (
-            f"the same file was already processed as operation {registration.duplicate_of}; "
-            "nothing was applied"
-        )
-        duplicate = FileRejected.single(Code.DUPLICATE_FILE, message)
-        return reject_file(pipeline, job, duplicate, release_claim=False)
-    if problem is not None:
-        return reject_file(pipeline, job, problem)
     return run_operation(pipeline, job)
 
 
@@ -233,15 +219,51 @@ def job_for(
 
 
 def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
-    """Phases 1 and 2, retried with backoff on transient database failures and conflicts."""
+    """Everything after registration; recovery calls it again for a file that never committed.
+
+    Decisions that do not need the rows (not-csv, file-too-large, duplicate-file) are taken again here,
+    so that a crash between taking them and recording them cannot let such a file through.
+    """
+    rejection = _rejection_before_reading(pipeline, job)
+    if rejection is not None:
+        return reject_file(pipeline, job, rejection)
     operation = operation_for(job.claimed.operation_type)
-    if operation is None:
-        name = job.claimed.operation_type.value
-        missing = FileRejected.single(
-            Code.INTERNAL_ERROR, f"operation {name} is not available in this version"
+    assert operation is not None  # checked by _rejection_before_reading
+    records.mark_processing(pipeline.engine, job.operation_id, pipeline.host, pipeline.clock())
+    with Heartbeat(pipeline, job.operation_id):
+        try:
+            return _with_retries(pipeline, job, operation)
+        except (Interrupted, records.OwnershipLost):
+            raise
+        except Exception:
+            log.exception("file_crashed", operation_id=job.operation_id, file=job.claimed.original_name)
+            crashed = FileRejected.single(
+                Code.INTERNAL_ERROR,
+                "an internal error stopped the file; nothing was applied (the daemon log has the details)",
+            )
+            return reject_file(pipeline, job, crashed)
+
+
+def _rejection_before_reading(pipeline: Pipeline, job: Job) -> FileRejected | None:
+    name = job.claimed.operation_type.value
+    if operation_for(job.claimed.operation_type) is None:
+        return FileRejected.single(Code.INTERNAL_ERROR, f"operation {name} is not available in this version")
+    problem = precheck(job.claimed, pipeline.settings)
+    if problem is not None or job.sha256 is None:
+        return problem
+    holder = records.claim_bytes(
+        pipeline.engine, job.claimed.operation_type, job.sha256, job.operation_id, pipeline.clock()
+    )
+    if holder != job.operation_id:
+        return FileRejected.single(
+            Code.DUPLICATE_FILE,
+            f"the same file was already processed as operation {holder}; nothing was applied",
         )
-        return reject_file(pipeline, job, missing)
-    records.mark_processing(pipeline.engine, job.operation_id, pipeline.clock())
+    return None
+
+
+def _with_retries(pipeline: Pipeline, job: Job, operation: Operation) -> FileOutcome:
+    """Phases 1 and 2, retried with backoff on transient database failures and conflicts."""
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
             return _attempt(pipeline, job, operation)
@@ -249,7 +271,7 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
             return reject_file(pipeline, job, rejected)
         except Interrupted:
             job.discard_work()
-            records.set_pending(pipeline.engine, job.operation_id)
+            records.set_pending(pipeline.engine, job.operation_id, pipeline.host)
             log.info("file_interrupted", operation_id=job.operation_id, file=job.claimed.original_name)
             raise
         except (OperationalError, IntegrityError, ConcurrentChange) as exc:
@@ -262,6 +284,41 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
         except DBAPIError as exc:
             return reject_file(pipeline, job, _database_failure(exc))
     raise AssertionError("unreachable")  # pragma: no cover
+
+
+class Heartbeat:
+    """While a file is processed, tell other hosts every ``interval_s`` that its owner is alive.
+
+    PostgreSQL only: that is where daemons of several hosts share a database. (SQLite serves one host,
+    where an owner's liveness is its pid; and its single writer lock would hold the beat back anyway.)
+    """
+
+    interval_s = 30.0
+
+    def __init__(self, pipeline: Pipeline, operation_id: int) -> None:
+        self._pipeline, self._operation_id = pipeline, operation_id
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> Heartbeat:
+        if self._pipeline.engine.dialect.name == "postgresql":
+            self._thread = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                records.beat(
+                    self._pipeline.engine, self._operation_id, self._pipeline.host, self._pipeline.clock()
+                )
+            except Exception as exc:  # a missed beat is not fatal; the file's own writes will tell
+                log.warning("heartbeat_failed", operation_id=self._operation_id, error=type(exc).__name__)
 
 
 def _database_failure(exc: Exception) -> FileRejected:
@@ -293,9 +350,15 @@ def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> FileOutcome:
             notifications.add(run.apply(payloads, uow.store))
         notifications.close()
         completed_at = pipeline.clock()
-        records.complete(uow.connection, job.operation_id, validation.counts,
-                         validation.report.first_messages, str(job.files.final("result.csv")),
-                         completed_at)  # fmt: skip
+        records.complete(
+            uow.connection,
+            job.operation_id,
+            pipeline.host,
+            validation.counts,
+            validation.report.first_messages,
+            str(job.files.final("result.csv")),
+            completed_at,
+        )
         summary = _summary(job, OperationStatus.COMPLETED, None, validation.counts, completed_at, validation)
         summary["notifications"] = notifications.count
         if notifications.count:
@@ -320,6 +383,7 @@ def _validate_to_spool(pipeline: Pipeline, job: Job, operation: Operation, run: 
         errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
         validation = Validation(ErrorReport(errors, pipeline.settings.error_detail_limit))
         validation.width = len(csv_file.labels)
+        validation.created_width = len(operation.created_columns)
         validation.unknown_columns = csv_file.unknown_columns
         try:
             for chunk in chunks(csv_file.records, pipeline.settings.chunk_size):
@@ -345,21 +409,29 @@ def _validate_chunk(
     with pipeline.engine.connect() as connection:
         outcomes = run.validate(chunk, SqlWardStore(connection))
     for record, outcome in zip(chunk, outcomes, strict=True):
-        result.write(_result_row(record, outcome, validation.width))
+        result.write(_result_row(record, outcome, validation.width, validation.created_width))
         validation.report.add(outcome.errors)
     validation.total += len(chunk)
     validation.failed += sum(1 for outcome in outcomes if not outcome.ok)
     pickle.dump([outcome.payload for outcome in outcomes if outcome.ok], spool)
-    records.record_progress(pipeline.engine, job.operation_id, validation.total, pipeline.clock())
+    records.record_progress(
+        pipeline.engine, job.operation_id, pipeline.host, validation.total, pipeline.clock()
+    )
     if pipeline.on_progress:
         pipeline.on_progress(validation.total)
 
 
-def _result_row(record: Record, outcome: RowOutcome, width: int) -> list[Any]:
+def _result_row(record: Record, outcome: RowOutcome, width: int, created_width: int) -> list[Any]:
     cells = record.raw[:width] + [""] * (width - len(record.raw))
     if outcome.ok:
         return [*cells, record.line, "ok", "", *outcome.created.values()]
-    return [*cells, record.line, "error", "; ".join(error.message for error in outcome.errors)]
+    return [
+        *cells,
+        record.line,
+        "error",
+        "; ".join(error.message for error in outcome.errors),
+        *[""] * created_width,
+    ]
 
 
 def _read_spool(spool: Path) -> Iterator[list[Any]]:
@@ -393,34 +465,38 @@ def _reject_after_validation(
 ) -> FileOutcome:
     """A policy rejection keeps the row detail: errors.csv gets the file-level line, ok rows become errors."""
     job.spool.unlink(missing_ok=True)
-    _mark_rows_not_applied(job.files.partial("result.csv"), rejection.message)
+    _mark_rows_not_applied(job.files.partial("result.csv"), validation.width, rejection.message)
     errors = ExcelCsvWriter(job.files.partial("errors.csv"), header=None, append=True)
     for problem in rejection.problems:
         errors.write(["", problem.column, problem.code.value, problem.message, ""])
     errors.close()
     validation.failed = validation.total
-    return _finish_failed(pipeline, job, rejection, validation, release_claim=True)
+    return _finish_failed(pipeline, job, rejection, validation)
 
 
-def _mark_rows_not_applied(result_path: Path, reason: str) -> None:
-    """Rewrite result.csv (streamed) so that rows that were valid but not applied say so."""
+def _mark_rows_not_applied(result_path: Path, width: int, reason: str) -> None:
+    """Rewrite result.csv (streamed) so that rows that were valid but not applied say so.
+
+    The outcome column is found by position (after the input's ``width`` columns and ``line``), never by
+    name: an input may well have a column called "outcome" (a result.csv sent back, say).
+    """
+    outcome_at = width + 1
     temporary = result_path.with_name(result_path.name + ".rewrite")
+    # Our own file: its cells may exceed the input limit by the apostrophe that neutralised them.
+    csv.field_size_limit(max(csv.field_size_limit(), 4 * MAX_FIELD_CHARS))
     with result_path.open(encoding="utf-8-sig", newline="") as source:
         reader = csv.reader(source)
         header = next(reader)
-        outcome_index = header.index("outcome")
         writer = ExcelCsvWriter(temporary, None)
         writer.write_neutralised(header)
         for row in reader:
-            ok = row[outcome_index] == "ok"
-            writer.write_neutralised([*row[:outcome_index], "error", f"not applied: {reason}"] if ok else row)
+            kept = [*row[:outcome_at], "error", f"not applied: {reason}"] if row[outcome_at] == "ok" else row
+            writer.write_neutralised(kept + [""] * (len(header) - len(kept)))
         writer.close()
     os.replace(temporary, result_path)
 
 
-def reject_file(
-    pipeline: Pipeline, job: Job, rejection: FileRejected, release_claim: bool = True
-) -> FileOutcome:
+def reject_file(pipeline: Pipeline, job: Job, rejection: FileRejected) -> FileOutcome:
     """A file-level rejection: fresh outputs with the problem(s), the file moved beside them."""
     job.discard_work()
     ExcelCsvWriter(job.files.partial("result.csv"), RESULT_TAIL).close()
@@ -428,11 +504,11 @@ def reject_file(
     validation = Validation(ErrorReport(errors, pipeline.settings.error_detail_limit))
     validation.report.add(rejection.problems)
     errors.close()
-    return _finish_failed(pipeline, job, rejection, validation, release_claim)
+    return _finish_failed(pipeline, job, rejection, validation)
 
 
 def _finish_failed(
-    pipeline: Pipeline, job: Job, rejection: FileRejected, validation: Validation, release_claim: bool
+    pipeline: Pipeline, job: Job, rejection: FileRejected, validation: Validation
 ) -> FileOutcome:
     now = pipeline.clock()
     counts = validation.counts
@@ -444,12 +520,12 @@ def _finish_failed(
     records.fail(
         pipeline.engine,
         job.operation_id,
+        pipeline.host,
         counts,
         rejection.code.value,
         messages,
         str(job.files.final("errors.csv")),
         now,
-        release_claim=release_claim,
     )
     log.warning(
         "file_rejected",

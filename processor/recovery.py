@@ -1,58 +1,65 @@
-"""Startup recovery: nothing stays claimed, pending or processing after a crash or a stop.
+"""Recovery: nothing stays claimed, pending or processing after a crash or a stop.
 
-- A file claimed but never registered (the process died in between) goes back to its inbox folder.
+Runs at start and then with every rescan, so a running daemon also finishes what a dead peer left.
+Only abandoned work is touched (``owners.is_abandoned``: on this host the owner's pid is gone; on another
+host its heartbeat is stale), and ownership changes hands by an atomic compare-and-set.
+
+- A file claimed but never registered goes back to its inbox folder (never over a newer file).
 - An operation whose transaction committed (completed/failed) but whose outbox or archive step did not
   finish: the outbox partials are published and the file moved on.
 - An operation that never committed (pending/processing): processed again from the start, under the
-  same operation id. Other hosts' unfinished operations are taken over only once their heartbeat is stale.
+  same operation id.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from processor.adapters import inbox
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.models import BulkOperation
+from processor.adapters.owners import is_abandoned
 from processor.core.operation_types import OperationStatus, OperationType
 from processor.core.problems import Code
 from processor.logs import get_logger
 from processor.pipeline import FileOutcome, Job, Pipeline, job_for, publish, run_operation
 
 log = get_logger(__name__)
-STALE_AFTER = timedelta(minutes=10)
 
 
 def recover(pipeline: Pipeline) -> list[FileOutcome]:
-    """Resolve everything a previous run left unfinished; returns the outcomes of files finished now."""
-    inbox_dir = pipeline.settings.inbox_dir
-    for path, operation_type in list(inbox.unbound_claims(inbox_dir)):
-        inbox.return_to_inbox(inbox_dir, path, operation_type)
-        log.info("claim_returned", operation=operation_type.value, file=path.name.split("__", 1)[1])
+    """Resolve what crashed or stopped processes left unfinished; returns the files finished now."""
+    _return_abandoned_claims(pipeline)
     outcomes = _publish_committed(pipeline)
-    now = pipeline.clock()
-    for operation in records.unfinished_operations(pipeline.engine, pipeline.host, now - STALE_AFTER):
-        if records.take_over(pipeline.engine, operation.id, pipeline.host, now - STALE_AFTER, now):
+    for operation in records.unfinished_operations(pipeline.engine):
+        now = pipeline.clock()
+        if not is_abandoned(operation.host, operation.heartbeat_at, now):
+            continue
+        if records.take_over(pipeline.engine, operation.id, operation.host, pipeline.host, now):
             outcomes.append(_resume(pipeline, operation))
     return outcomes
 
 
-def _bound_files(pipeline: Pipeline) -> dict[int, tuple[OperationType, str]]:
-    found = {}
+def _return_abandoned_claims(pipeline: Pipeline) -> None:
+    inbox_dir = pipeline.settings.inbox_dir
+    for claim in list(inbox.unbound_claims(inbox_dir)):
+        if is_abandoned(claim.claimer, claim.claimed_at, pipeline.clock()):
+            inbox.return_to_inbox(inbox_dir, claim)
+            log.info("claim_returned", operation=claim.operation_type.value, file=claim.original_name)
+
+
+def _bound_files(pipeline: Pipeline) -> list[int]:
+    found = []
     for operation_type in OperationType:
         folder = inbox.processing_folder(pipeline.settings.inbox_dir, operation_type)
-        for path in folder.glob("op*__*"):
-            found[int(path.name.split("__", 1)[0].removeprefix("op"))] = (operation_type, path.name)
+        found += [int(path.name.split("__", 1)[0].removeprefix("op")) for path in folder.glob("op*__*")]
     return found
 
 
 def _publish_committed(pipeline: Pipeline) -> list[FileOutcome]:
-    bound = _bound_files(pipeline)
     outcomes = []
-    for operation in records.committed_but_unpublished(pipeline.engine, list(bound)):
+    for operation in records.committed_but_unpublished(pipeline.engine, _bound_files(pipeline)):
         job = _job(pipeline, operation)
         if job is None:
-            continue
+            continue  # another process finished publishing it a moment ago
         status = OperationStatus(operation.status)
         counts = records.Counts(
             operation.total_records, operation.successful_records, operation.failed_records
@@ -81,10 +88,10 @@ def _resume(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
 
 
 def _fail_without_file(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
-    """The process died between registering a file and binding it: the file went back to the inbox."""
-    now = pipeline.clock()
+    """The owner died between registering a file and binding it: the file went back to the inbox."""
     message = "interrupted before reading; the file was returned to the inbox and is processed again"
     counts = records.Counts(0, 0, 0)
-    records.fail(pipeline.engine, operation.id, counts, Code.INTERNAL_ERROR.value, [message], "", now)
+    code = Code.INTERNAL_ERROR.value
+    records.fail(pipeline.engine, operation.id, pipeline.host, counts, code, [message], "", pipeline.clock())
     log.info("operation_abandoned", operation_id=operation.id)
     return FileOutcome(operation.id, OperationStatus.FAILED, Code.INTERNAL_ERROR.value, counts, None)

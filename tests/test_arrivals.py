@@ -18,6 +18,7 @@ from processor.adapters.inbox import (
     operation_type_of,
     scan,
 )
+from processor.adapters.owners import this_process
 from processor.core.operation_types import OperationType
 
 IMPORT = OperationType.IMPORT_PATIENTS
@@ -316,7 +317,7 @@ def test_the_marker_rule_applies_only_where_configured(inbox_dir: Path) -> None:
 def test_claim_moves_the_file_into_the_processing_area(inbox_dir: Path) -> None:
     """A claimed file is renamed into inbox/.processing/<op>/ and is no longer in the inbox folder."""
     sent = drop(inbox_dir, "admissions.csv", content="first_name,last_name,email\nA,B,a@example.org\n")
-    claimed = claim(inbox_dir, sent)
+    claimed = claim(inbox_dir, sent, this_process())
     assert claimed is not None
     assert not sent.path.exists()
     assert list(scan(inbox_dir, [IMPORT])) == []
@@ -329,7 +330,7 @@ def test_claim_moves_the_file_into_the_processing_area(inbox_dir: Path) -> None:
 
 def test_claim_records_the_owner_of_the_dropped_file(inbox_dir: Path) -> None:
     """The claimed file remembers which OS user dropped it."""
-    claimed = claim(inbox_dir, drop(inbox_dir, "a.csv"))
+    claimed = claim(inbox_dir, drop(inbox_dir, "a.csv"), this_process())
     assert claimed is not None
     assert claimed.owner == pwd.getpwuid(os.getuid()).pw_name
 
@@ -338,7 +339,7 @@ def test_claim_removes_the_done_marker(inbox_dir: Path) -> None:
     """The file's <name>.done marker goes with the claim, so nothing is left behind in the inbox."""
     sent = drop(inbox_dir, "a.csv")
     done_marker(sent.path).touch()
-    assert claim(inbox_dir, sent) is not None
+    assert claim(inbox_dir, sent, this_process()) is not None
     assert not done_marker(sent.path).exists()
     assert list((inbox_dir / "import_patients").iterdir()) == []
 
@@ -346,8 +347,8 @@ def test_claim_removes_the_done_marker(inbox_dir: Path) -> None:
 def test_claiming_a_file_someone_else_took_returns_none(inbox_dir: Path) -> None:
     """Two daemons race for one file: the second claim finds it gone and gets None."""
     sent = drop(inbox_dir, "a.csv")
-    winner = claim(inbox_dir, sent)
-    loser = claim(inbox_dir, sent)
+    winner = claim(inbox_dir, sent, this_process())
+    loser = claim(inbox_dir, sent, this_process())
     assert winner is not None
     assert loser is None
     assert list((inbox_dir / PROCESSING_FOLDER / "import_patients").iterdir()) == [winner.path]

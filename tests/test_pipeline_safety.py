@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -12,6 +15,7 @@ from sqlalchemy import text
 
 from processor.adapters import inbox
 from processor.adapters.database.engine import build_engine
+from processor.adapters.owners import this_process
 from processor.core.operation_types import OperationType
 from processor.pipeline import Interrupted, process_claimed
 from processor.recovery import recover
@@ -26,7 +30,9 @@ def rows(count: int, start: int = 0) -> str:
 
 
 def claim(ws: Workspace, name: str) -> inbox.ClaimedFile:
-    claimed = inbox.claim(ws.inbox, inbox.InboxFile(ws.inbox / "import_patients" / name, IMPORT))
+    claimed = inbox.claim(
+        ws.inbox, inbox.InboxFile(ws.inbox / "import_patients" / name, IMPORT), this_process()
+    )
     assert claimed is not None
     return claimed
 
@@ -162,14 +168,48 @@ def test_a_file_committed_before_a_crash_is_published_and_archived_at_restart(wo
     assert workspace.scalar("SELECT count(*) FROM patients") == 2
 
 
-def test_a_file_claimed_but_never_registered_goes_back_to_the_inbox(workspace: Workspace) -> None:
+def dead_pid() -> int:
+    """The pid of a process that has exited."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_a_file_claimed_by_a_process_that_died_before_registering_it_goes_back(workspace: Workspace) -> None:
     processing = inbox.processing_folder(workspace.inbox, IMPORT)
     processing.mkdir(parents=True, exist_ok=True)
-    (processing / "new-0123abcd__late.csv").write_text(rows(1))
+    (processing / f"new~{socket.gethostname()}~{dead_pid()}~0123abcd__late.csv").write_text(rows(1))
     recover(workspace.pipeline())
     assert (workspace.inbox / "import_patients" / "late.csv").is_file()
     workspace.run_once()
     assert workspace.scalar("SELECT count(*) FROM patients") == 1
+
+
+def test_a_live_process_s_claim_is_left_alone(workspace: Workspace) -> None:
+    """Another process on this host (a `wardbulk process`, say) is working on it right now."""
+    processing = inbox.processing_folder(workspace.inbox, IMPORT)
+    processing.mkdir(parents=True, exist_ok=True)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        claimed = processing / f"new~{socket.gethostname()}~{live.pid}~0123abcd__busy.csv"
+        claimed.write_text(rows(1))
+        recover(workspace.pipeline())
+        assert claimed.exists()
+        assert not (workspace.inbox / "import_patients" / "busy.csv").exists()
+    finally:
+        live.kill()
+        live.wait()
+
+
+def test_a_returned_claim_never_overwrites_a_newer_file_of_the_same_name(workspace: Workspace) -> None:
+    processing = inbox.processing_folder(workspace.inbox, IMPORT)
+    processing.mkdir(parents=True, exist_ok=True)
+    (processing / f"new~{socket.gethostname()}~{dead_pid()}~0123abcd__daily.csv").write_text(rows(1))
+    workspace.drop("import_patients", "daily.csv", rows(1, start=50))
+    recover(workspace.pipeline())
+    names = sorted(p.name for p in (workspace.inbox / "import_patients").iterdir())
+    assert len(names) == 2 and "daily.csv" in names
+    assert (workspace.inbox / "import_patients" / "daily.csv").read_text() == rows(1, start=50)
 
 
 def interrupt_after_first_chunk(ws: Workspace, name: str) -> None:

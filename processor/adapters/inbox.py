@@ -15,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from processor.core.operation_types import OperationType
@@ -115,11 +115,17 @@ def processing_folder(inbox_dir: Path, operation_type: OperationType) -> Path:
     return inbox_dir / PROCESSING_FOLDER / operation_type.value
 
 
-def claim(inbox_dir: Path, candidate: InboxFile) -> ClaimedFile | None:
+def _claim_name(owner: str, name: str) -> str:
+    """``new~<host>~<pid>~<random>__<name>``: whose claim it is, until it is bound to an operation."""
+    host, _, pid = owner.rpartition(":")
+    return f"new~{host}~{pid}~{uuid.uuid4().hex[:12]}__{name}"
+
+
+def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | None:
     """Rename the file into the processing area. None if another process took (or removed) it first."""
     target_folder = processing_folder(inbox_dir, candidate.operation_type)
     target_folder.mkdir(parents=True, exist_ok=True)
-    target = target_folder / f"new-{uuid.uuid4().hex}__{candidate.path.name}"
+    target = target_folder / _claim_name(claimer, candidate.path.name)
     try:
         owner = owner_name(candidate.path)
         os.rename(candidate.path, target)
@@ -129,11 +135,13 @@ def claim(inbox_dir: Path, candidate: InboxFile) -> ClaimedFile | None:
     return ClaimedFile(target, candidate.path.name, candidate.operation_type, owner)
 
 
-def copy_in(inbox_dir: Path, source: Path, operation_type: OperationType, owner: str) -> ClaimedFile:
+def copy_in(
+    inbox_dir: Path, source: Path, operation_type: OperationType, owner: str, claimer: str
+) -> ClaimedFile:
     """Claim a copy of a file from outside the inbox (``wardbulk process``); the original stays."""
     target_folder = processing_folder(inbox_dir, operation_type)
     target_folder.mkdir(parents=True, exist_ok=True)
-    target = target_folder / f"new-{uuid.uuid4().hex}__{source.name}"
+    target = target_folder / _claim_name(claimer, source.name)
     shutil.copyfile(source, target)
     return ClaimedFile(target, source.name, operation_type, owner)
 
@@ -152,17 +160,42 @@ def claimed_file_of(inbox_dir: Path, operation_type: OperationType, operation_id
     return None
 
 
-def unbound_claims(inbox_dir: Path) -> Iterator[tuple[Path, OperationType]]:
-    """Files claimed by a process that died before registering them."""
+@dataclass(frozen=True)
+class UnboundClaim:
+    """A file claimed but not yet bound to an operation: its claimer may have died in between."""
+
+    path: Path
+    operation_type: OperationType
+    claimer: str
+    claimed_at: datetime
+
+    @property
+    def original_name(self) -> str:
+        return self.path.name.split("__", 1)[1]
+
+
+def unbound_claims(inbox_dir: Path) -> Iterator[UnboundClaim]:
+    """Every claimed file not yet bound to an operation, with its claimer (``host:pid``)."""
     for operation_type in OperationType:
-        for path in processing_folder(inbox_dir, operation_type).glob("new-*__*"):
-            yield path, operation_type
+        for path in processing_folder(inbox_dir, operation_type).glob("new~*__*"):
+            _, host, pid, _ = path.name.split("__", 1)[0].split("~", 3)
+            try:
+                claimed_at = datetime.fromtimestamp(path.stat().st_ctime, UTC)  # the claiming rename
+            except FileNotFoundError:
+                continue
+            yield UnboundClaim(path, operation_type, f"{host}:{pid}", claimed_at)
 
 
-def return_to_inbox(inbox_dir: Path, path: Path, operation_type: OperationType) -> Path:
-    """Put an unregistered claimed file back where it was dropped, to be taken again."""
-    target = inbox_dir / operation_type.value / path.name.split("__", 1)[1]
-    os.rename(path, target)
+def return_to_inbox(inbox_dir: Path, claim: UnboundClaim) -> Path:
+    """Put an abandoned claim back where it was dropped, never over a newer file of the same name."""
+    target = inbox_dir / claim.operation_type.value / claim.original_name
+    try:
+        os.link(claim.path, target)
+    except FileExistsError:
+        name = Path(claim.original_name)
+        target = target.with_name(f"{name.stem}.returned-{uuid.uuid4().hex[:8]}{name.suffix}")
+        os.link(claim.path, target)
+    os.unlink(claim.path)
     return target
 
 

@@ -26,6 +26,7 @@ ISO_DATETIME = re.compile(
     r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?)?(?:Z|[+-]\d{2}:?\d{2})?$"
 )
 EARLIEST_BIRTH = date(1880, 1, 1)
+EARLIEST_EVENT_YEAR = 1900  # admissions and discharges; also keeps UTC conversion in range
 CODE_VALUES = {code.value for code in Code}
 
 
@@ -49,7 +50,9 @@ def _required(value: str) -> str:
     return value
 
 
-def _max_length(limit: int) -> AfterValidator:
+def max_length(limit: int) -> AfterValidator:
+    """A text cell of at most ``limit`` characters (the database column's size)."""
+
     def check(value: str | None) -> str | None:
         if value is not None and len(value) > limit:
             raise fail(Code.CONSTRAINT_ERROR, f"is longer than {limit} characters")
@@ -108,6 +111,8 @@ def _iso_datetime_not_future(value: Any, info: ValidationInfo) -> datetime | Non
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise fail(Code.TYPE_ERROR, "must be a date-time written YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
+    if parsed.year < EARLIEST_EVENT_YEAR:
+        raise fail(Code.CONSTRAINT_ERROR, f"is before {EARLIEST_EVENT_YEAR}")
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     now = (info.context or {}).get("now") or datetime.now(UTC)
     if parsed > now:
@@ -115,8 +120,16 @@ def _iso_datetime_not_future(value: Any, info: ValidationInfo) -> datetime | Non
     return parsed
 
 
-FLAG_VALUES = {"true": True, "yes": True, "1": True, "y": True, "false": False, "no": False, "0": False,
-               "n": False}  # fmt: skip
+FLAG_VALUES = {
+    "true": True,
+    "yes": True,
+    "1": True,
+    "y": True,
+    "false": False,
+    "no": False,
+    "0": False,
+    "n": False,
+}
 
 
 def _flag(value: Any) -> bool | None:
@@ -144,16 +157,16 @@ def one_of(values: tuple[str, ...]) -> AfterValidator:
 
 Text = Annotated[str, BeforeValidator(_stripped)]
 OptionalText = Annotated[str | None, BeforeValidator(_stripped_or_none)]
-RequiredName = Annotated[Text, AfterValidator(_required), _max_length(150)]
+RequiredName = Annotated[Text, AfterValidator(_required), max_length(150)]
 RequiredEmail = Annotated[Text, AfterValidator(_required), AfterValidator(_email)]
 OptionalEmail = Annotated[OptionalText, AfterValidator(_email)]
-OptionalPhone = Annotated[OptionalText, _max_length(32), AfterValidator(_phone)]
+OptionalPhone = Annotated[OptionalText, max_length(32), AfterValidator(_phone)]
 OptionalBirthDate = Annotated[date | None, BeforeValidator(_iso_date_not_future)]
 OptionalPastDateTime = Annotated[datetime | None, BeforeValidator(_iso_datetime_not_future)]
 OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
-RequiredCode = Annotated[Text, AfterValidator(_required), _max_length(64)]
-RequiredText = Annotated[Text, AfterValidator(_required), _max_length(200)]
-OptionalLongText = Annotated[OptionalText, _max_length(4000)]
+RequiredCode = Annotated[Text, AfterValidator(_required), max_length(64)]
+RequiredText = Annotated[Text, AfterValidator(_required), max_length(200)]
+OptionalLongText = Annotated[OptionalText, max_length(4000)]
 
 
 def row_errors(exc: ValidationError, line: int, cells: dict[str, str]) -> list[RowError]:

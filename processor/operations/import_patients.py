@@ -8,7 +8,7 @@ An empty patient_id gets a generated identifier ``WB-<operation>-<line>``, retur
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -20,6 +20,7 @@ from processor.core.fields import (
     OptionalText,
     RequiredEmail,
     RequiredName,
+    max_length,
     row_errors,
 )
 from processor.core.formats import format_of
@@ -29,6 +30,7 @@ from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import NewPatient, NotificationLine, PatientImportStore
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
+CaregiverName = Annotated[OptionalText, max_length(300)]
 GENDERS = ("M", "F", "O", "U")
 PATIENT_ID_MAX = 64
 
@@ -45,7 +47,7 @@ class PatientRow(BaseModel):
     phone: OptionalPhone = None
     date_of_birth: OptionalBirthDate = None
     gender: OptionalText = None
-    caregiver_name: OptionalText = None
+    caregiver_name: CaregiverName = None
     caregiver_email: OptionalEmail = None
     caregiver_phone: OptionalPhone = None
 

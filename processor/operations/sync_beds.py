@@ -51,8 +51,21 @@ def occupied_bed_problem(record: Record, row: BedRow, bed: BedState | None) -> R
     return None
 
 
-def length_problems(record: Record, row: BedRow) -> list[RowError]:
-    limits = (("bed_number", row.bed_number, 32), ("ward_name", row.ward_name, 200))
+BED_NUMBER_MAX = 32
+
+
+def length_problems(record: Record, row: BedRow, bed: BedState | None) -> list[RowError]:
+    """Values the registry cannot hold; a new bed without a number takes its bed_id, if that fits."""
+    if bed is None and row.bed_number is None and len(row.bed_id) > BED_NUMBER_MAX:
+        return [
+            cell_error(
+                record,
+                "bed_number",
+                Code.CONSTRAINT_ERROR,
+                f"bed_number is required for a new bed whose bed_id is over {BED_NUMBER_MAX} characters",
+            )
+        ]
+    limits = (("bed_number", row.bed_number, BED_NUMBER_MAX), ("ward_name", row.ward_name, 200))
     return [
         cell_error(record, column, Code.CONSTRAINT_ERROR, f"{column} is longer than {limit} characters")
         for column, value, limit in limits
@@ -83,7 +96,7 @@ class SyncBedsRun:
             self._ward_name_conflict(record, row),
             occupied_bed_problem(record, row, bed),
         )
-        errors = [error for error in checks if error is not None] + length_problems(record, row)
+        errors = [error for error in checks if error is not None] + length_problems(record, row, bed)
         upsert = BedUpsert(
             row.bed_id, row.ward, row.ward_name, row.bed_number, row.status, bed.id if bed else None
         )

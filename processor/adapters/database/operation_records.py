@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, delete, insert, or_, select, update
+from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -17,14 +18,6 @@ from processor.adapters.database.models import BulkOperation, FileClaim, User
 from processor.core.operation_types import OperationStatus, OperationType
 
 ERROR_MESSAGE_LIMIT = 20  # the seed keeps the first 20 errors in error_message
-
-
-@dataclass(frozen=True)
-class Registration:
-    """A new operation's id; ``duplicate_of`` is the earlier operation when the bytes were seen before."""
-
-    operation_id: int
-    duplicate_of: int | None = None
 
 
 @dataclass(frozen=True)
@@ -62,33 +55,48 @@ def user_id_for(connection: Connection, username: str, now: datetime) -> int:
     return int(connection.execute(select(User.id).where(User.username == username)).scalar_one())
 
 
-def register(engine: Engine, new: NewOperation, now: datetime) -> Registration:
-    """Insert the operation (pending) and its file claim; a taken claim makes it a duplicate."""
-    try:
-        with engine.begin() as connection:
-            operation_id = _insert_operation(connection, new, now, OperationStatus.PENDING)
-            if new.sha256 is not None:
-                claim = {
-                    "operation_type": new.operation_type.value,
-                    "sha256": new.sha256,
+def register(engine: Engine, new: NewOperation, now: datetime) -> int:
+    """Insert the operation, pending, owned by ``new.host``; returns its id. See ``claim_bytes``."""
+    with engine.begin() as connection:
+        return _insert_operation(connection, new, now, OperationStatus.PENDING)
+
+
+def claim_bytes(
+    engine: Engine, operation_type: OperationType, sha256: str, operation_id: int, now: datetime
+) -> int:
+    """Claim these bytes for ``operation_id`` unless another operation holds them; returns the holder.
+
+    Idempotent, so recovery may call it again: the holder is this operation or the one that was first.
+    """
+    for _ in range(3):  # the holder may release its claim (it failed) between our insert and our read
+        try:
+            with engine.begin() as connection:
+                row = {
+                    "operation_type": operation_type.value,
+                    "sha256": sha256,
                     "operation_id": operation_id,
                     "claimed_at": now,
                 }
-                connection.execute(insert(FileClaim), claim)
-            return Registration(operation_id)
-    except IntegrityError:
-        return _register_duplicate(engine, new, now)
+                connection.execute(insert(FileClaim), row)
+        except IntegrityError:
+            pass
+        with engine.connect() as connection:
+            holder = connection.execute(
+                select(FileClaim.operation_id).where(
+                    FileClaim.operation_type == operation_type.value, FileClaim.sha256 == sha256
+                )
+            ).scalar_one_or_none()
+        if holder is not None:
+            return int(holder)
+    raise ConcurrentClaim("the file claim kept changing hands")
 
 
-def _register_duplicate(engine: Engine, new: NewOperation, now: datetime) -> Registration:
-    with engine.begin() as connection:
-        earlier = connection.execute(
-            select(FileClaim.operation_id).where(
-                FileClaim.operation_type == new.operation_type.value, FileClaim.sha256 == new.sha256
-            )
-        ).scalar_one()
-        operation_id = _insert_operation(connection, new, now, OperationStatus.PROCESSING)
-    return Registration(operation_id, duplicate_of=earlier)
+class ConcurrentClaim(Exception):
+    """Claims on the same bytes were taken and released faster than we could read them."""
+
+
+class OwnershipLost(Exception):
+    """Another process took this operation over (it thought us dead): we must not finish it."""
 
 
 def _insert_operation(
@@ -108,34 +116,48 @@ def _insert_operation(
     return int(connection.execute(insert(BulkOperation).returning(BulkOperation.id), row).scalar_one())
 
 
-def mark_processing(engine: Engine, operation_id: int, now: datetime) -> None:
+UNFINISHED = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
+
+
+def _owned(operation_id: int, owner: str) -> Any:
+    """The operation, while ``owner`` has it and it has not ended."""
+    return (
+        update(BulkOperation)
+        .where(BulkOperation.id == operation_id)
+        .where(BulkOperation.host == owner, BulkOperation.status.in_(UNFINISHED))
+    )
+
+
+def _expect_owned(result: Any) -> None:
+    if result.rowcount != 1:
+        raise OwnershipLost("the operation was taken over by another process")
+
+
+def mark_processing(engine: Engine, operation_id: int, owner: str, now: datetime) -> None:
     """Start (or, after an interruption that never committed, restart) an operation from zero."""
     with engine.begin() as connection:
-        connection.execute(
-            update(BulkOperation)
-            .where(BulkOperation.id == operation_id)
-            .values(status=OperationStatus.PROCESSING.value, processed_records=0, heartbeat_at=now)
-        )
+        values = {"status": OperationStatus.PROCESSING.value, "processed_records": 0, "heartbeat_at": now}
+        _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
 
 
-def record_progress(engine: Engine, operation_id: int, processed: int, now: datetime) -> None:
+def record_progress(engine: Engine, operation_id: int, owner: str, processed: int, now: datetime) -> None:
     """Publish how many records have been validated so far (a short transaction of its own)."""
     with engine.begin() as connection:
-        connection.execute(
-            update(BulkOperation)
-            .where(BulkOperation.id == operation_id)
-            .values(processed_records=processed, heartbeat_at=now)
-        )
+        values = {"processed_records": processed, "heartbeat_at": now}
+        _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
 
 
-def set_pending(engine: Engine, operation_id: int) -> None:
+def beat(engine: Engine, operation_id: int, owner: str, now: datetime) -> None:
+    """Say that the owner is alive and working on the operation."""
+    with engine.begin() as connection:
+        connection.execute(_owned(operation_id, owner).values(heartbeat_at=now))
+
+
+def set_pending(engine: Engine, operation_id: int, owner: str) -> None:
     """A graceful stop rolled the file back: it waits, claimed, for the next start."""
     with engine.begin() as connection:
-        connection.execute(
-            update(BulkOperation)
-            .where(BulkOperation.id == operation_id)
-            .values(status=OperationStatus.PENDING.value, processed_records=0)
-        )
+        values = {"status": OperationStatus.PENDING.value, "processed_records": 0}
+        connection.execute(_owned(operation_id, owner).values(values))
 
 
 def _finished(
@@ -143,16 +165,22 @@ def _finished(
 ) -> dict[str, object]:
     """The column values of an operation that has ended, either way."""
     return {
-        "status": status.value, "completed_at": now, "heartbeat_at": now,
-        "total_records": counts.total, "processed_records": counts.total,
-        "successful_records": counts.successful, "failed_records": counts.failed,
-        "error_message": _first_errors(errors), "output_file": output_file,
-    }  # fmt: skip
+        "status": status.value,
+        "completed_at": now,
+        "heartbeat_at": now,
+        "total_records": counts.total,
+        "processed_records": counts.total,
+        "successful_records": counts.successful,
+        "failed_records": counts.failed,
+        "error_message": _first_errors(errors),
+        "output_file": output_file,
+    }
 
 
 def complete(
     connection: Connection,
     operation_id: int,
+    owner: str,
     counts: Counts,
     errors: list[str],
     output_file: str,
@@ -160,12 +188,13 @@ def complete(
 ) -> None:
     """Mark completed inside the file's transaction: committed together with the file's rows."""
     values = _finished(OperationStatus.COMPLETED, counts, errors, output_file, now)
-    connection.execute(update(BulkOperation).where(BulkOperation.id == operation_id).values(values))
+    _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
 
 
 def fail(
     engine: Engine,
     operation_id: int,
+    owner: str,
     counts: Counts,
     code: str,
     errors: list[str],
@@ -177,11 +206,7 @@ def fail(
     nothing_applied = Counts(counts.total, 0, counts.failed)
     values = _finished(OperationStatus.FAILED, nothing_applied, errors, output_file, now)
     with engine.begin() as connection:
-        connection.execute(
-            update(BulkOperation)
-            .where(BulkOperation.id == operation_id)
-            .values({**values, "error_code": code})
-        )
+        _expect_owned(connection.execute(_owned(operation_id, owner).values({**values, "error_code": code})))
         if release_claim:
             connection.execute(delete(FileClaim).where(FileClaim.operation_id == operation_id))
 
@@ -199,13 +224,10 @@ def load(engine: Engine, operation_id: int) -> BulkOperation:
     return BulkOperation(**row._asdict())
 
 
-def unfinished_operations(engine: Engine, host: str, stale_before: datetime) -> list[BulkOperation]:
-    """Operations a crash or stop left pending/processing: this host's, and other hosts' gone silent."""
+def unfinished_operations(engine: Engine) -> list[BulkOperation]:
+    """Every operation still pending or processing (whoever owns it), oldest first."""
     query = (
-        select(BulkOperation.__table__)
-        .where(BulkOperation.status.in_([OperationStatus.PENDING.value, OperationStatus.PROCESSING.value]))
-        .where(or_(BulkOperation.host == host, BulkOperation.heartbeat_at < stale_before))
-        .order_by(BulkOperation.id)
+        select(BulkOperation.__table__).where(BulkOperation.status.in_(UNFINISHED)).order_by(BulkOperation.id)
     )
     with engine.connect() as connection:
         return [BulkOperation(**row._asdict()) for row in connection.execute(query)]
@@ -223,13 +245,15 @@ def committed_but_unpublished(engine: Engine, operation_ids: list[int]) -> list[
         return [BulkOperation(**row._asdict()) for row in connection.execute(query)]
 
 
-def take_over(engine: Engine, operation_id: int, host: str, stale_before: datetime, now: datetime) -> bool:
-    """Atomically make this host the owner of an unfinished operation; False if another host has it."""
+def take_over(
+    engine: Engine, operation_id: int, previous_owner: str | None, owner: str, now: datetime
+) -> bool:
+    """Atomically become the owner of an abandoned operation; False if someone else moved first."""
     with engine.begin() as connection:
         result = connection.execute(
             update(BulkOperation)
-            .where(BulkOperation.id == operation_id)
-            .where(or_(BulkOperation.host == host, BulkOperation.heartbeat_at < stale_before))
-            .values(host=host, heartbeat_at=now)
+            .where(BulkOperation.id == operation_id, BulkOperation.status.in_(UNFINISHED))
+            .where(BulkOperation.host == previous_owner if previous_owner else BulkOperation.host.is_(None))
+            .values(host=owner, heartbeat_at=now)
         )
         return result.rowcount == 1

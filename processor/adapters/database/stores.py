@@ -77,7 +77,7 @@ class SqlWardStore:
     def _insert_users(self, patients: list[NewPatient], now: datetime) -> list[int]:
         rows = [
             {
-                "username": p.email,
+                "username": f"patient:{p.mrn}",
                 "email": p.email,
                 "first_name": p.first_name,
                 "last_name": p.last_name,
