@@ -197,3 +197,27 @@ def test_a_process_whose_operation_was_taken_over_does_not_commit_it(workspace: 
         process_claimed(workspace.pipeline(on_progress=be_taken_over), claimed)
     assert workspace.scalar("SELECT count(*) FROM patients") == 0
     assert workspace.scalar("SELECT status FROM bulk_operations") == "processing"
+
+
+def test_a_bed_put_into_maintenance_between_validation_and_apply_gets_nobody(workspace: Workspace) -> None:
+    """No index catches this one: only the conditional update (status still available) does."""
+    workspace.drop(
+        "import_patients", "p.csv", "first_name,last_name,email,patient_id\nA,A,a@example.org,001\n"
+    )
+    workspace.run_once()
+    workspace.drop("bulk_assignment", "a.csv", "patient_id,bed_id,reason\n001,CARD-01,r\n")
+
+    def maintenance(_done: int) -> None:
+        with workspace.database.engine.begin() as connection:
+            connection.execute(text("UPDATE ward_beds SET status = 'maintenance' WHERE code = 'CARD-01'"))
+
+    claimed = inbox.claim(
+        workspace.inbox,
+        inbox.InboxFile(workspace.inbox / "bulk_assignment" / "a.csv", OperationType.BULK_ASSIGNMENT),
+        this_process(),
+    )
+    assert claimed is not None
+    outcome = process_claimed(workspace.pipeline(on_progress=maintenance), claimed)
+    assert (outcome.counts.successful, outcome.counts.failed) == (0, 1)
+    assert workspace.scalar("SELECT count(*) FROM patient_admissions") == 0
+    assert workspace.scalar("SELECT status FROM ward_beds WHERE code = 'CARD-01'") == "maintenance"
