@@ -24,6 +24,14 @@ from tests.conftest import Database, Workspace, make_workspace
 IMPORT = OperationType.IMPORT_PATIENTS
 
 
+def claim_in(ws: Workspace, operation: OperationType, name: str) -> inbox.ClaimedFile:
+    claimed = inbox.claim(
+        ws.inbox, inbox.InboxFile(ws.inbox / operation.value / name, operation), this_process()
+    )
+    assert claimed is not None
+    return claimed
+
+
 def dead_owner() -> str:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -162,12 +170,7 @@ def test_a_bed_taken_between_validation_and_apply_is_revalidated_and_reported(wo
                 )
             )
 
-    claimed = inbox.claim(
-        workspace.inbox,
-        inbox.InboxFile(workspace.inbox / "bulk_assignment" / "a.csv", OperationType.BULK_ASSIGNMENT),
-        this_process(),
-    )
-    assert claimed is not None
+    claimed = claim_in(workspace, OperationType.BULK_ASSIGNMENT, "a.csv")
     outcome = process_claimed(workspace.pipeline(on_progress=occupy_the_bed_once), claimed)
     assert (outcome.status.value, outcome.counts.successful, outcome.counts.failed) == ("completed", 0, 1)
     assert workspace.scalar("SELECT count(*) FROM patient_admissions WHERE is_active") == 1
@@ -187,12 +190,7 @@ def test_a_process_whose_operation_was_taken_over_does_not_commit_it(workspace: 
         with workspace.database.engine.begin() as connection:
             connection.execute(text("UPDATE bulk_operations SET host = 'elsewhere:1'"))
 
-    claimed = inbox.claim(
-        workspace.inbox,
-        inbox.InboxFile(workspace.inbox / "import_patients" / "p.csv", IMPORT),
-        this_process(),
-    )
-    assert claimed is not None
+    claimed = claim_in(workspace, OperationType.IMPORT_PATIENTS, "p.csv")
     with pytest.raises(OwnershipLost):
         process_claimed(workspace.pipeline(on_progress=be_taken_over), claimed)
     assert workspace.scalar("SELECT count(*) FROM patients") == 0
@@ -211,12 +209,7 @@ def test_a_bed_put_into_maintenance_between_validation_and_apply_gets_nobody(wor
         with workspace.database.engine.begin() as connection:
             connection.execute(text("UPDATE ward_beds SET status = 'maintenance' WHERE code = 'CARD-01'"))
 
-    claimed = inbox.claim(
-        workspace.inbox,
-        inbox.InboxFile(workspace.inbox / "bulk_assignment" / "a.csv", OperationType.BULK_ASSIGNMENT),
-        this_process(),
-    )
-    assert claimed is not None
+    claimed = claim_in(workspace, OperationType.BULK_ASSIGNMENT, "a.csv")
     outcome = process_claimed(workspace.pipeline(on_progress=maintenance), claimed)
     assert (outcome.counts.successful, outcome.counts.failed) == (0, 1)
     assert workspace.scalar("SELECT count(*) FROM patient_admissions") == 0

@@ -33,7 +33,7 @@ from processor.operations.ports import (
     PatientState,
     WardStore,
 )
-from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
+from processor.operations.ward_checks import FirstLines, cell_error, notify_caregivers, outcome, parse_row
 
 FORMAT = format_of(OperationType.BULK_ASSIGNMENT)
 
@@ -122,8 +122,7 @@ class BulkAssignmentRun:
     def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
         ward_store = cast(WardStore, store)
         ward_store.admit(payloads, self.context.operation_id, self.context.now)
-        events = [payload.event for payload in payloads if payload.event is not None]
-        return ward_store.notify(events, self.context.operation_id, self.context.now) if events else []
+        return notify_caregivers(ward_store, payloads, self.context)
 
 
 class BulkAssignment:

@@ -26,7 +26,7 @@ from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import CareEvent, NewDischarge, NotificationLine, PatientState, WardStore
-from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
+from processor.operations.ward_checks import FirstLines, cell_error, notify_caregivers, outcome, parse_row
 
 FORMAT = format_of(OperationType.BULK_DISCHARGE)
 DISCHARGE_STATUSES = ("recovered", "transferred", "against_medical_advice", "deceased", "other")
@@ -118,8 +118,7 @@ class BulkDischargeRun:
     def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
         ward_store = cast(WardStore, store)
         ward_store.discharge(payloads, self.context.operation_id, self.context.now)
-        events = [payload.event for payload in payloads if payload.event is not None]
-        return ward_store.notify(events, self.context.operation_id, self.context.now) if events else []
+        return notify_caregivers(ward_store, payloads, self.context)
 
 
 class BulkDischarge:

@@ -11,6 +11,7 @@ from processor.core.csv_reading import Record
 from processor.core.fields import row_errors
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
+from processor.operations.ports import NotificationLine, WardStore
 
 
 def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> Any:
@@ -48,3 +49,9 @@ def outcome(record: Record, errors: list[RowError], payload: Any = None) -> RowO
     if errors:
         return RowOutcome(record.line, errors=errors)
     return RowOutcome(record.line, payload=payload)
+
+
+def notify_caregivers(store: WardStore, payloads: list[Any], context: RunContext) -> list[NotificationLine]:
+    """The notifications of applied admissions or discharges whose ``event`` asks for one."""
+    events = [payload.event for payload in payloads if payload.event is not None]
+    return store.notify(events, context.operation_id, context.now) if events else []
