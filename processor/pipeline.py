@@ -37,9 +37,10 @@ from processor.adapters.outbox import (
     NOTIFICATIONS_HEADER,
     ExcelCsvWriter,
     OutboxFiles,
+    write_atomically,
     write_json,
 )
-from processor.adapters.owners import this_process
+from processor.adapters.owners import this_process, token
 from processor.core.clock import Clock
 from processor.core.csv_reading import MAX_FIELD_CHARS, Record, decode_lines, read_csv
 from processor.core.operation_types import OperationStatus
@@ -85,11 +86,27 @@ class Job:
 
     @property
     def spool(self) -> Path:
-        return self.claimed.path.with_name(f".op{self.operation_id}.spool")
+        return self.claimed.path.with_name(f".op{self.operation_id}.{self.files.owner_token}.spool")
 
     def discard_work(self) -> None:
+        """Remove this owner's partial outputs and spool."""
         self.files.discard_partials()
         self.spool.unlink(missing_ok=True)
+
+    def discard_everyones_work(self) -> None:
+        """Remove every owner's partial outputs and spools of this operation (the others are dead)."""
+        self.files.discard_everyones_partials()
+        for spool in self.claimed.path.parent.glob(f".op{self.operation_id}.*.spool"):
+            spool.unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class Committed:
+    """The file's fate is in the database; what is left is publishing the outbox and moving the file."""
+
+    status: OperationStatus
+    error_code: str | None
+    counts: records.Counts
 
 
 @dataclass(frozen=True)
@@ -105,9 +122,9 @@ class FileOutcome:
 
 @dataclass
 class ErrorReport:
-    """errors.csv, capped at a detail limit; counts stay complete."""
+    """errors.csv, capped at a detail limit; counts stay complete. Without a writer it only counts."""
 
-    writer: ExcelCsvWriter
+    writer: ExcelCsvWriter | None
     limit: int
     written: int = 0
     total: int = 0
@@ -121,7 +138,7 @@ class ErrorReport:
             if len(self.first_messages) < records.ERROR_MESSAGE_LIMIT:
                 where = f"line {error.line}" if error.line else "file"
                 self.first_messages.append(f"{where}: {error.message} ({error.code.value})")
-            if self.written < self.limit:
+            if self.writer is not None and self.written < self.limit:
                 line = "" if error.line is None else error.line
                 self.writer.write([line, error.column, error.code.value, error.message, error.value])
                 self.written += 1
@@ -209,11 +226,24 @@ def process_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> FileOutcome:
 
 
 def job_for(
-    pipeline: Pipeline, claimed: ClaimedFile, operation_id: int, sha256: str | None, started_at: datetime
+    pipeline: Pipeline,
+    claimed: ClaimedFile,
+    operation_id: int,
+    sha256: str | None,
+    started_at: datetime,
+    owner: str | None = None,
 ) -> Job:
-    """The job of a registered operation (also rebuilt by recovery from the database row)."""
+    """The job of a registered operation (also rebuilt by recovery from the database row).
+
+    ``owner`` names whose temporary files the job uses: this process's, unless recovery publishes what
+    a dead owner committed.
+    """
     files = OutboxFiles.for_operation(
-        pipeline.settings.outbox_dir, claimed.operation_type, claimed.original_name, operation_id
+        pipeline.settings.outbox_dir,
+        claimed.operation_type,
+        claimed.original_name,
+        operation_id,
+        token(owner or pipeline.host),
     )
     return Job(claimed, operation_id, sha256, started_at, files)
 
@@ -222,8 +252,14 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
     """Everything after registration; recovery calls it again for a file that never committed.
 
     Decisions that do not need the rows (not-csv, file-too-large, duplicate-file) are taken again here,
-    so that a crash between taking them and recording them cannot let such a file through.
+    so that a crash between taking them and recording them cannot let such a file through. Publishing
+    comes after the decision is committed and outside its error handling: a failure to publish (a full
+    disk, say) must never turn a committed file into a "failed, nothing applied" report.
     """
+    return publish(pipeline, job, _decide(pipeline, job))
+
+
+def _decide(pipeline: Pipeline, job: Job) -> Committed:
     rejection = _rejection_before_reading(pipeline, job)
     if rejection is not None:
         return reject_file(pipeline, job, rejection)
@@ -237,6 +273,9 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
             raise
         except Exception:
             log.exception("file_crashed", operation_id=job.operation_id, file=job.claimed.original_name)
+            committed = _committed_meanwhile(pipeline, job)
+            if committed is not None:
+                return committed
             crashed = FileRejected.single(
                 Code.INTERNAL_ERROR,
                 "an internal error stopped the file; nothing was applied (the daemon log has the details)",
@@ -262,7 +301,16 @@ def _rejection_before_reading(pipeline: Pipeline, job: Job) -> FileRejected | No
     return None
 
 
-def _with_retries(pipeline: Pipeline, job: Job, operation: Operation) -> FileOutcome:
+def _committed_meanwhile(pipeline: Pipeline, job: Job) -> Committed | None:
+    """The committed outcome, when an error came after (or with) a commit that nevertheless landed."""
+    row = records.load(pipeline.engine, job.operation_id)
+    if row.status not in (OperationStatus.COMPLETED, OperationStatus.FAILED):
+        return None
+    counts = records.Counts(row.total_records, row.successful_records, row.failed_records)
+    return Committed(OperationStatus(row.status), row.error_code, counts)
+
+
+def _with_retries(pipeline: Pipeline, job: Job, operation: Operation) -> Committed:
     """Phases 1 and 2, retried with backoff on transient database failures and conflicts."""
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
@@ -277,6 +325,11 @@ def _with_retries(pipeline: Pipeline, job: Job, operation: Operation) -> FileOut
         except (OperationalError, IntegrityError, ConcurrentChange) as exc:
             reason = type(exc.orig if isinstance(exc, DBAPIError) else exc).__name__
             log.warning("database_retry", operation_id=job.operation_id, attempt=attempt, error=reason)
+            # A commit whose acknowledgement was lost raises too: then the file is done, not to be redone.
+            # (If the database cannot even say, this raises and nothing is discarded: recovery decides.)
+            committed = _committed_meanwhile(pipeline, job)
+            if committed is not None:
+                return committed
             job.discard_work()
             if attempt == TRANSIENT_ATTEMPTS:
                 return reject_file(pipeline, job, _database_failure(exc))
@@ -335,7 +388,7 @@ def _operation_settings(pipeline: Pipeline, job: Job) -> OperationSettings:
     return pipeline.settings.operations.for_type(job.claimed.operation_type)
 
 
-def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> FileOutcome:
+def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> Committed:
     job.discard_work()
     context = RunContext(job.operation_id, pipeline.clock(), _operation_settings(pipeline, job).notify)
     run = operation.start(context)
@@ -365,8 +418,7 @@ def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> FileOutcome:
             summary["outputs"]["notifications"] = job.files.final("notifications.csv").name
         write_json(job.files.partial("summary.json"), summary)
         uow.commit()
-    job.spool.unlink(missing_ok=True)
-    return publish(pipeline, job, OperationStatus.COMPLETED, None, validation.counts)
+    return Committed(OperationStatus.COMPLETED, None, validation.counts)
 
 
 def _check_stop(pipeline: Pipeline) -> None:
@@ -462,7 +514,7 @@ def _policy_rejection(settings: OperationSettings, validation: Validation) -> Fi
 
 def _reject_after_validation(
     pipeline: Pipeline, job: Job, validation: Validation, rejection: FileRejected
-) -> FileOutcome:
+) -> Committed:
     """A policy rejection keeps the row detail: errors.csv gets the file-level line, ok rows become errors."""
     job.spool.unlink(missing_ok=True)
     _mark_rows_not_applied(job.files.partial("result.csv"), validation.width, rejection.message)
@@ -496,7 +548,7 @@ def _mark_rows_not_applied(result_path: Path, width: int, reason: str) -> None:
     os.replace(temporary, result_path)
 
 
-def reject_file(pipeline: Pipeline, job: Job, rejection: FileRejected) -> FileOutcome:
+def reject_file(pipeline: Pipeline, job: Job, rejection: FileRejected) -> Committed:
     """A file-level rejection: fresh outputs with the problem(s), the file moved beside them."""
     job.discard_work()
     ExcelCsvWriter(job.files.partial("result.csv"), RESULT_TAIL).close()
@@ -509,7 +561,7 @@ def reject_file(pipeline: Pipeline, job: Job, rejection: FileRejected) -> FileOu
 
 def _finish_failed(
     pipeline: Pipeline, job: Job, rejection: FileRejected, validation: Validation
-) -> FileOutcome:
+) -> Committed:
     now = pipeline.clock()
     counts = validation.counts
     write_json(
@@ -534,18 +586,23 @@ def _finish_failed(
         code=rejection.code.value,
         line=rejection.problems[0].line,
     )
-    return publish(pipeline, job, OperationStatus.FAILED, rejection.code.value, counts)
+    return Committed(OperationStatus.FAILED, rejection.code.value, counts)
 
 
-def publish(
-    pipeline: Pipeline, job: Job, status: OperationStatus, error_code: str | None, counts: records.Counts
-) -> FileOutcome:
-    """Rename the outbox partials into place and move the input to the archive or beside its report."""
+def publish(pipeline: Pipeline, job: Job, committed: Committed) -> FileOutcome:
+    """Rename the outbox partials into place and move the input to the archive or beside its report.
+
+    Safe to repeat (recovery does, after a crash here): what is already done is skipped.
+    """
+    status, error_code, counts = committed.status, committed.error_code, committed.counts
     job.files.publish()
+    if not job.files.final("summary.json").exists():
+        write_atomically(job.files.final("summary.json"), _summary_from_record(pipeline, job))
     if status == OperationStatus.COMPLETED:
         inbox.archive(job.claimed, pipeline.settings.archive_dir, job.operation_id, pipeline.clock())
     else:
         inbox.reject(job.claimed, pipeline.settings.outbox_dir, job.operation_id)
+    job.discard_everyones_work()
     log.info(
         "file_processed",
         operation_id=job.operation_id,
@@ -556,6 +613,18 @@ def publish(
         failed=counts.failed,
     )
     return FileOutcome(job.operation_id, status, error_code, counts, job.files.final("summary.json"))
+
+
+def _summary_from_record(pipeline: Pipeline, job: Job) -> dict[str, Any]:
+    """The summary as the database knows it, for a committed file whose summary partial was lost."""
+    row = records.load(pipeline.engine, job.operation_id)
+    counts = records.Counts(row.total_records, row.successful_records, row.failed_records)
+    completed = row.completed_at or pipeline.clock()
+    report = ErrorReport(writer=None, limit=0)
+    rejection = FileRejected.single(Code(row.error_code), row.error_message or "") if row.error_code else None
+    summary = _summary(job, OperationStatus(row.status), rejection, counts, completed, Validation(report))
+    summary["errors_total"] = None  # unknown: the detail was in the lost partial; errors.csv has it
+    return summary
 
 
 def _summary(

@@ -20,7 +20,7 @@ from processor.adapters.owners import is_abandoned
 from processor.core.operation_types import OperationStatus, OperationType
 from processor.core.problems import Code
 from processor.logs import get_logger
-from processor.pipeline import FileOutcome, Job, Pipeline, job_for, publish, run_operation
+from processor.pipeline import Committed, FileOutcome, Job, Pipeline, job_for, publish, run_operation
 
 log = get_logger(__name__)
 
@@ -42,7 +42,8 @@ def _return_abandoned_claims(pipeline: Pipeline) -> None:
     inbox_dir = pipeline.settings.inbox_dir
     for claim in list(inbox.unbound_claims(inbox_dir)):
         if is_abandoned(claim.claimer, claim.claimed_at, pipeline.clock()):
-            inbox.return_to_inbox(inbox_dir, claim)
+            needs_marker = pipeline.settings.operations.for_type(claim.operation_type).done_marker
+            inbox.return_to_inbox(inbox_dir, claim, with_done_marker=needs_marker)
             log.info("claim_returned", operation=claim.operation_type.value, file=claim.original_name)
 
 
@@ -57,26 +58,25 @@ def _bound_files(pipeline: Pipeline) -> list[int]:
 def _publish_committed(pipeline: Pipeline) -> list[FileOutcome]:
     outcomes = []
     for operation in records.committed_but_unpublished(pipeline.engine, _bound_files(pipeline)):
-        job = _job(pipeline, operation)
+        job = _job(pipeline, operation, owner=operation.host)  # the committer's partials
         if job is None:
             continue  # another process finished publishing it a moment ago
-        status = OperationStatus(operation.status)
         counts = records.Counts(
             operation.total_records, operation.successful_records, operation.failed_records
         )
-        outcomes.append(publish(pipeline, job, status, operation.error_code, counts))
+        committed = Committed(OperationStatus(operation.status), operation.error_code, counts)
+        outcomes.append(publish(pipeline, job, committed))
         log.info("publish_recovered", operation_id=operation.id)
     return outcomes
 
 
-def _job(pipeline: Pipeline, operation: BulkOperation) -> Job | None:
+def _job(pipeline: Pipeline, operation: BulkOperation, owner: str | None = None) -> Job | None:
     operation_type = OperationType(operation.operation_type)
     claimed = inbox.claimed_file_of(pipeline.settings.inbox_dir, operation_type, operation.id)
     if claimed is None:
         return None
-    return job_for(
-        pipeline, claimed, operation.id, operation.sha256, operation.started_at or pipeline.clock()
-    )
+    started = operation.started_at or pipeline.clock()
+    return job_for(pipeline, claimed, operation.id, operation.sha256, started, owner)
 
 
 def _resume(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
@@ -84,6 +84,7 @@ def _resume(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
     if job is None:
         return _fail_without_file(pipeline, operation)
     log.info("operation_resumed", operation_id=operation.id, file=job.claimed.original_name)
+    job.discard_everyones_work()  # the previous owner is gone; its half-written files are worthless
     return run_operation(pipeline, job)
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,7 +14,7 @@ from sqlalchemy import text
 
 from processor.adapters import inbox
 from processor.adapters.database.engine import build_engine
-from processor.adapters.owners import this_process
+from processor.adapters.owners import owner_of_pid, this_process, token
 from processor.core.operation_types import OperationType
 from processor.pipeline import Interrupted, process_claimed
 from processor.recovery import recover
@@ -154,8 +153,9 @@ def test_a_file_committed_before_a_crash_is_published_and_archived_at_restart(wo
     workspace.drop("import_patients", "p.csv", rows(2))
     workspace.run_once()
     folder = workspace.outbox / "import_patients"
+    committer = token(workspace.scalar("SELECT host FROM bulk_operations WHERE id = 1"))
     for final in folder.glob("p.op1.*"):
-        os.replace(final, folder / f".{final.name}.partial")
+        os.replace(final, folder / f".{final.name}.{committer}.partial")
     [archived] = (workspace.root / "archive").rglob("p.op1.csv")
     processing = inbox.processing_folder(workspace.inbox, IMPORT)
     os.replace(archived, processing / "op1__p.csv")
@@ -178,7 +178,7 @@ def dead_pid() -> int:
 def test_a_file_claimed_by_a_process_that_died_before_registering_it_goes_back(workspace: Workspace) -> None:
     processing = inbox.processing_folder(workspace.inbox, IMPORT)
     processing.mkdir(parents=True, exist_ok=True)
-    (processing / f"new~{socket.gethostname()}~{dead_pid()}~0123abcd__late.csv").write_text(rows(1))
+    (processing / inbox.claim_name(owner_of_pid(dead_pid()), "late.csv")).write_text(rows(1))
     recover(workspace.pipeline())
     assert (workspace.inbox / "import_patients" / "late.csv").is_file()
     workspace.run_once()
@@ -191,7 +191,7 @@ def test_a_live_process_s_claim_is_left_alone(workspace: Workspace) -> None:
     processing.mkdir(parents=True, exist_ok=True)
     live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        claimed = processing / f"new~{socket.gethostname()}~{live.pid}~0123abcd__busy.csv"
+        claimed = processing / inbox.claim_name(owner_of_pid(live.pid), "busy.csv")
         claimed.write_text(rows(1))
         recover(workspace.pipeline())
         assert claimed.exists()
@@ -204,7 +204,7 @@ def test_a_live_process_s_claim_is_left_alone(workspace: Workspace) -> None:
 def test_a_returned_claim_never_overwrites_a_newer_file_of_the_same_name(workspace: Workspace) -> None:
     processing = inbox.processing_folder(workspace.inbox, IMPORT)
     processing.mkdir(parents=True, exist_ok=True)
-    (processing / f"new~{socket.gethostname()}~{dead_pid()}~0123abcd__daily.csv").write_text(rows(1))
+    (processing / inbox.claim_name(owner_of_pid(dead_pid()), "daily.csv")).write_text(rows(1))
     workspace.drop("import_patients", "daily.csv", rows(1, start=50))
     recover(workspace.pipeline())
     names = sorted(p.name for p in (workspace.inbox / "import_patients").iterdir())

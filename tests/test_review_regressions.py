@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import csv
+import json
 import shutil
-import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from sqlalchemy import text
 from processor.adapters import inbox
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.operation_records import OwnershipLost
-from processor.adapters.owners import this_process
+from processor.adapters.owners import owner_of_pid, this_process
 from processor.core.operation_types import OperationType
 from processor.pipeline import process_claimed
 from processor.recovery import recover
@@ -35,7 +36,7 @@ def claim_in(ws: Workspace, operation: OperationType, name: str) -> inbox.Claime
 def dead_owner() -> str:
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    return f"{socket.gethostname()}:{child.pid}"
+    return owner_of_pid(child.pid)
 
 
 def leave_registered_but_unjudged(ws: Workspace, source: Path, name: str) -> int:
@@ -214,3 +215,86 @@ def test_a_bed_put_into_maintenance_between_validation_and_apply_gets_nobody(wor
     assert (outcome.counts.successful, outcome.counts.failed) == (0, 1)
     assert workspace.scalar("SELECT count(*) FROM patient_admissions") == 0
     assert workspace.scalar("SELECT status FROM ward_beds WHERE code = 'CARD-01'") == "maintenance"
+
+
+def test_a_failure_to_archive_after_commit_never_reports_the_file_as_not_applied(
+    tmp_path: Path, database: Database
+) -> None:
+    """The archive share is unusable: the committed file is reported completed; recovery moves it later."""
+    ws = make_workspace(tmp_path, database)
+    blocker = tmp_path / "archive-share"
+    blocker.write_text("not a folder")
+    unusable = ws.settings.model_copy(update={"archive_dir": blocker / "archive"})
+    ws.drop("import_patients", "p.csv", "first_name,last_name,email\nA,A,a@example.org\n")
+    with pytest.raises(OSError):
+        process_claimed(ws.pipeline(settings=unusable), claim_in(ws, IMPORT, "p.csv"))
+    assert ws.scalar("SELECT status FROM bulk_operations") == "completed"
+    assert ws.summary("import_patients", "p", 1)["status"] == "completed"
+    blocker.unlink()
+    recover(ws.pipeline(settings=unusable))
+    assert len(list((blocker / "archive").rglob("p.op1.csv"))) == 1
+    assert ws.summary("import_patients", "p", 1)["successful_records"] == 1
+
+
+def test_a_returned_claim_gets_its_done_marker_back(tmp_path: Path, database: Database) -> None:
+    """Without the marker a done_marker operation would never take the file again."""
+    ws = make_workspace(tmp_path, database, operations={"import_patients": {"done_marker": True}})
+    processing = inbox.processing_folder(ws.inbox, IMPORT)
+    processing.mkdir(parents=True, exist_ok=True)
+    (processing / inbox.claim_name(dead_owner(), "late.csv")).write_text(
+        "first_name,last_name,email\nA,A,a@example.org\n"
+    )
+    recover(ws.pipeline())
+    assert (ws.inbox / "import_patients" / "late.csv.done").exists()
+    ws.run_once()
+    assert ws.scalar("SELECT count(*) FROM patients") == 1
+
+
+def test_a_discharge_of_a_patient_the_bed_does_not_record_is_a_row_error(workspace: Workspace) -> None:
+    """Inconsistent legacy data fails its row with a reason, not the whole file as a database error."""
+    workspace.drop(
+        "import_patients",
+        "p.csv",
+        "first_name,last_name,email,patient_id\nA,A,a@example.org,001\nB,B,b@example.org,002\n",
+    )
+    workspace.run_once()
+    workspace.drop("bulk_assignment", "a.csv", "patient_id,bed_id,reason\n001,CARD-01,r\n002,CARD-02,r\n")
+    workspace.run_once()
+    with workspace.database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "UPDATE ward_beds SET status = 'available', current_patient_id = NULL WHERE code = 'CARD-02'"
+            )
+        )
+        connection.execute(
+            text(
+                "UPDATE ward_beds SET current_patient_id = (SELECT id FROM patients WHERE mrn = '002') WHERE code = 'CARD-01'"
+            )
+        )
+    workspace.drop("bulk_discharge", "d.csv", "patient_id\n001\n")
+    workspace.run_once()
+    [summary_path] = (workspace.outbox / "bulk_discharge").glob("d.op*.summary.json")
+    summary = json.loads(summary_path.read_text())
+    assert (summary["status"], summary["errors_by_code"]) == ("completed", {"constraint-error": 1})
+
+
+def test_the_heartbeat_shows_a_long_file_s_owner_alive_on_postgresql(workspace: Workspace) -> None:
+    if workspace.database.backend != "postgresql":
+        pytest.skip("heartbeats are for hosts sharing a PostgreSQL database")
+    from processor.pipeline import Heartbeat
+
+    workspace.drop("import_patients", "p.csv", "first_name,last_name,email\nA,A,a@example.org\n")
+    seen: list[object] = []
+
+    def slow_chunk(_done: int) -> None:
+        before = workspace.scalar("SELECT heartbeat_at FROM bulk_operations")
+        time.sleep(0.5)
+        seen.append((before, workspace.scalar("SELECT heartbeat_at FROM bulk_operations")))
+
+    interval, Heartbeat.interval_s = Heartbeat.interval_s, 0.1
+    try:
+        process_claimed(workspace.pipeline(on_progress=slow_chunk), claim_in(workspace, IMPORT, "p.csv"))
+    finally:
+        Heartbeat.interval_s = interval
+    [(before, after)] = seen
+    assert after > before  # type: ignore[operator]

@@ -115,17 +115,20 @@ def processing_folder(inbox_dir: Path, operation_type: OperationType) -> Path:
     return inbox_dir / PROCESSING_FOLDER / operation_type.value
 
 
-def _claim_name(owner: str, name: str) -> str:
-    """``new~<host>~<pid>~<random>__<name>``: whose claim it is, until it is bound to an operation."""
-    host, _, pid = owner.rpartition(":")
-    return f"new~{host}~{pid}~{uuid.uuid4().hex[:12]}__{name}"
+def claim_name(owner: str, name: str) -> str:
+    """``new~<owner>~<random>__<name>`` (the owner's colons as ``~``, which SMB shares accept)."""
+    return f"new~{owner.replace(':', '~')}~{uuid.uuid4().hex[:12]}__{name}"
+
+
+def _claimer_of(path: Path) -> str:
+    return ":".join(path.name.split("__", 1)[0].split("~")[1:-1])
 
 
 def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | None:
     """Rename the file into the processing area. None if another process took (or removed) it first."""
     target_folder = processing_folder(inbox_dir, candidate.operation_type)
     target_folder.mkdir(parents=True, exist_ok=True)
-    target = target_folder / _claim_name(claimer, candidate.path.name)
+    target = target_folder / claim_name(claimer, candidate.path.name)
     try:
         owner = owner_name(candidate.path)
         os.rename(candidate.path, target)
@@ -141,7 +144,7 @@ def copy_in(
     """Claim a copy of a file from outside the inbox (``wardbulk process``); the original stays."""
     target_folder = processing_folder(inbox_dir, operation_type)
     target_folder.mkdir(parents=True, exist_ok=True)
-    target = target_folder / _claim_name(claimer, source.name)
+    target = target_folder / claim_name(claimer, source.name)
     shutil.copyfile(source, target)
     return ClaimedFile(target, source.name, operation_type, owner)
 
@@ -178,16 +181,19 @@ def unbound_claims(inbox_dir: Path) -> Iterator[UnboundClaim]:
     """Every claimed file not yet bound to an operation, with its claimer (``host:pid``)."""
     for operation_type in OperationType:
         for path in processing_folder(inbox_dir, operation_type).glob("new~*__*"):
-            _, host, pid, _ = path.name.split("__", 1)[0].split("~", 3)
             try:
                 claimed_at = datetime.fromtimestamp(path.stat().st_ctime, UTC)  # the claiming rename
             except FileNotFoundError:
                 continue
-            yield UnboundClaim(path, operation_type, f"{host}:{pid}", claimed_at)
+            yield UnboundClaim(path, operation_type, _claimer_of(path), claimed_at)
 
 
-def return_to_inbox(inbox_dir: Path, claim: UnboundClaim) -> Path:
-    """Put an abandoned claim back where it was dropped, never over a newer file of the same name."""
+def return_to_inbox(inbox_dir: Path, claim: UnboundClaim, with_done_marker: bool) -> Path:
+    """Put an abandoned claim back where it was dropped, never over a newer file of the same name.
+
+    ``with_done_marker`` recreates the ``.done`` marker that claiming removed, for operations that wait
+    for one (without it the file would never be taken again).
+    """
     target = inbox_dir / claim.operation_type.value / claim.original_name
     try:
         os.link(claim.path, target)
@@ -196,6 +202,8 @@ def return_to_inbox(inbox_dir: Path, claim: UnboundClaim) -> Path:
         target = target.with_name(f"{name.stem}.returned-{uuid.uuid4().hex[:8]}{name.suffix}")
         os.link(claim.path, target)
     os.unlink(claim.path)
+    if with_done_marker:
+        done_marker(target).touch()
     return target
 
 
@@ -222,10 +230,15 @@ def reject(claimed: ClaimedFile, outbox_dir: Path, operation_id: int) -> Path:
 
 
 def _move(claimed: ClaimedFile, folder: Path, operation_id: int) -> Path:
+    """Move the claimed file; if it is already gone, another process finished this step first."""
     folder.mkdir(parents=True, exist_ok=True)
     name = Path(claimed.original_name)
     target = folder / f"{name.stem}.op{operation_id}{name.suffix}"
-    shutil.move(claimed.path, target)
+    try:
+        shutil.move(claimed.path, target)
+    except FileNotFoundError:
+        if not target.exists():
+            raise
     return target
 
 

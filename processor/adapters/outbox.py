@@ -3,8 +3,9 @@
 For an input ``<stem>.csv`` processed as operation N, in ``outbox/<operation>/``:
 ``<stem>.opN.result.csv``, ``<stem>.opN.errors.csv``, ``<stem>.opN.summary.json``; and, when admissions or
 discharges notified caregivers, ``outbox/notifications/<stem>.opN.notifications.csv``.
-While a file is processed they are written as hidden ``.<name>.partial`` files beside their final
-names; ``publish`` renames them into place, summary last, so a poller that sees the summary sees all.
+While a file is processed they are written as hidden ``.<name>.<owner token>.partial`` files beside
+their final names (the token keeps a process that was wrongly taken over from touching its successor's
+files); ``publish`` renames them into place, summary last, so a poller that sees the summary sees all.
 """
 
 from __future__ import annotations
@@ -43,15 +44,21 @@ class OutboxFiles:
     folder: Path
     stem: str
     operation_id: int
+    owner_token: str
 
     # Published in this order: the summary last, so that whoever sees it can read the rest.
     ALL_KINDS = ("result.csv", "errors.csv", "notifications.csv", "summary.json")
 
     @classmethod
     def for_operation(
-        cls, outbox_dir: Path, operation_type: OperationType, input_name: str, operation_id: int
+        cls,
+        outbox_dir: Path,
+        operation_type: OperationType,
+        input_name: str,
+        operation_id: int,
+        owner_token: str,
     ) -> OutboxFiles:
-        return cls(outbox_dir / operation_type.value, Path(input_name).stem, operation_id)
+        return cls(outbox_dir / operation_type.value, Path(input_name).stem, operation_id, owner_token)
 
     def _folder_of(self, kind: str) -> Path:
         return self.folder.parent / NOTIFICATIONS_FOLDER if kind == "notifications.csv" else self.folder
@@ -61,7 +68,7 @@ class OutboxFiles:
         return self._folder_of(kind) / f"{self.stem}.op{self.operation_id}.{kind}"
 
     def partial(self, kind: str) -> Path:
-        return self._folder_of(kind) / f".{self.final(kind).name}{PARTIAL_SUFFIX}"
+        return self._folder_of(kind) / f".{self.final(kind).name}.{self.owner_token}{PARTIAL_SUFFIX}"
 
     @property
     def kinds(self) -> tuple[str, str, str]:
@@ -69,18 +76,29 @@ class OutboxFiles:
         return ("result.csv", "errors.csv", "summary.json")
 
     def discard_partials(self) -> None:
+        """Remove this owner's partials."""
         for kind in self.ALL_KINDS:
             self.partial(kind).unlink(missing_ok=True)
 
+    def discard_everyones_partials(self) -> None:
+        """Remove the partials of every owner (the others are dead: their work was taken over)."""
+        for kind in self.ALL_KINDS:
+            for partial in self._folder_of(kind).glob(f".{self.final(kind).name}.*{PARTIAL_SUFFIX}"):
+                partial.unlink(missing_ok=True)
+
     def publish(self) -> list[Path]:
-        """Rename every existing partial into place, summary last; returns the final paths."""
+        """Rename this owner's partials into place, summary last; returns the final paths.
+
+        A partial that vanished meanwhile was published by another process finishing the same step.
+        """
         published = []
         for kind in self.ALL_KINDS:
-            partial = self.partial(kind)
-            if partial.exists():
-                os.replace(partial, self.final(kind))
-                fsync_directory(partial.parent)
-                published.append(self.final(kind))
+            try:
+                os.replace(self.partial(kind), self.final(kind))
+            except FileNotFoundError:
+                continue
+            fsync_directory(self._folder_of(kind))
+            published.append(self.final(kind))
         return published
 
 

@@ -51,6 +51,13 @@ def admission_problem(record: Record, patient: PatientState | None) -> RowError 
         return cell_error(record, "patient_id", Code.UNKNOWN_PATIENT, "patient_id is not a known patient")
     if patient.admission_id is None:
         return cell_error(record, "patient_id", Code.NOT_ADMITTED, "the patient has no active admission")
+    if patient.bed_patient_id != patient.id:
+        return cell_error(
+            record,
+            "patient_id",
+            Code.CONSTRAINT_ERROR,
+            f"bed {patient.bed_code} does not record this patient; correct the bed registry first",
+        )
     return None
 
 

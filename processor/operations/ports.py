@@ -59,6 +59,7 @@ class PatientState:
     bed_id: int | None
     bed_code: str | None
     ward_code: str | None
+    bed_patient_id: int | None  # who the admission's bed says it holds (the patient, when consistent)
 
 
 @dataclass(frozen=True, slots=True)

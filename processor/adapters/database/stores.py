@@ -123,6 +123,7 @@ class SqlWardStore:
                 PatientAdmission.bed_id,
                 WardBed.code,
                 Ward.code,
+                WardBed.current_patient_id,
             )
             .outerjoin(PatientAdmission, and_(PatientAdmission.patient_id == Patient.id, active))
             .outerjoin(WardBed, WardBed.id == PatientAdmission.bed_id)
