@@ -14,6 +14,7 @@ from processor.adapters.folders import create_folders, required_folders
 from processor.core.clock import Clock, system_clock
 from processor.daemon import Daemon
 from processor.pipeline import Pipeline
+from processor.reports.store import reporting_store_factory
 from processor.settings import Settings
 
 
@@ -61,8 +62,13 @@ def initialise(app: App, demo: bool = False) -> InitResult:
 
 
 def build_pipeline(app: App) -> Pipeline:
-    """The file pipeline on the app's engine and clock."""
-    return Pipeline(settings=app.settings, engine=app.engine, clock=app.clock)
+    """The file pipeline on the app's engine and clock; its stores can write reports."""
+    return Pipeline(
+        settings=app.settings,
+        engine=app.engine,
+        clock=app.clock,
+        store_factory=reporting_store_factory(app.settings.outbox_dir, app.clock),
+    )
 
 
 def build_daemon(app: App) -> Daemon:

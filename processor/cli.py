@@ -12,6 +12,7 @@ import json
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,11 @@ from processor.adapters import inbox
 from processor.bootstrap import App, build_app, build_daemon, build_pipeline, initialise
 from processor.core.formats import format_of
 from processor.core.operation_types import OperationStatus, OperationType
-from processor.errors import WardbulkError
+from processor.core.report_request import ReportRequest, ReportType
+from processor.errors import UsageError, WardbulkError
 from processor.logs import configure_logging, get_logger
 from processor.pipeline import FileOutcome, Pipeline, process_claimed
+from processor.reports.service import request_problem, run_report
 from processor.settings import CONFIG_ENV_VAR, Settings, load_settings
 
 INTERNAL_ERROR_EXIT = 70
@@ -176,6 +179,50 @@ def _describe(outcome: FileOutcome) -> str:
     if outcome.error_code:
         text += f" (error code {outcome.error_code})"
     return f"{text}; summary: {outcome.summary}"
+
+
+@cli.command()
+@click.argument("report_type", type=click.Choice([t.value for t in ReportType]))
+@click.option("--ward", help="Only this ward (its code).")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day, YYYY-MM-DD.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day, YYYY-MM-DD (included).")
+@click.option("-o", "--output", help="Write to this file (- for stdout) instead of outbox/reports/.")
+@pass_context
+def report(
+    cli_ctx: CliContext,
+    report_type: str,
+    ward: str | None,
+    start: datetime | None,
+    end: datetime | None,
+    output: str | None,
+) -> None:
+    """Write one report now: occupancy, patient_list, admission_discharge, bed_utilization or
+    export_patients. Recorded as an operation like every other.
+    """
+    request = ReportRequest(
+        ReportType(report_type), ward, start.date() if start else None, end.date() if end else None
+    )
+    app = cli_ctx.app()
+    try:
+        initialise(app)
+        problem = request_problem(app.engine, request)
+        if problem:
+            raise UsageError(problem)
+        pipeline = build_pipeline(app)
+        outcome = run_report(
+            app.engine,
+            app.settings.outbox_dir,
+            app.clock,
+            request,
+            _cli_user(),
+            pipeline.host,
+            f"wardbulk report {report_type}",
+            output,
+        )
+    finally:
+        app.close()
+    if outcome.output != "-":
+        click.echo(f"operation {outcome.operation_id}: {outcome.rows} rows written to {outcome.output}")
 
 
 @cli.command()

@@ -24,7 +24,7 @@ from processor.adapters.scheduler import add_daily_job, build_scheduler, soon
 from processor.adapters.watcher import Sighting, start_watching
 from processor.core.operation_types import OperationType
 from processor.logs import get_logger
-from processor.operations.registry import operation_for
+from processor.operations.registry import is_available
 from processor.pipeline import Interrupted, Pipeline, process_claimed
 from processor.recovery import recover
 from processor.settings import Settings
@@ -36,7 +36,7 @@ MAX_BACKOFF_S = 60.0
 
 def available_operation_types() -> list[OperationType]:
     """The operation types this version can apply; other inbox folders are left untouched."""
-    return [operation_type for operation_type in OperationType if operation_for(operation_type)]
+    return [operation_type for operation_type in OperationType if is_available(operation_type)]
 
 
 @dataclass

@@ -24,13 +24,14 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, TypeVar
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from processor.adapters import inbox
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.stores import SqlWardStore
 from processor.adapters.database.unit_of_work import UnitOfWork
+from processor.adapters.folders import REPORTS_FOLDER
 from processor.adapters.inbox import ClaimedFile
 from processor.adapters.outbox import (
     ERRORS_HEADER,
@@ -45,10 +46,12 @@ from processor.core.clock import Clock
 from processor.core.csv_reading import MAX_FIELD_CHARS, Record, decode_lines, read_csv
 from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected, RowError
+from processor.core.report_request import report_file_name
 from processor.logs import get_logger, scrub
 from processor.operations.base import Operation, OperationRun, RowOutcome, RunContext
+from processor.operations.export_report import ExportPatients
 from processor.operations.ports import ConcurrentChange, NotificationLine
-from processor.operations.registry import operation_for
+from processor.operations.registry import is_available, operation_for, trigger_for
 from processor.settings import OperationSettings, Settings
 
 log = get_logger(__name__)
@@ -72,6 +75,8 @@ class Pipeline:
     should_stop: Callable[[], bool] = lambda: False
     on_progress: Callable[[int], None] | None = None
     backoff_s: float = 0.5
+    # Builds the store operations read and write through, on a connection (bootstrap adds reports).
+    store_factory: Callable[[Connection], Any] = SqlWardStore
 
 
 @dataclass(frozen=True)
@@ -263,7 +268,7 @@ def _decide(pipeline: Pipeline, job: Job) -> Committed:
     rejection = _rejection_before_reading(pipeline, job)
     if rejection is not None:
         return reject_file(pipeline, job, rejection)
-    operation = operation_for(job.claimed.operation_type)
+    operation = operation_for(job.claimed.operation_type) or trigger_for(job.claimed.operation_type)
     assert operation is not None  # checked by _rejection_before_reading
     records.mark_processing(pipeline.engine, job.operation_id, pipeline.host, pipeline.clock())
     with Heartbeat(pipeline, job.operation_id):
@@ -285,8 +290,10 @@ def _decide(pipeline: Pipeline, job: Job) -> Committed:
 
 def _rejection_before_reading(pipeline: Pipeline, job: Job) -> FileRejected | None:
     name = job.claimed.operation_type.value
-    if operation_for(job.claimed.operation_type) is None:
+    if not is_available(job.claimed.operation_type):
         return FileRejected.single(Code.INTERNAL_ERROR, f"operation {name} is not available in this version")
+    if trigger_for(job.claimed.operation_type) is not None:
+        return None  # a trigger's content is ignored: any name, any size, the same bytes again
     problem = precheck(job.claimed, pipeline.settings)
     if problem is not None or job.sha256 is None:
         return problem
@@ -310,7 +317,7 @@ def _committed_meanwhile(pipeline: Pipeline, job: Job) -> Committed | None:
     return Committed(OperationStatus(row.status), row.error_code, counts)
 
 
-def _with_retries(pipeline: Pipeline, job: Job, operation: Operation) -> Committed:
+def _with_retries(pipeline: Pipeline, job: Job, operation: Operation | ExportPatients) -> Committed:
     """Phases 1 and 2, retried with backoff on transient database failures and conflicts."""
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
@@ -388,7 +395,40 @@ def _operation_settings(pipeline: Pipeline, job: Job) -> OperationSettings:
     return pipeline.settings.operations.for_type(job.claimed.operation_type)
 
 
-def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> Committed:
+def _attempt_trigger(pipeline: Pipeline, job: Job, trigger: ExportPatients) -> Committed:
+    """A trigger file: write the export it asks for; its content is never read."""
+    job.discard_work()
+    name = report_file_name(trigger.request, pipeline.clock(), f"op{job.operation_id}")
+    with UnitOfWork(pipeline.engine, pipeline.store_factory) as uow:
+        rows = uow.store.write_report(trigger.request, name)
+        counts = records.Counts(rows, rows, 0)
+        result = ExcelCsvWriter(job.files.partial("result.csv"), [*RESULT_TAIL, "report_file"])
+        result.write(["", "ok", f"{rows} patients exported", name])
+        result.close()
+        errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
+        errors.close()
+        completed_at = pipeline.clock()
+        records.complete(
+            uow.connection,
+            job.operation_id,
+            pipeline.host,
+            counts,
+            [],
+            f"{REPORTS_FOLDER}/{name}",
+            completed_at,
+        )
+        summary = _summary(
+            job, OperationStatus.COMPLETED, None, counts, completed_at, Validation(ErrorReport(None, 0))
+        )
+        summary["outputs"]["report"] = f"{REPORTS_FOLDER}/{name}"
+        write_json(job.files.partial("summary.json"), summary)
+        uow.commit()
+    return Committed(OperationStatus.COMPLETED, None, counts)
+
+
+def _attempt(pipeline: Pipeline, job: Job, operation: Operation | ExportPatients) -> Committed:
+    if isinstance(operation, ExportPatients):
+        return _attempt_trigger(pipeline, job, operation)
     job.discard_work()
     context = RunContext(job.operation_id, pipeline.clock(), _operation_settings(pipeline, job).notify)
     run = operation.start(context)
@@ -396,7 +436,7 @@ def _attempt(pipeline: Pipeline, job: Job, operation: Operation) -> Committed:
     policy = _policy_rejection(_operation_settings(pipeline, job), validation)
     if policy is not None:
         return _reject_after_validation(pipeline, job, validation, policy)
-    with UnitOfWork(pipeline.engine) as uow:
+    with UnitOfWork(pipeline.engine, pipeline.store_factory) as uow:
         notifications = NotificationsFile(job.files.partial("notifications.csv"))
         for payloads in _read_spool(job.spool):
             _check_stop(pipeline)
@@ -459,7 +499,7 @@ def _validate_chunk(
 ) -> None:
     _check_stop(pipeline)
     with pipeline.engine.connect() as connection:
-        outcomes = run.validate(chunk, SqlWardStore(connection))
+        outcomes = run.validate(chunk, pipeline.store_factory(connection))
     for record, outcome in zip(chunk, outcomes, strict=True):
         result.write(_result_row(record, outcome, validation.width, validation.created_width))
         validation.report.add(outcome.errors)

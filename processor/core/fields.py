@@ -155,6 +155,18 @@ def one_of(values: tuple[str, ...]) -> AfterValidator:
     return AfterValidator(check)
 
 
+def _iso_date(value: Any) -> date | None:
+    value = _stripped_or_none(value)
+    if value is None:
+        return None
+    try:
+        if not ISO_DATE.match(value):
+            raise ValueError
+        return date.fromisoformat(value)
+    except ValueError:
+        raise fail(Code.TYPE_ERROR, "must be a date written YYYY-MM-DD") from None
+
+
 Text = Annotated[str, BeforeValidator(_stripped)]
 OptionalText = Annotated[str | None, BeforeValidator(_stripped_or_none)]
 RequiredName = Annotated[Text, AfterValidator(_required), max_length(150)]
@@ -164,6 +176,7 @@ OptionalPhone = Annotated[OptionalText, max_length(32), AfterValidator(_phone)]
 OptionalBirthDate = Annotated[date | None, BeforeValidator(_iso_date_not_future)]
 OptionalPastDateTime = Annotated[datetime | None, BeforeValidator(_iso_datetime_not_future)]
 OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
+OptionalDate = Annotated[date | None, BeforeValidator(_iso_date)]
 RequiredCode = Annotated[Text, AfterValidator(_required), max_length(64)]
 RequiredText = Annotated[Text, AfterValidator(_required), max_length(200)]
 OptionalLongText = Annotated[OptionalText, max_length(4000)]

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
+from processor.core.report_request import ReportRequest
+
 
 @dataclass(frozen=True, slots=True)
 class NewPatient:
@@ -172,3 +174,13 @@ class WardStore(Protocol):
     def upsert_beds(self, beds: list[BedUpsert], now: datetime) -> None:
         """Create missing wards and beds, update existing ones (ConcurrentChange if one became occupied)."""
         ...
+
+
+class ReportWriter(Protocol):
+    """What the export operations need: build a report in the file's transaction and write it."""
+
+    def write_report(self, request: ReportRequest, file_name: str) -> int:
+        """Write the report to ``outbox/reports/<file_name>`` (and its latest copy); returns its rows."""
+        ...
+
+    def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]: ...

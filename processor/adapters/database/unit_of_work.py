@@ -6,7 +6,9 @@ front instead of failing on a lock upgrade halfway through a file.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import TracebackType
+from typing import Any
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
@@ -18,16 +20,17 @@ class UnitOfWork:
     """A connection, its transaction, and the stores that operations write through."""
 
     connection: Connection
-    store: SqlWardStore
+    store: Any  # what ``store_factory`` builds; SqlWardStore by default
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, store_factory: Callable[[Connection], Any] = SqlWardStore) -> None:
         self._engine = engine
+        self._store_factory = store_factory
         self._transaction: RootTransaction | None = None
 
     def __enter__(self) -> UnitOfWork:
         self.connection = self._engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
         self._transaction = self.connection.begin()
-        self.store = SqlWardStore(self.connection)
+        self.store = self._store_factory(self.connection)
         return self
 
     def commit(self) -> None:
