@@ -15,19 +15,21 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from functools import partial
 from types import FrameType
 
 from processor.adapters import inbox
 from processor.adapters.arrivals import ArrivalQueue
 from processor.adapters.inbox import InboxFile
-from processor.adapters.scheduler import add_daily_job, build_scheduler, soon
+from processor.adapters.scheduler import add_daily_job, add_report_job, build_scheduler, soon
 from processor.adapters.watcher import Sighting, start_watching
 from processor.core.operation_types import OperationType
 from processor.logs import get_logger
 from processor.operations.registry import is_available
 from processor.pipeline import Interrupted, Pipeline, process_claimed
 from processor.recovery import recover
-from processor.settings import Settings
+from processor.reports.schedules import run_schedule
+from processor.settings import ScheduleSettings, Settings, interval_seconds
 
 log = get_logger(__name__)
 TICK_S = 0.1
@@ -88,6 +90,15 @@ class Daemon:
     def _run_with_scheduler(self) -> None:
         scheduler = build_scheduler()
         add_daily_job(scheduler, "archive_purge", self.purge_archive, soon(self.pipeline.clock()))
+        for number, schedule in enumerate(self.settings.schedules):
+            every = interval_seconds(schedule.every) if schedule.every else None
+            add_report_job(
+                scheduler,
+                f"report-{number}-{schedule.schedule_name}",
+                partial(self._scheduled_report, schedule),
+                every,
+                schedule.cron,
+            )
         scheduler.start()
         try:
             self._watch_until_stopped()
@@ -110,6 +121,12 @@ class Daemon:
         delay = min(MAX_BACKOFF_S, 2.0**self._failures)
         log.warning("daemon_backing_off", seconds=delay)
         self.stop_event.wait(delay)
+
+    def _scheduled_report(self, schedule: ScheduleSettings) -> None:
+        # A connection error here is logged by the job wrapper; the next firing tries again.
+        run_schedule(
+            self.pipeline.engine, self.settings.outbox_dir, self.pipeline.clock, schedule, self.pipeline.host
+        )
 
     def _rescan(self) -> None:
         now = time.monotonic()

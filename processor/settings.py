@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import codecs
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +76,66 @@ class OperationsSettings(BaseModel):
         return settings
 
 
+INTERVAL = re.compile(r"^(\d+)\s*([smh])$")
+INTERVAL_SECONDS = {"s": 1, "m": 60, "h": 3600}
+
+
+class ScheduleSettings(BaseModel):
+    """A ``[[schedules]]`` entry: a report written on an interval (``every``) or a crontab (``cron``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    report: Literal["occupancy", "patient_list", "admission_discharge", "bed_utilization", "export_patients"]
+    every: str | None = None
+    cron: str | None = None
+    ward: str | None = None
+    period: Literal["yesterday", "last_7_days", "last_30_days", "month_to_date"] | None = None
+    name: str | None = None
+
+    @field_validator("every")
+    @classmethod
+    def _interval(cls, value: str | None) -> str | None:
+        if value is not None and (not INTERVAL.match(value.strip()) or interval_seconds(value) == 0):
+            raise ValueError('an interval is a number and s, m or h, e.g. "30s", "15m", "1h"')
+        return value
+
+    @field_validator("cron")
+    @classmethod
+    def _crontab(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        fields = value.split()
+        if len(fields) != 5:
+            raise ValueError('a crontab has 5 fields: minute hour day month weekday, e.g. "0 6 * * mon-fri"')
+        if any(ch.isdigit() for ch in fields[4]):
+            raise ValueError(
+                "write weekdays as names (mon-fri, sun): APScheduler 3 numbers them from Monday = 0, "
+                "cron from Sunday = 0, so a number would be ambiguous"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_timing(self) -> ScheduleSettings:
+        if (self.every is None) == (self.cron is None):
+            raise ValueError("give exactly one of every and cron")
+        return self
+
+    @property
+    def schedule_name(self) -> str:
+        """The name its runs are claimed under: ``name``, or one derived from what it does."""
+        if self.name:
+            return self.name
+        parts = [self.report, self.ward or "", self.period or "", self.every or self.cron or ""]
+        return ":".join(parts)
+
+
+def interval_seconds(every: str) -> int:
+    """Seconds of an interval like "30s", "15m", "1h"."""
+    match = INTERVAL.match(every.strip())
+    assert match is not None
+    return int(match.group(1)) * INTERVAL_SECONDS[match.group(2)]
+
+
 class Settings(BaseSettings):
     """The effective configuration of one wardbulk process."""
 
@@ -100,6 +161,7 @@ class Settings(BaseSettings):
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     operations: OperationsSettings = OperationsSettings()
+    schedules: list[ScheduleSettings] = Field(default_factory=list)
 
     @field_validator("database_url")
     @classmethod

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from processor.logs import get_logger
 
@@ -35,6 +37,29 @@ def add_daily_job(
     scheduler.add_job(
         logged, "interval", id=job_id, name=job_id, hours=24, next_run_time=first_run, replace_existing=True
     )
+
+
+def add_report_job(
+    scheduler: BackgroundScheduler,
+    job_id: str,
+    func: Callable[[], object],
+    every_seconds: int | None,
+    crontab: str | None,
+) -> None:
+    """Run ``func`` every ``every_seconds`` or on a 5-field ``crontab`` (UTC; weekday names only)."""
+
+    def logged() -> None:
+        try:
+            func()
+        except Exception:
+            log.exception("scheduled_job_failed", job=job_id)
+
+    trigger = (
+        IntervalTrigger(seconds=every_seconds, timezone=UTC)
+        if every_seconds is not None
+        else CronTrigger.from_crontab(crontab or "", timezone=UTC)
+    )
+    scheduler.add_job(logged, trigger, id=job_id, name=job_id, replace_existing=True)
 
 
 def soon(now: datetime, seconds: float = 1.0) -> datetime:
