@@ -227,3 +227,23 @@ def test_the_running_daemon_purges_the_archive_on_its_schedule(daemon: DaemonRun
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=30) == 0
     assert "archive_purged" in daemon.log.read_text()
+
+
+def test_two_daemons_with_a_schedule_write_one_report_per_period(daemon: DaemonRun) -> None:
+    """The schedule fires in both running daemons; the database claim lets one of them write each report."""
+    config = daemon.root / "scheduled.toml"
+    config.write_text('[[schedules]]\nreport = "occupancy"\nevery = "1s"\n')
+    daemon.env["WARDBULK_CONFIG"] = str(config)
+    first, second = daemon.start(), daemon.start()
+    reports = daemon.root / "outbox" / "reports"
+    wait_for(
+        lambda: len(list(reports.glob("occupancy-2*.csv"))) >= 3, timeout=30, what="three scheduled reports"
+    )
+    for process in (first, second):
+        process.send_signal(signal.SIGTERM)
+    assert [process.wait(timeout=30) for process in (first, second)] == [0, 0]
+    files = {path.name for path in reports.glob("occupancy-2*.csv")}
+    claimed = daemon.scalar("SELECT count(*) FROM scheduled_runs")
+    assert claimed == len(files)
+    assert daemon.scalar("SELECT count(DISTINCT period_key) FROM scheduled_runs") == claimed
+    assert (reports / "occupancy-latest.csv").is_file()

@@ -1,0 +1,252 @@
+"""The reports' numbers on a known dataset, with a fixed clock: counts, days, lengths of stay, filters."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import insert
+
+from processor.adapters.database.models import (
+    Patient,
+    PatientAdmission,
+    PatientDischarge,
+    User,
+    Ward,
+    WardBed,
+)
+from processor.core.report_request import ReportRequest, ReportType
+from processor.reports.queries import build_report
+from tests.conftest import Database
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+@pytest.fixture
+def hospital(database: Database) -> Database:
+    """Wards A (3 beds, one in maintenance), B (1 bed), E (no beds) and closed ward X; four patients.
+
+    p1: A1 2026-10-30 10:00 → discharged 2026-11-02 09:00 (across the month end), recovered
+    p2: A1 since 2026-11-20 08:00;  p3: B1 since 2026-11-25 23:30
+    p4: A2 2026-09-01 → 2026-09-05, transferred
+    """
+    with database.engine.begin() as c:
+        wards = {
+            code: c.execute(
+                insert(Ward).returning(Ward.id),
+                {"code": code, "name": name, "is_active": active, "created_at": NOW},
+            ).scalar_one()
+            for code, name, active in (
+                ("A", "Alpha", True),
+                ("B", "Beta", True),
+                ("E", "Empty", True),
+                ("X", "Closed", False),
+            )
+        }
+        beds = {
+            code: c.execute(
+                insert(WardBed).returning(WardBed.id),
+                {
+                    "code": code,
+                    "ward_id": wards[code[0]],
+                    "bed_number": code[1:],
+                    "status": "maintenance" if code == "A3" else "available",
+                    "updated_at": NOW,
+                },
+            ).scalar_one()
+            for code in ("A1", "A2", "A3", "B1", "X1")
+        }
+        patients = {}
+        for n in range(1, 5):
+            user = c.execute(
+                insert(User).returning(User.id),
+                {
+                    "username": f"u{n}",
+                    "email": f"p{n}@example.org",
+                    "first_name": f"First{n}",
+                    "last_name": f"Last{n}",
+                    "created_at": NOW,
+                },
+            ).scalar_one()
+            patients[n] = c.execute(
+                insert(Patient).returning(Patient.id),
+                {"user_id": user, "mrn": f"P{n}", "phone": f"555-000{n}", "created_at": NOW},
+            ).scalar_one()
+        stays = [
+            (1, "A1", "2026-10-30T10:00", "2026-11-02T09:00", "recovered"),
+            (2, "A1", "2026-11-20T08:00", None, None),
+            (3, "B1", "2026-11-25T23:30", None, None),
+            (4, "A2", "2026-09-01T00:00", "2026-09-05T00:00", "transferred"),
+        ]
+        for n, bed, admitted, discharged, status in stays:
+            admission = c.execute(
+                insert(PatientAdmission).returning(PatientAdmission.id),
+                {
+                    "patient_id": patients[n],
+                    "bed_id": beds[bed],
+                    "admitted_at": at(admitted),
+                    "reason": f"reason{n}",
+                    "is_active": discharged is None,
+                    "created_at": NOW,
+                },
+            ).scalar_one()
+            if discharged:
+                c.execute(
+                    insert(PatientDischarge),
+                    {
+                        "admission_id": admission,
+                        "patient_id": patients[n],
+                        "discharged_at": at(discharged),
+                        "discharge_status": status,
+                        "created_at": NOW,
+                    },
+                )
+            else:
+                c.execute(
+                    WardBed.__table__.update()
+                    .where(WardBed.id == beds[bed])
+                    .values(status="occupied", current_patient_id=patients[n])
+                )
+    return database
+
+
+def report(db: Database, report_type: ReportType, **filters: Any) -> list[list[Any]]:
+    with db.engine.connect() as connection:
+        table = build_report(connection, ReportRequest(report_type, **filters), NOW)
+    return [table.header, *table.rows]
+
+
+def test_occupancy_per_active_ward_with_an_empty_ward_and_a_total(hospital: Database) -> None:
+    assert report(hospital, ReportType.OCCUPANCY) == [
+        ["ward", "ward_name", "total_beds", "occupied", "available", "maintenance", "occupancy_pct"],
+        ["A", "Alpha", 3, 1, 1, 1, 33.3],
+        ["B", "Beta", 1, 1, 0, 0, 100.0],
+        ["E", "Empty", 0, 0, 0, 0, 0.0],
+        ["TOTAL", "", 4, 2, 1, 1, 50.0],
+    ]
+
+
+def test_occupancy_of_one_ward(hospital: Database) -> None:
+    assert report(hospital, ReportType.OCCUPANCY, ward="A")[1:] == [
+        ["A", "Alpha", 3, 1, 1, 1, 33.3],
+        ["TOTAL", "", 3, 1, 1, 1, 33.3],
+    ]
+
+
+def test_patient_list_shows_admitted_patients_and_days_admitted(hospital: Database) -> None:
+    rows = report(hospital, ReportType.PATIENT_LIST)
+    assert rows[0] == [
+        "patient_id",
+        "name",
+        "email",
+        "phone",
+        "bed",
+        "ward",
+        "admission_date",
+        "days_admitted",
+        "reason",
+    ]
+    assert [(r[0], r[1], r[4], r[5], r[6][:16], r[7], r[8]) for r in rows[1:]] == [
+        ("P2", "First2 Last2", "A1", "A", "2026-11-20T08:00", 6, "reason2"),
+        ("P3", "First3 Last3", "B1", "B", "2026-11-25T23:30", 1, "reason3"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"ward": "B"}, ["P3"]),
+        ({"start": date(2026, 11, 21)}, ["P3"]),
+        ({"end": date(2026, 11, 20)}, ["P2"]),
+        ({"start": date(2026, 11, 20), "end": date(2026, 11, 25)}, ["P2", "P3"]),
+        ({"ward": "E"}, []),
+    ],
+)
+def test_patient_list_filters(hospital: Database, filters: dict[str, Any], expected: list[str]) -> None:
+    assert [row[0] for row in report(hospital, ReportType.PATIENT_LIST, **filters)[1:]] == expected
+
+
+def test_discharges_with_length_of_stay_across_month_ends(hospital: Database) -> None:
+    rows = report(hospital, ReportType.ADMISSION_DISCHARGE)
+    assert rows[0] == [
+        "discharge_date",
+        "patient_id",
+        "name",
+        "ward",
+        "bed",
+        "admission_date",
+        "length_of_stay_days",
+        "discharge_status",
+    ]
+    assert [(r[0][:10], r[1], r[3], r[5][:10], r[6], r[7]) for r in rows[1:]] == [
+        ("2026-09-05", "P4", "A", "2026-09-01", 4, "transferred"),
+        ("2026-11-02", "P1", "A", "2026-10-30", 3, "recovered"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({"start": date(2026, 11, 1)}, ["P1"]),
+        ({"end": date(2026, 11, 1)}, ["P4"]),
+        ({"start": date(2026, 11, 2), "end": date(2026, 11, 2)}, ["P1"]),
+        ({"ward": "B"}, []),
+    ],
+)
+def test_discharge_filters(hospital: Database, filters: dict[str, Any], expected: list[str]) -> None:
+    assert [row[1] for row in report(hospital, ReportType.ADMISSION_DISCHARGE, **filters)[1:]] == expected
+
+
+def utilization(db: Database, **filters: Any) -> dict[str, tuple[Any, ...]]:
+    rows = report(db, ReportType.BED_UTILIZATION, **filters)
+    assert rows[0] == [
+        "ward",
+        "bed",
+        "status",
+        "current_patient",
+        "days_occupied",
+        "utilization_pct",
+        "period_start",
+        "period_end",
+    ]
+    return {row[1]: tuple(row[2:]) for row in rows[1:]}
+
+
+def test_bed_utilization_over_a_period_spanning_a_month_end(hospital: Database) -> None:
+    beds = utilization(hospital, start=date(2026, 10, 31), end=date(2026, 11, 1))
+    assert beds["A1"] == ("occupied", "P2", 2.0, 100.0, "2026-10-31", "2026-11-01")
+    assert beds["A2"][2:4] == (0.0, 0.0) and beds["B1"][2:4] == (0.0, 0.0)
+    assert set(beds) == {"A1", "A2", "A3", "B1", "X1"}
+
+
+def test_bed_utilization_counts_ongoing_stays_until_now(hospital: Database) -> None:
+    beds = utilization(hospital, start=date(2026, 11, 20), end=date(2026, 11, 26))
+    assert beds["A1"][2:4] == (6.17, 88.1)
+    assert beds["B1"][2:4] == (0.52, 7.4)
+
+
+def test_bed_utilization_defaults_to_the_last_30_days(hospital: Database) -> None:
+    beds = utilization(hospital)
+    assert beds["A1"][4:] == ("2026-10-28", "2026-11-26")
+    assert beds["A1"][2] == pytest.approx(2.96 + 6.17, abs=0.011)
+    assert beds["A2"][2] == 0.0
+
+
+def test_bed_utilization_of_one_ward(hospital: Database) -> None:
+    assert set(utilization(hospital, ward="B")) == {"B1"}
+
+
+def test_the_patient_export_lists_every_patient_with_any_current_bed(hospital: Database) -> None:
+    rows = report(hospital, ReportType.EXPORT_PATIENTS)
+    assert rows[0] == ["patient_id", "name", "email", "phone", "bed", "ward", "admission_date", "reason"]
+    assert [(r[0], r[4], r[5], r[7]) for r in rows[1:]] == [
+        ("P1", "", "", ""),
+        ("P2", "A1", "A", "reason2"),
+        ("P3", "B1", "B", "reason3"),
+        ("P4", "", "", ""),
+    ]
