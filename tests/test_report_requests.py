@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import text as sa_text
 
+from processor.adapters.database.engine import build_engine
 from processor.adapters.owners import this_process
 from processor.errors import ConfigError
 from processor.reports.schedules import period_dates, period_key, run_schedule
@@ -117,8 +119,20 @@ def test_the_report_command_writes_to_the_outbox_to_a_file_or_to_stdout(
     assert (
         to_file.returncode == 0 and (tmp_path / "beds.csv").read_text(encoding="utf-8-sig").count("\n") == 31
     )
-    operations = run_cli("config", "check", cwd=tmp_path, env=env)  # the database is still fine
-    assert operations.returncode == 0
+    engine = build_engine(empty_database_url)
+    with engine.connect() as connection:
+        recorded = connection.execute(
+            sa_text(
+                "SELECT operation_type, status, total_records, output_file FROM bulk_operations ORDER BY id"
+            )
+        ).all()
+    engine.dispose()
+    assert [(r[0], r[1], r[2]) for r in recorded] == [
+        ("export_report", "completed", 4),
+        ("export_report", "completed", 2),
+        ("export_report", "completed", 30),
+    ]
+    assert [r[3] for r in recorded][1:] == ["-", str(tmp_path / "beds.csv")]
 
 
 @pytest.mark.parametrize(
