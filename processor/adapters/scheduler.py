@@ -23,19 +23,30 @@ def build_scheduler() -> BackgroundScheduler:
     return BackgroundScheduler(timezone=UTC, job_defaults=JOB_DEFAULTS)
 
 
-def add_daily_job(
-    scheduler: BackgroundScheduler, job_id: str, func: Callable[[], object], first_run: datetime
-) -> None:
-    """Run ``func`` at ``first_run`` and every 24 hours after; failures are logged, never raised."""
+def _logged(job_id: str, func: Callable[[], object]) -> Callable[[], None]:
+    """``func`` whose failures are logged (a scheduler thread has nobody else to tell), never raised."""
 
-    def logged() -> None:
+    def run() -> None:
         try:
             func()
         except Exception:
             log.exception("scheduled_job_failed", job=job_id)
 
+    return run
+
+
+def add_daily_job(
+    scheduler: BackgroundScheduler, job_id: str, func: Callable[[], object], first_run: datetime
+) -> None:
+    """Run ``func`` at ``first_run`` and every 24 hours after."""
     scheduler.add_job(
-        logged, "interval", id=job_id, name=job_id, hours=24, next_run_time=first_run, replace_existing=True
+        _logged(job_id, func),
+        "interval",
+        id=job_id,
+        name=job_id,
+        hours=24,
+        next_run_time=first_run,
+        replace_existing=True,
     )
 
 
@@ -47,19 +58,12 @@ def add_report_job(
     crontab: str | None,
 ) -> None:
     """Run ``func`` every ``every_seconds`` or on a 5-field ``crontab`` (UTC; weekday names only)."""
-
-    def logged() -> None:
-        try:
-            func()
-        except Exception:
-            log.exception("scheduled_job_failed", job=job_id)
-
     trigger = (
         IntervalTrigger(seconds=every_seconds, timezone=UTC)
         if every_seconds is not None
         else CronTrigger.from_crontab(crontab or "", timezone=UTC)
     )
-    scheduler.add_job(logged, trigger, id=job_id, name=job_id, replace_existing=True)
+    scheduler.add_job(_logged(job_id, func), trigger, id=job_id, name=job_id, replace_existing=True)
 
 
 def soon(now: datetime, seconds: float = 1.0) -> datetime:

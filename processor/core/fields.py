@@ -84,15 +84,9 @@ def _today(info: ValidationInfo) -> date:
 
 
 def _iso_date_not_future(value: Any, info: ValidationInfo) -> date | None:
-    value = _stripped_or_none(value)
-    if value is None:
+    parsed = _iso_date(value)
+    if parsed is None:
         return None
-    try:
-        if not ISO_DATE.match(value):
-            raise ValueError
-        parsed = date.fromisoformat(value)
-    except ValueError:
-        raise fail(Code.TYPE_ERROR, "must be a date written YYYY-MM-DD") from None
     if parsed > _today(info):
         raise fail(Code.CONSTRAINT_ERROR, "is in the future")
     if parsed < EARLIEST_BIRTH:

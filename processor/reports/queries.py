@@ -36,6 +36,20 @@ class ReportTable:
     rows: list[list[Any]] = field(default_factory=list)
 
 
+# A patient and their stay: patient_list and export_patients read the same columns.
+PATIENT_STAY = (
+    Patient.mrn,
+    User.first_name,
+    User.last_name,
+    User.email,
+    Patient.phone,
+    WardBed.code,
+    Ward.code,
+    PatientAdmission.admitted_at,
+    PatientAdmission.reason,
+)
+
+
 def _day_start(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
@@ -106,19 +120,7 @@ def _admission_join(query: AnySelect) -> AnySelect:
 def patient_list(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
     """Every currently admitted patient, with days admitted; filters: ward, admission day range."""
     query = _in_ward(
-        _admission_join(
-            select(
-                Patient.mrn,
-                User.first_name,
-                User.last_name,
-                User.email,
-                Patient.phone,
-                WardBed.code,
-                Ward.code,
-                PatientAdmission.admitted_at,
-                PatientAdmission.reason,
-            ).select_from(PatientAdmission)
-        )
+        _admission_join(select(*PATIENT_STAY).select_from(PatientAdmission))
         .where(
             PatientAdmission.is_active.is_(True),
             *_in_days(PatientAdmission.admitted_at, request.start, request.end),
@@ -263,17 +265,7 @@ def export_patients(connection: Connection, request: ReportRequest, now: datetim
     """The quick list: every patient with their current bed, ward, admission date and reason, if any."""
     active = and_(PatientAdmission.patient_id == Patient.id, PatientAdmission.is_active.is_(True))
     query = _in_ward(
-        select(
-            Patient.mrn,
-            User.first_name,
-            User.last_name,
-            User.email,
-            Patient.phone,
-            WardBed.code,
-            Ward.code,
-            PatientAdmission.admitted_at,
-            PatientAdmission.reason,
-        )
+        select(*PATIENT_STAY)
         .join(User, User.id == Patient.user_id)
         .outerjoin(PatientAdmission, active)
         .outerjoin(WardBed, WardBed.id == PatientAdmission.bed_id)
