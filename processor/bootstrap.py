@@ -11,6 +11,7 @@ from processor.adapters.database.demo import DemoSeedResult, seed_demo_data
 from processor.adapters.database.engine import build_engine
 from processor.adapters.database.migrations import MigrationResult, upgrade_to_head
 from processor.adapters.folders import create_folders, required_folders
+from processor.adapters.owners import this_process, token
 from processor.core.clock import Clock, system_clock
 from processor.daemon import Daemon
 from processor.pipeline import Pipeline
@@ -63,11 +64,10 @@ def initialise(app: App, demo: bool = False) -> InitResult:
 
 def build_pipeline(app: App) -> Pipeline:
     """The file pipeline on the app's engine and clock; its stores can write reports."""
+    owner = this_process()
+    factory = reporting_store_factory(app.settings.outbox_dir, app.clock, token(owner))
     return Pipeline(
-        settings=app.settings,
-        engine=app.engine,
-        clock=app.clock,
-        store_factory=reporting_store_factory(app.settings.outbox_dir, app.clock),
+        settings=app.settings, engine=app.engine, clock=app.clock, host=owner, store_factory=factory
     )
 
 

@@ -38,6 +38,8 @@ from processor.adapters.outbox import (
     NOTIFICATIONS_HEADER,
     ExcelCsvWriter,
     OutboxFiles,
+    discard_reports,
+    publish_reports,
     write_atomically,
     write_json,
 )
@@ -94,13 +96,15 @@ class Job:
         return self.claimed.path.with_name(f".op{self.operation_id}.{self.files.owner_token}.spool")
 
     def discard_work(self) -> None:
-        """Remove this owner's partial outputs and spool."""
+        """Remove this owner's partial outputs (reports included) and spool."""
         self.files.discard_partials()
+        discard_reports(self.files.folder.parent, self.operation_id, self.files.owner_token)
         self.spool.unlink(missing_ok=True)
 
     def discard_everyones_work(self) -> None:
         """Remove every owner's partial outputs and spools of this operation (the others are dead)."""
         self.files.discard_everyones_partials()
+        discard_reports(self.files.folder.parent, self.operation_id)
         for spool in self.claimed.path.parent.glob(f".op{self.operation_id}.*.spool"):
             spool.unlink(missing_ok=True)
 
@@ -635,6 +639,8 @@ def publish(pipeline: Pipeline, job: Job, committed: Committed) -> FileOutcome:
     Safe to repeat (recovery does, after a crash here): what is already done is skipped.
     """
     status, error_code, counts = committed.status, committed.error_code, committed.counts
+    if status == OperationStatus.COMPLETED:
+        publish_reports(pipeline.settings.outbox_dir, job.operation_id, job.files.owner_token)
     job.files.publish()
     if not job.files.final("summary.json").exists():
         write_atomically(job.files.final("summary.json"), _summary_from_record(pipeline, job))

@@ -88,9 +88,16 @@ def _resume(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
     return run_operation(pipeline, job)
 
 
+REPORT_TYPES = (OperationType.EXPORT_REPORT.value, OperationType.EXPORT_PATIENTS.value)
+
+
 def _fail_without_file(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
-    """The owner died between registering a file and binding it: the file went back to the inbox."""
-    message = "interrupted before reading; the file was returned to the inbox and is processed again"
+    """No claimed file: a report run (command or schedule) died, or a file's owner died between
+    registering and binding it (the file went back to the inbox)."""
+    if operation.operation_type in REPORT_TYPES and operation.sha256 is None:
+        message = "the report run was interrupted before it finished; ask for the report again"
+    else:
+        message = "interrupted before reading; the file was returned to the inbox and is processed again"
     counts = records.Counts(0, 0, 0)
     code = Code.INTERNAL_ERROR.value
     records.fail(pipeline.engine, operation.id, pipeline.host, counts, code, [message], "", pipeline.clock())

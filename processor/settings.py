@@ -13,9 +13,11 @@ import codecs
 import os
 import re
 import tomllib
+from datetime import UTC
 from pathlib import Path
 from typing import Any, Literal
 
+from apscheduler.triggers.cron import CronTrigger
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
@@ -112,6 +114,10 @@ class ScheduleSettings(BaseModel):
                 "write weekdays as names (mon-fri, sun): APScheduler 3 numbers them from Monday = 0, "
                 "cron from Sunday = 0, so a number would be ambiguous"
             )
+        try:
+            CronTrigger.from_crontab(value, timezone=UTC)
+        except ValueError as exc:
+            raise ValueError(f"not a valid crontab: {exc}") from None
         return value
 
     @model_validator(mode="after")

@@ -205,16 +205,22 @@ def test_schedule_periods(period: str | None, expected: tuple[object, object]) -
     assert period_dates(period, date(2026, 11, 26)) == expected
 
 
-def test_period_keys_are_interval_slots_or_the_minute_a_crontab_fired() -> None:
+def at(hour: int, minute: int, second: int = 0, micro: int = 0) -> datetime:
+    return datetime(2026, 11, 26, hour, minute, second, micro, tzinfo=UTC)
+
+
+def test_an_interval_run_belongs_to_the_nearest_slot_it_was_due_in() -> None:
+    """Interval triggers fire on multiples of the interval; a run a little late keeps its slot."""
     every = ScheduleSettings(report="occupancy", every="15m")
+    assert period_key(every, at(6, 0, 0, 400_000)) == period_key(every, at(6, 7))
+    assert period_key(every, at(6, 14)) == period_key(every, at(6, 15))
+    assert period_key(every, at(6, 14)) != period_key(every, at(6, 0))
+
+
+def test_a_crontab_run_is_keyed_by_when_it_was_due_even_when_it_starts_late() -> None:
     cron = ScheduleSettings(report="occupancy", cron="0 6 * * mon-fri")
-    assert period_key(every, datetime(2026, 11, 26, 6, 14, tzinfo=UTC)) == period_key(
-        every, datetime(2026, 11, 26, 6, 1, tzinfo=UTC)
-    )
-    assert period_key(every, datetime(2026, 11, 26, 6, 16, tzinfo=UTC)) != period_key(
-        every, datetime(2026, 11, 26, 6, 14, tzinfo=UTC)
-    )
-    assert period_key(cron, datetime(2026, 11, 26, 6, 0, 0, 400_000, tzinfo=UTC)) == "2026-11-26T06:00Z"
+    assert period_key(cron, at(6, 0, 0, 400_000)) == "2026-11-26T06:00Z"
+    assert period_key(cron, at(6, 3)) == "2026-11-26T06:00Z"
 
 
 def test_one_report_per_period_however_many_daemons_fire(workspace: Workspace) -> None:
@@ -266,3 +272,86 @@ def test_a_new_period_gets_a_new_report(workspace: Workspace) -> None:
 
 def test_settings_without_schedules_schedule_nothing() -> None:
     assert Settings().schedules == []
+
+
+def test_a_failed_scheduled_report_releases_its_period_and_is_retried(workspace: Workspace) -> None:
+    """Writing fails twice (the outbox is unusable), then works: one report, one claim, nothing lost."""
+    blocked = workspace.root / "blocked-outbox"
+    blocked.write_text("not a folder")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 2:
+            blocked.unlink()
+
+    schedule = ScheduleSettings(report="occupancy", every="1h")
+    outcome = run_schedule(
+        workspace.database.engine, blocked, lambda: at(10, 0), schedule, this_process(), pause
+    )
+    assert outcome is not None and len(pauses) == 2
+    assert workspace.scalar("SELECT count(*) FROM scheduled_runs") == 1
+    assert workspace.scalar("SELECT count(*) FROM bulk_operations WHERE status = 'failed'") == 2
+
+
+def test_a_scheduled_report_for_an_unknown_ward_fails_visibly(workspace: Workspace) -> None:
+    schedule = ScheduleSettings(report="occupancy", every="1h", ward="NOPE")
+    with pytest.raises(ValueError, match="unknown ward 'NOPE'"):
+        run_schedule(workspace.database.engine, workspace.outbox, lambda: at(10, 0), schedule, this_process())
+    assert workspace.scalar("SELECT count(*) FROM scheduled_runs") == 0
+
+
+def test_a_scheduled_report_in_progress_is_not_taken_over_by_this_process_s_recovery(
+    workspace: Workspace,
+) -> None:
+    """Reports run in the scheduler thread while the main thread recovers leftovers every rescan."""
+    from processor.recovery import recover
+
+    seen: list[object] = []
+
+    def clock() -> datetime:
+        seen.append(recover(workspace.pipeline()))  # recovery runs while the report is being written
+        return datetime.now(UTC)
+
+    schedule = ScheduleSettings(report="occupancy", every="1h")
+    outcome = run_schedule(workspace.database.engine, workspace.outbox, clock, schedule, this_process())
+    assert outcome is not None
+    assert workspace.scalar("SELECT status FROM bulk_operations") == "completed"
+    assert all(found == [] for found in seen)
+
+
+def test_bed_utilization_never_exceeds_the_whole_period(workspace: Workspace) -> None:
+    """Overlapping stays on one bed (a backdated admission) count once."""
+    from processor.core.report_request import ReportRequest, ReportType
+    from processor.reports.queries import build_report
+
+    workspace.drop(
+        "import_patients",
+        "p.csv",
+        "first_name,last_name,email,patient_id\nA,A,a@example.org,001\nB,B,b@example.org,002\n",
+    )
+    workspace.run_once()
+    with workspace.database.engine.begin() as connection:
+        for mrn, admitted, active in (
+            ("001", "2026-11-01 00:00:00", False),
+            ("002", "2026-11-05 00:00:00", True),
+        ):
+            connection.execute(
+                sa_text(
+                    "INSERT INTO patient_admissions (patient_id, bed_id, admitted_at, reason, is_active, created_at) "
+                    f"SELECT p.id, b.id, '{admitted}', 'r', {'true' if active else 'false'}, '{admitted}' "
+                    f"FROM patients p, ward_beds b WHERE p.mrn = '{mrn}' AND b.code = 'CARD-01'"
+                )
+            )
+        connection.execute(
+            sa_text(
+                "INSERT INTO patient_discharges (admission_id, patient_id, discharged_at, discharge_status, created_at) "
+                "SELECT a.id, a.patient_id, '2026-11-20 00:00:00', 'other', '2026-11-20 00:00:00' "
+                "FROM patient_admissions a JOIN patients p ON p.id = a.patient_id WHERE p.mrn = '001'"
+            )
+        )
+    request = ReportRequest(ReportType.BED_UTILIZATION, "CARD", date(2026, 11, 1), date(2026, 11, 20))
+    with workspace.database.engine.connect() as connection:
+        table = build_report(connection, request, at(12, 0))
+    card01 = next(row for row in table.rows if row[1] == "CARD-01")
+    assert card01[4:6] == [20.0, 100.0]

@@ -298,3 +298,27 @@ def test_the_heartbeat_shows_a_long_file_s_owner_alive_on_postgresql(workspace: 
         Heartbeat.interval_s = interval
     [(before, after)] = seen
     assert after > before  # type: ignore[operator]
+
+
+def test_reports_of_a_request_file_appear_only_when_its_transaction_commits(workspace: Workspace) -> None:
+    """A rolled-back request file leaves no report that no summary mentions."""
+    workspace.drop("export_report", "r.csv", "report_type\noccupancy\n")
+
+    def be_taken_over(_done: int) -> None:
+        with workspace.database.engine.begin() as connection:
+            connection.execute(text("UPDATE bulk_operations SET host = 'elsewhere:1'"))
+
+    with pytest.raises(OwnershipLost):
+        process_claimed(
+            workspace.pipeline(on_progress=be_taken_over),
+            claim_in(workspace, OperationType.EXPORT_REPORT, "r.csv"),
+        )
+    assert not list((workspace.outbox / "reports").glob("[!.]*.csv"))
+
+
+def test_reports_of_a_request_file_are_published_with_it(workspace: Workspace) -> None:
+    workspace.drop("export_report", "r.csv", "report_type\noccupancy\n")
+    workspace.run_once()
+    visible = sorted(p.name for p in (workspace.outbox / "reports").glob("*.csv"))
+    assert len(visible) == 2 and "occupancy-latest.csv" in visible
+    assert not list((workspace.outbox / "reports").glob(".*"))

@@ -13,6 +13,9 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
+import shutil
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,3 +160,55 @@ def write_atomically(path: Path, data: dict[str, Any]) -> None:
     write_json(temporary, data)
     os.replace(temporary, path)
     fsync_directory(path.parent)
+
+
+REPORTS_SUBFOLDER = "reports"
+_STAMPED = re.compile(r"^(?P<base>.+)-\d{8}T\d{6}Z-op\d+(?:-line\d+)?\.csv$")
+
+
+def report_partial(outbox_dir: Path, name: str, owner_token: str) -> Path:
+    """Where a report of a file's transaction is written until the transaction commits."""
+    return outbox_dir / REPORTS_SUBFOLDER / f".{name}.{owner_token}{PARTIAL_SUFFIX}"
+
+
+def _report_partials(outbox_dir: Path, operation_id: int, owner_token: str) -> list[Path]:
+    folder = outbox_dir / REPORTS_SUBFOLDER
+    return [
+        *folder.glob(f".*-op{operation_id}.csv.{owner_token}{PARTIAL_SUFFIX}"),
+        *folder.glob(f".*-op{operation_id}-line*.csv.{owner_token}{PARTIAL_SUFFIX}"),
+    ]
+
+
+def publish_reports(outbox_dir: Path, operation_id: int, owner_token: str) -> list[Path]:
+    """After the commit: rename the operation's report partials into place and refresh their latest copies."""
+    published = []
+    for partial in sorted(_report_partials(outbox_dir, operation_id, owner_token)):
+        final = partial.with_name(partial.name[1:].removesuffix(f".{owner_token}{PARTIAL_SUFFIX}"))
+        os.replace(partial, final)
+        refresh_latest(final)
+        published.append(final)
+    return published
+
+
+ANY_OWNER = "*"
+
+
+def discard_reports(outbox_dir: Path, operation_id: int, owner_token: str = ANY_OWNER) -> None:
+    """Remove an operation's unpublished reports (of one owner, or of all with ``*``)."""
+    for partial in _report_partials(outbox_dir, operation_id, owner_token):
+        partial.unlink(missing_ok=True)
+
+
+def refresh_latest(report: Path) -> Path | None:
+    """Make ``<base>-latest.csv`` a copy of ``report`` (atomically; a temporary name per writer)."""
+    match = _STAMPED.match(report.name)
+    if match is None:
+        return None
+    latest = report.with_name(f"{match.group('base')}-latest.csv")
+    partial = latest.with_name(f".{latest.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+    shutil.copyfile(report, partial)
+    with partial.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(partial, latest)
+    fsync_directory(latest.parent)
+    return latest

@@ -59,11 +59,17 @@ def add_report_job(
 ) -> None:
     """Run ``func`` every ``every_seconds`` or on a 5-field ``crontab`` (UTC; weekday names only)."""
     trigger = (
-        IntervalTrigger(seconds=every_seconds, timezone=UTC)
+        IntervalTrigger(seconds=every_seconds, timezone=UTC, start_date=_aligned(every_seconds))
         if every_seconds is not None
         else CronTrigger.from_crontab(crontab or "", timezone=UTC)
     )
     scheduler.add_job(_logged(job_id, func), trigger, id=job_id, name=job_id, replace_existing=True)
+
+
+def _aligned(every_seconds: int) -> datetime:
+    """A start on a multiple of the interval since the epoch, so every daemon fires on the same slots."""
+    now = datetime.now(UTC).timestamp()
+    return datetime.fromtimestamp((now // every_seconds + 1) * every_seconds, UTC)
 
 
 def soon(now: datetime, seconds: float = 1.0) -> datetime:

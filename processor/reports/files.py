@@ -5,14 +5,19 @@ from __future__ import annotations
 
 import csv
 import os
-import shutil
 from pathlib import Path
 from typing import TextIO
 
 from processor.adapters.folders import REPORTS_FOLDER
-from processor.adapters.outbox import PARTIAL_SUFFIX, ExcelCsvWriter, fsync_directory
+from processor.adapters.outbox import (
+    PARTIAL_SUFFIX,
+    ExcelCsvWriter,
+    fsync_directory,
+    refresh_latest,
+    report_partial,
+)
 from processor.core.excel_safe import neutralise
-from processor.core.report_request import ReportRequest, latest_name
+from processor.core.report_request import ReportRequest
 from processor.reports.queries import ReportTable
 
 
@@ -37,11 +42,19 @@ def publish_report(outbox_dir: Path, request: ReportRequest, table: ReportTable,
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / name
     write_table(path, table)
-    latest = folder / latest_name(request)
-    partial = latest.with_name(f".{latest.name}{PARTIAL_SUFFIX}")
-    shutil.copyfile(path, partial)
-    os.replace(partial, latest)
+    refresh_latest(path)
     return path
+
+
+def write_partial_report(outbox_dir: Path, table: ReportTable, name: str, owner_token: str) -> Path:
+    """Write a report of a file's transaction under its partial name; ``publish_reports`` finishes it."""
+    partial = report_partial(outbox_dir, name, owner_token)
+    partial.parent.mkdir(parents=True, exist_ok=True)
+    writer = ExcelCsvWriter(partial, table.header)
+    for row in table.rows:
+        writer.write(row)
+    writer.close()
+    return partial
 
 
 def write_to_stream(stream: TextIO, table: ReportTable) -> None:

@@ -223,14 +223,16 @@ def bed_utilization(connection: Connection, request: ReportRequest, now: datetim
         .join(WardBed, WardBed.id == PatientAdmission.bed_id)
         .join(Ward, Ward.id == WardBed.ward_id)
         .where(PatientAdmission.admitted_at < period_end)
-        .where((PatientDischarge.discharged_at.is_(None)) | (PatientDischarge.discharged_at > period_start)),
+        # Open stays, and ended ones by their discharge; an inactive admission without one has no end.
+        .where(PatientAdmission.is_active.is_(True) | PatientDischarge.id.is_not(None))
+        .where(PatientDischarge.discharged_at.is_(None) | (PatientDischarge.discharged_at > period_start)),
         request.ward,
     )
-    occupied: dict[int, float] = defaultdict(float)
+    stays_by_bed: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
     for bed_id, admitted_at, discharged_at in connection.execute(stays):
         left = _utc(discharged_at) if discharged_at is not None else period_end
-        overlap = min(left, period_end) - max(_utc(admitted_at), period_start)
-        occupied[bed_id] += max(overlap.total_seconds(), 0.0) / 86_400
+        stays_by_bed[bed_id].append((max(_utc(admitted_at), period_start), min(left, period_end)))
+    occupied = {bed_id: _days_covered(intervals) for bed_id, intervals in stays_by_bed.items()}
     period_days = (end - start).days + 1
     table = ReportTable(
         [
@@ -245,7 +247,7 @@ def bed_utilization(connection: Connection, request: ReportRequest, now: datetim
         ]
     )
     for bed_id, ward, bed, status, mrn in connection.execute(beds):
-        days = round(occupied[bed_id], 2)
+        days = round(occupied.get(bed_id, 0.0), 2)
         table.rows.append(
             [
                 ward,
@@ -259,6 +261,18 @@ def bed_utilization(connection: Connection, request: ReportRequest, now: datetim
             ]
         )
     return table
+
+
+def _days_covered(intervals: list[tuple[datetime, datetime]]) -> float:
+    """Days covered by the union of the intervals: overlapping stays (a backdated admission, say) count
+    once, so a bed is never more than 100% used."""
+    covered, reach = 0.0, None
+    for begin, finish in sorted(intervals):
+        start = begin if reach is None else max(begin, reach)
+        if finish > start:
+            covered += (finish - start).total_seconds()
+            reach = finish if reach is None else max(reach, finish)
+    return covered / 86_400
 
 
 def export_patients(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:

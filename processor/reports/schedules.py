@@ -1,36 +1,57 @@
 """Scheduled reports: each run first claims its (schedule, period) in the database; only the claimer
 writes the report, so several daemons sharing a database write each scheduled report once.
 
-The period key of an interval schedule is the interval slot (seconds since the epoch divided by the
-interval); of a crontab schedule, the minute it fired. A ``period`` option sets the report's dates:
+The period key of an interval schedule is its slot: interval triggers fire on multiples of the interval
+since the epoch, and a run belongs to the nearest one. Of a crontab schedule, the time it was due: the
+latest fire time at or before the run (within an hour), so a run that starts late keeps its key. If
+writing the report fails, the claim is released and the run retried, so a period is not silently lost.
+
+A ``period`` option sets the report's dates:
 ``yesterday``; ``last_7_days`` and ``last_30_days`` (the full days before today); ``month_to_date``
 (the first of this month through today). Days are UTC.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine, insert, update
+from apscheduler.triggers.cron import CronTrigger
+from sqlalchemy import Engine, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from processor.adapters.database.models import ScheduledRun
 from processor.core.clock import Clock
 from processor.core.report_request import ReportRequest, ReportType
 from processor.logs import get_logger
-from processor.reports.service import ReportOutcome, run_report
+from processor.reports.service import ReportOutcome, request_problem, run_report
 from processor.settings import ScheduleSettings, interval_seconds
 
 log = get_logger(__name__)
 SCHEDULER_USER = "scheduler"
+LATE_LIMIT = timedelta(hours=1)
+RETRIES = 3
+RETRY_PAUSE_S = 10.0
 
 
 def period_key(schedule: ScheduleSettings, now: datetime) -> str:
     """Which period a run at ``now`` is for; runs of one schedule and one key produce one report."""
     if schedule.every is not None:
-        return f"slot-{int(now.timestamp()) // interval_seconds(schedule.every)}"
-    return now.strftime("%Y-%m-%dT%H:%MZ")
+        return f"slot-{round(now.timestamp() / interval_seconds(schedule.every))}"
+    return due_time(schedule.cron or "", now).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def due_time(crontab: str, now: datetime) -> datetime:
+    """The latest time ``crontab`` was due at or before ``now`` (looking back at most an hour)."""
+    trigger = CronTrigger.from_crontab(crontab, timezone=UTC)
+    due = None
+    fire = trigger.get_next_fire_time(None, now - LATE_LIMIT)
+    while fire is not None and fire <= now:
+        due = fire
+        fire = trigger.get_next_fire_time(fire, fire + timedelta(seconds=1))
+    return due or now.replace(second=0, microsecond=0)
 
 
 def period_dates(period: str | None, today: date) -> tuple[date | None, date | None]:
@@ -57,19 +78,71 @@ def claim_run(engine: Engine, schedule_name: str, key: str, owner: str, now: dat
     return True
 
 
+def release_claim(engine: Engine, schedule_name: str, key: str) -> None:
+    """Give a period back after a failed run, so that a retry (here or by another daemon) can take it."""
+    with engine.begin() as connection:
+        connection.execute(
+            delete(ScheduledRun).where(
+                ScheduledRun.schedule_name == schedule_name, ScheduledRun.period_key == key
+            )
+        )
+
+
 def run_schedule(
-    engine: Engine, outbox_dir: Path, clock: Clock, schedule: ScheduleSettings, owner: str
+    engine: Engine,
+    outbox_dir: Path,
+    clock: Clock,
+    schedule: ScheduleSettings,
+    owner: str,
+    pause: Callable[[float], object] = time.sleep,
 ) -> ReportOutcome | None:
-    """One firing of a schedule: claim its period, then (if ours) write the report."""
+    """One firing of a schedule: claim its period, then (if ours) write the report, retrying a failure.
+
+    Raises after the last retry (the scheduler logs it), with the claim released.
+    """
     now = clock()
     key = period_key(schedule, now)
-    if not claim_run(engine, schedule.schedule_name, key, owner, now):
-        log.info("scheduled_report_skipped", schedule=schedule.schedule_name, period=key)
-        return None
     start, end = period_dates(schedule.period, now.date())
     request = ReportRequest(ReportType(schedule.report), schedule.ward, start, end)
+    problem = request_problem(engine, request)
+    if problem:
+        raise ValueError(f"schedule {schedule.schedule_name!r} cannot run: {problem}")
+    for attempt in range(1, RETRIES + 1):
+        if not claim_run(engine, schedule.schedule_name, key, owner, now):
+            log.info("scheduled_report_skipped", schedule=schedule.schedule_name, period=key)
+            return None
+        try:
+            return _write_claimed(engine, outbox_dir, clock, schedule, owner, key, request)
+        except Exception:
+            release_claim(engine, schedule.schedule_name, key)
+            if attempt == RETRIES:
+                raise
+            log.warning(
+                "scheduled_report_retried", schedule=schedule.schedule_name, period=key, attempt=attempt
+            )
+            pause(RETRY_PAUSE_S * attempt)
+    return None
+
+
+def _write_claimed(
+    engine: Engine,
+    outbox_dir: Path,
+    clock: Clock,
+    schedule: ScheduleSettings,
+    owner: str,
+    key: str,
+    request: ReportRequest,
+) -> ReportOutcome:
+    # Reports run in the scheduler's thread: an owner name of their own keeps the main thread's recovery,
+    # which treats this process's leftovers as abandoned, off an operation still being written.
     outcome = run_report(
-        engine, outbox_dir, clock, request, SCHEDULER_USER, owner, f"schedule {schedule.schedule_name}"
+        engine,
+        outbox_dir,
+        clock,
+        request,
+        SCHEDULER_USER,
+        f"{owner}#report",
+        f"schedule {schedule.schedule_name}",
     )
     with engine.begin() as connection:
         connection.execute(
