@@ -184,6 +184,8 @@ def test_a_crontab_with_weekday_names_fires_on_weekdays_only() -> None:
         ('report = "census"\nevery = "1h"', "schedules.0.report"),
         ('report = "occupancy"\nevery = "1h"\nperiod = "fortnight"', "schedules.0.period"),
         ('report = "occupancy"\ncron = "0 6 * *"', "a crontab has 5 fields"),
+        ('report = "occupancy"\ncron = "61 6 * * *"', "not a valid crontab"),
+        ('report = "occupancy"\ncron = "0 6 * * sun-sat"', "not a valid crontab"),
     ],
 )
 def test_a_bad_schedule_is_a_configuration_error(tmp_path: Path, body: str, fragment: str) -> None:
