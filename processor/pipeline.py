@@ -418,13 +418,13 @@ def _attempt_trigger(pipeline: Pipeline, job: Job, trigger: ExportPatients) -> C
             pipeline.host,
             counts,
             [],
-            f"{REPORTS_FOLDER}/{name}",
+            str(pipeline.settings.outbox_dir / REPORTS_FOLDER / name),
             completed_at,
         )
         summary = _summary(
             job, OperationStatus.COMPLETED, None, counts, completed_at, Validation(ErrorReport(None, 0))
         )
-        summary["outputs"]["report"] = f"{REPORTS_FOLDER}/{name}"
+        summary["outputs"]["report"] = f"{REPORTS_FOLDER}/{name}"  # relative to the outbox
         write_json(job.files.partial("summary.json"), summary)
         uow.commit()
     return Committed(OperationStatus.COMPLETED, None, counts)
