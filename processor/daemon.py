@@ -28,12 +28,14 @@ from processor.logs import get_logger
 from processor.operations.registry import is_available
 from processor.pipeline import Interrupted, Pipeline, process_claimed
 from processor.recovery import recover
+from processor.reports.dashboard import Debouncer, refresh_dashboard
 from processor.reports.schedules import run_schedule
 from processor.settings import ScheduleSettings, Settings, interval_seconds
 
 log = get_logger(__name__)
 TICK_S = 0.1
 MAX_BACKOFF_S = 60.0
+DASHBOARD_EVERY_S = 300
 
 
 def available_operation_types() -> list[OperationType]:
@@ -52,6 +54,7 @@ class Daemon:
     _failures: int = 0
 
     def __post_init__(self) -> None:
+        self.dashboard = Debouncer(self.settings.dashboard_debounce_s, time.monotonic)
         self.pipeline.should_stop = self.stop_event.is_set
         self.operation_types = available_operation_types()
         self.queue = ArrivalQueue(self.settings.stability_window_s, self._needs_marker)
@@ -74,12 +77,24 @@ class Daemon:
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
         self._recover()
         self._rescan()
+        self.dashboard.changed()  # a page from the start, even before the first file
         if once:
             self._drain_present_files()
         else:
             self._run_with_scheduler()
         log.info("daemon_stopped", files_processed=self.processed)
         return 0
+
+    def refresh_dashboard(self) -> None:
+        """Regenerate outbox/dashboard.html (after operations, debounced, and every few minutes)."""
+        refresh_dashboard(self.pipeline.engine, self.settings.outbox_dir, self.pipeline.clock())
+
+    def _refresh_dashboard_if_due(self) -> None:
+        if self.dashboard.due():
+            try:
+                self.refresh_dashboard()
+            except Exception:
+                log.exception("dashboard_failed")
 
     def purge_archive(self) -> int:
         """Delete archived inputs older than ``archive_retention_days`` (a daily scheduled job)."""
@@ -90,6 +105,7 @@ class Daemon:
     def _run_with_scheduler(self) -> None:
         scheduler = build_scheduler()
         add_daily_job(scheduler, "archive_purge", self.purge_archive, soon(self.pipeline.clock()))
+        add_report_job(scheduler, "dashboard", self.refresh_dashboard, DASHBOARD_EVERY_S, None)
         for number, schedule in enumerate(self.settings.schedules):
             every = interval_seconds(schedule.every) if schedule.every else None
             add_report_job(
@@ -137,6 +153,8 @@ class Daemon:
         while len(self.queue) and not self.stop_event.is_set():
             self._process_ready()
             self.stop_event.wait(TICK_S)
+        self.dashboard.changed()
+        self._refresh_dashboard_if_due()
 
     def _watch_until_stopped(self) -> None:
         folders = [self.settings.inbox_dir / t.value for t in self.operation_types]
@@ -152,6 +170,7 @@ class Daemon:
                     self._rescan()
                     next_rescan = time.monotonic() + self.settings.rescan_interval_s
                 self._process_ready()
+                self._refresh_dashboard_if_due()
                 self.stop_event.wait(TICK_S)
         finally:
             observer.stop()
@@ -198,3 +217,4 @@ class Daemon:
                 return
             self._failures = 0
             self.processed += 1
+            self.dashboard.changed()

@@ -164,6 +164,7 @@ class Settings(BaseSettings):
     archive_retention_days: int = Field(default=30, ge=0)
     chunk_size: int = Field(default=5000, ge=1, le=100_000)
     error_detail_limit: int = Field(default=100_000, ge=1)
+    dashboard_debounce_s: float = Field(default=5.0, ge=0.0)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     operations: OperationsSettings = OperationsSettings()

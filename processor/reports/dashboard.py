@@ -1,0 +1,198 @@
+"""``outbox/dashboard.html``: the seed's operation-history page as one self-contained file.
+
+Inline CSS, JS and SVG; no network access (hospital networks are often closed). Statistics cards, filters
+by type, status and date range (also from the URL fragment, e.g. ``#status=failed&type=import_patients``),
+the operations table with a success-rate bar, duration and links to each operation's outbox files, a
+detail panel per operation, and a chart of operations and failures per day.
+
+Every value that comes from a file or the database (file names included) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime
+from html import escape
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from sqlalchemy import Engine
+
+from processor.adapters.database.history import HistoryFilter, list_operations, operation_stats
+from processor.adapters.outbox import PARTIAL_SUFFIX, fsync_directory
+
+DASHBOARD_NAME = "dashboard.html"
+CHART_DAYS = 30
+OUTPUT_KINDS = ("result.csv", "errors.csv", "summary.json")
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2733;background:#f6f8fa}
+h1{font-size:1.4rem;margin:0 0 1rem}.cards{display:flex;gap:1rem;margin-bottom:1rem}
+.card{background:#fff;border-radius:8px;padding:.8rem 1.2rem;box-shadow:0 1px 3px #0002;min-width:8rem}
+.card b{display:block;font-size:1.6rem}.filters{display:flex;gap:.6rem;margin:1rem 0;flex-wrap:wrap}
+table{border-collapse:collapse;width:100%;background:#fff}th,td{padding:.35rem .5rem;border-bottom:1px solid #e3e7ec;
+text-align:left;font-size:.9rem;vertical-align:top}th{background:#eef2f6}.bar{background:#e3e7ec;width:6rem;height:.6rem;
+border-radius:3px}.bar span{display:block;height:100%;border-radius:3px;background:#2e9e5b}
+.failed{color:#b42318}.processing,.pending{color:#b54708}.completed{color:#067647}details{font-size:.85rem}
+svg{background:#fff;border-radius:8px;box-shadow:0 1px 3px #0002}
+"""
+
+SCRIPT = """
+const rows = () => Array.from(document.querySelectorAll('#operations tbody tr'));
+function applyFilters() {
+  const type = document.getElementById('f-type').value, status = document.getElementById('f-status').value;
+  const from = document.getElementById('f-from').value, to = document.getElementById('f-to').value;
+  let shown = 0;
+  for (const row of rows()) {
+    const d = row.dataset, ok = (!type || d.type === type) && (!status || d.status === status)
+      && (!from || d.day >= from) && (!to || d.day <= to);
+    row.hidden = !ok; if (ok) shown++;
+  }
+  document.getElementById('shown').textContent = shown;
+}
+function fromFragment() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  for (const [key, id] of [['type','f-type'],['status','f-status'],['from','f-from'],['to','f-to']])
+    if (params.has(key)) document.getElementById(id).value = params.get(key);
+}
+document.querySelectorAll('.filters select, .filters input').forEach(e => e.addEventListener('input', applyFilters));
+fromFragment(); applyFilters();
+"""
+
+
+def _links(outbox_dir: Path, operation: dict[str, Any]) -> list[tuple[str, str]]:
+    """(label, path relative to the outbox) for each output file of the operation that exists."""
+    stem = Path(operation["input_file"] or "").stem
+    found = []
+    for kind in OUTPUT_KINDS:
+        relative = f"{operation['operation_type']}/{stem}.op{operation['id']}.{kind}"
+        if (outbox_dir / relative).is_file():
+            found.append((kind.split(".")[0], relative))
+    return found
+
+
+def _row(outbox_dir: Path, op: dict[str, Any]) -> str:
+    day = (op["created_at"] or "")[:10]
+    rate = max(0.0, min(100.0, float(op["success_rate"])))
+    duration = f"{op['duration_s']:.1f}s" if op["duration_s"] is not None else ""
+    links = " ".join(f'<a href="{escape(quote(path))}">{label}</a>' for label, path in _links(outbox_dir, op))
+    detail = "".join(
+        f"<div><b>{escape(key)}</b>: {escape(str(value))}</div>"
+        for key, value in op.items()
+        if value not in (None, "")
+    )
+    return (
+        f'<tr data-type="{escape(op["operation_type"])}" data-status="{escape(op["status"])}" '
+        f'data-day="{escape(day)}"><td>{op["id"]}</td><td>{escape((op["created_at"] or "")[:19])}</td>'
+        f'<td>{escape(op["operation_type"])}</td><td class="{escape(op["status"])}">{escape(op["status"])}</td>'
+        f"<td>{escape(op['input_file'] or '')}</td><td>{op['total_records']} / {op['successful_records']} / "
+        f'{op["failed_records"]}</td><td><div class="bar" title="{rate:.0f}%"><span style="width:{rate:.0f}%">'
+        f"</span></div>{rate:.0f}%</td><td>{duration}</td><td>{links}</td>"
+        f"<td><details><summary>details</summary>{detail}</details></td></tr>"
+    )
+
+
+def _chart(operations: list[dict[str, Any]], now: datetime) -> str:
+    """Bars of operations (grey) and failures (red) per day over the last CHART_DAYS days."""
+    per_day = Counter((op["created_at"] or "")[:10] for op in operations)
+    failed = Counter((op["created_at"] or "")[:10] for op in operations if op["status"] == "failed")
+    days = [(now.date().toordinal() - offset) for offset in range(CHART_DAYS - 1, -1, -1)]
+    labels = [datetime.fromordinal(day).date().isoformat() for day in days]
+    peak = max([per_day[label] for label in labels] + [1])
+    bars = []
+    for index, label in enumerate(labels):
+        x, total, bad = 10 + index * 20, per_day[label], failed[label]
+        height, bad_height = 100 * total / peak, 100 * bad / peak
+        bars.append(
+            f'<rect x="{x}" y="{110 - height:.1f}" width="14" height="{height:.1f}" fill="#9aa7b5">'
+            f"<title>{label}: {total} operations, {bad} failed</title></rect>"
+            f'<rect x="{x}" y="{110 - bad_height:.1f}" width="14" height="{bad_height:.1f}" fill="#d92d20"/>'
+        )
+    return (
+        f'<svg id="chart" width="{20 + 20 * CHART_DAYS}" height="130" role="img" '
+        f'aria-label="operations and failures per day">{"".join(bars)}'
+        f'<text x="10" y="125" font-size="10">{labels[0]}</text>'
+        f'<text x="{20 * CHART_DAYS - 60}" y="125" font-size="10">{labels[-1]}</text></svg>'
+    )
+
+
+def _options(values: list[str]) -> str:
+    return "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in values)
+
+
+def render_dashboard(
+    operations: list[dict[str, Any]], totals: dict[str, Any], outbox_dir: Path, now: datetime
+) -> str:
+    """The whole page, from ``ops list`` and ``ops stats`` data."""
+    cards = "".join(
+        f'<div class="card" id="card-{key}"><b>{totals[key]}</b>{label}</div>'
+        for key, label in (
+            ("operations", "total"),
+            ("completed", "completed"),
+            ("in_progress", "in progress"),
+            ("failed", "failed"),
+        )
+    )
+    types = sorted({op["operation_type"] for op in operations})
+    statuses = ["pending", "processing", "completed", "failed"]
+    rows = "".join(_row(outbox_dir, op) for op in operations)
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>wardbulk operations</title>'
+        f"<style>{STYLE}</style></head><body><h1>wardbulk operations</h1>"
+        f"<p>Generated {escape(now.isoformat(timespec='seconds'))}; success rate of records "
+        f'{totals["success_rate"]:.1f}%.</p><div class="cards">{cards}</div>{_chart(operations, now)}'
+        f'<div class="filters"><label>Type <select id="f-type"><option value="">all</option>{_options(types)}'
+        f'</select></label><label>Status <select id="f-status"><option value="">all</option>'
+        f'{_options(statuses)}</select></label><label>From <input id="f-from" type="date"></label>'
+        f'<label>To <input id="f-to" type="date"></label><span><b id="shown">{len(operations)}</b> shown</span>'
+        f'</div><table id="operations"><thead><tr><th>id</th><th>created</th><th>type</th><th>status</th>'
+        f"<th>file</th><th>records / ok / failed</th><th>success</th><th>duration</th><th>files</th><th></th>"
+        f"</tr></thead><tbody>{rows}</tbody></table><script>{SCRIPT}</script></body></html>"
+    )
+
+
+def write_dashboard(outbox_dir: Path, html: str) -> Path:
+    """Write ``outbox/dashboard.html`` atomically."""
+    path = outbox_dir / DASHBOARD_NAME
+    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
+    with partial.open("w", encoding="utf-8") as handle:
+        handle.write(html)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(partial, path)
+    fsync_directory(outbox_dir)
+    return path
+
+
+def refresh_dashboard(engine: Engine, outbox_dir: Path, now: datetime, limit: int = 1000) -> Path:
+    """Regenerate ``outbox/dashboard.html`` from the database (the newest ``limit`` operations)."""
+    operations = list_operations(engine, HistoryFilter(limit=limit))
+    totals = operation_stats(engine)["all"]
+    return write_dashboard(outbox_dir, render_dashboard(operations, totals, outbox_dir, now))
+
+
+class Debouncer:
+    """Coalesces bursts: ``due`` is true once after a change, and not more often than every ``interval_s``.
+
+    Time is a parameter (a monotonic clock), so tests pass their own.
+    """
+
+    def __init__(self, interval_s: float, clock: Callable[[], float]) -> None:
+        self._interval_s = interval_s
+        self._clock = clock
+        self._dirty = False
+        self._last: float | None = None
+
+    def changed(self) -> None:
+        self._dirty = True
+
+    def due(self) -> bool:
+        """True when there is a change to publish and the last publication is old enough; then resets."""
+        now = self._clock()
+        if not self._dirty or (self._last is not None and now - self._last < self._interval_s):
+            return False
+        self._dirty, self._last = False, now
+        return True
