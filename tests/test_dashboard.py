@@ -103,6 +103,8 @@ def test_in_a_real_browser_the_page_shows_cards_and_rows_and_a_filter_narrows_th
     assert re.search(r'id="card-operations"><b>3</b>', everything)
     assert re.search(r'id="card-failed"><b>1</b>', everything)
     assert "&lt;img src=x onerror=alert(1)&gt;.csv" in everything
+    hrefs = [unquote(h.replace("&amp;", "&")) for h in re.findall(r'href="([^"]+)"', everything)]
+    assert len(hrefs) == 9 and all((page.parent / href).is_file() for href in hrefs)
     failed_only = browse(page, "status=failed", tmp_path, "--dump-dom")
     assert [re.search(r'data-status="(\w+)"', row).group(1) for row in visible_rows(failed_only)] == [
         "failed"
