@@ -161,6 +161,10 @@ class Daemon:
         observer = start_watching(
             folders, self._sightings, self.settings.observer == "polling", self.settings.poll_interval_s
         )
+        # Files dropped between the start-up scan and the observer's start have no event: scan again now,
+        # before any event is taken, so they keep their place (by modification time) ahead of later files.
+        self._rescan()
+        log.info("daemon_watching", folders=len(folders))
         next_rescan = time.monotonic() + self.settings.rescan_interval_s
         try:
             while not self.stop_event.is_set():

@@ -60,6 +60,7 @@ class DaemonRun:
 
     def start(self, *args: str) -> subprocess.Popen[bytes]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("WARDBULK_")} | self.env
+        before = self.log.read_bytes().count(b"daemon_watching") if self.log.exists() else 0
         with self.log.open("ab") as log:
             process = subprocess.Popen(
                 [sys.executable, "-m", "processor", "run", *args],
@@ -69,7 +70,7 @@ class DaemonRun:
                 stderr=log,
             )
         self.processes.append(process)
-        wait_for(lambda: b"daemon_started" in self.log.read_bytes(), what="daemon start")
+        wait_for(lambda: self.log.read_bytes().count(b"daemon_watching") > before, what="daemon watching")
         return process
 
     def inbox(self, operation: str = "import_patients") -> Path:
