@@ -30,6 +30,7 @@ from processor.adapters.database.history import (
     operation_detail,
     operation_stats,
 )
+from processor.adapters.outbox import OutboxFiles
 from processor.bootstrap import App, build_app, build_daemon, build_pipeline, initialise
 from processor.core.formats import format_of
 from processor.core.operation_types import OperationStatus, OperationType
@@ -337,14 +338,11 @@ def ops_show(cli_ctx: CliContext, operation_id: int, as_json: bool) -> None:
 
 
 def _outputs_of(outbox_dir: Path, detail: dict[str, Any]) -> list[str]:
-    """The outbox files of an operation that exist now."""
-    stem = Path(detail["input_file"] or "").stem
-    folder = outbox_dir / detail["operation_type"]
-    names = [
-        folder / f"{stem}.op{detail['id']}.{kind}" for kind in ("result.csv", "errors.csv", "summary.json")
-    ]
-    names.append(outbox_dir / "notifications" / f"{stem}.op{detail['id']}.notifications.csv")
-    existing = [str(path) for path in names if path.is_file()]
+    """The outbox files of an operation that exist now (and the report it wrote, if any)."""
+    files = OutboxFiles.for_operation(
+        outbox_dir, OperationType(detail["operation_type"]), detail["input_file"] or "", detail["id"], ""
+    )
+    existing = [str(path) for path in files.existing()]
     report = detail.get("output_file") or ""
     if report and report not in existing and Path(report).is_file():
         existing.append(report)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from processor.adapters.folders import NOTIFICATIONS_FOLDER, REPORTS_FOLDER
 from processor.core.excel_safe import neutralise
 from processor.core.operation_types import OperationType
 
@@ -36,7 +37,6 @@ NOTIFICATIONS_HEADER = (
     "time",
     "status",
 )
-NOTIFICATIONS_FOLDER = "notifications"
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -77,6 +77,10 @@ class OutboxFiles:
     def kinds(self) -> tuple[str, str, str]:
         """The three files every operation has."""
         return ("result.csv", "errors.csv", "summary.json")
+
+    def existing(self, kinds: tuple[str, ...] = ALL_KINDS) -> list[Path]:
+        """The published files of these kinds that exist now."""
+        return [self.final(kind) for kind in kinds if self.final(kind).is_file()]
 
     def discard_partials(self) -> None:
         """Remove this owner's partials."""
@@ -162,17 +166,16 @@ def write_atomically(path: Path, data: dict[str, Any]) -> None:
     fsync_directory(path.parent)
 
 
-REPORTS_SUBFOLDER = "reports"
 _STAMPED = re.compile(r"^(?P<base>.+)-\d{8}T\d{6}Z-op\d+(?:-line\d+)?\.csv$")
 
 
 def report_partial(outbox_dir: Path, name: str, owner_token: str) -> Path:
     """Where a report of a file's transaction is written until the transaction commits."""
-    return outbox_dir / REPORTS_SUBFOLDER / f".{name}.{owner_token}{PARTIAL_SUFFIX}"
+    return outbox_dir / REPORTS_FOLDER / f".{name}.{owner_token}{PARTIAL_SUFFIX}"
 
 
 def _report_partials(outbox_dir: Path, operation_id: int, owner_token: str) -> list[Path]:
-    folder = outbox_dir / REPORTS_SUBFOLDER
+    folder = outbox_dir / REPORTS_FOLDER
     return [
         *folder.glob(f".*-op{operation_id}.csv.{owner_token}{PARTIAL_SUFFIX}"),
         *folder.glob(f".*-op{operation_id}-line*.csv.{owner_token}{PARTIAL_SUFFIX}"),

@@ -38,8 +38,3 @@ def _base(request: ReportRequest) -> str:
 def report_file_name(request: ReportRequest, at: datetime, tag: str) -> str:
     """``<type>[-<ward>]-<YYYYmmddTHHMMSSZ>-<tag>.csv``; the tag (e.g. ``op12``) keeps names unique."""
     return f"{_base(request)}-{at.strftime('%Y%m%dT%H%M%SZ')}-{tag}.csv"
-
-
-def latest_name(request: ReportRequest) -> str:
-    """The stable name of the newest report of this type and ward."""
-    return f"{_base(request)}-latest.csv"

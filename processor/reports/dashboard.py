@@ -22,7 +22,8 @@ from urllib.parse import quote
 from sqlalchemy import Engine
 
 from processor.adapters.database.history import HistoryFilter, list_operations, operation_stats
-from processor.adapters.outbox import PARTIAL_SUFFIX, fsync_directory
+from processor.adapters.outbox import PARTIAL_SUFFIX, OutboxFiles, fsync_directory
+from processor.core.operation_types import OperationType
 
 DASHBOARD_NAME = "dashboard.html"
 CHART_DAYS = 30
@@ -65,13 +66,17 @@ fromFragment(); applyFilters();
 
 def _links(outbox_dir: Path, operation: dict[str, Any]) -> list[tuple[str, str]]:
     """(label, path relative to the outbox) for each output file of the operation that exists."""
-    stem = Path(operation["input_file"] or "").stem
-    found = []
-    for kind in OUTPUT_KINDS:
-        relative = f"{operation['operation_type']}/{stem}.op{operation['id']}.{kind}"
-        if (outbox_dir / relative).is_file():
-            found.append((kind.split(".")[0], relative))
-    return found
+    files = OutboxFiles.for_operation(
+        outbox_dir,
+        OperationType(operation["operation_type"]),
+        operation["input_file"] or "",
+        operation["id"],
+        "",
+    )
+    return [
+        (path.name.rsplit(".", 2)[1], path.relative_to(outbox_dir).as_posix())
+        for path in files.existing(OUTPUT_KINDS)
+    ]
 
 
 def _row(outbox_dir: Path, op: dict[str, Any]) -> str:
