@@ -8,14 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from processor.core.report_request import ReportRequest
 
 
-@dataclass(frozen=True, slots=True)
-class NewPatient:
-    """A validated import row, ready to insert (the payload of import_patients)."""
+class NewPatient(NamedTuple):
+    """A validated import row, ready to insert (the payload of import_patients).
+
+    A named tuple rather than a dataclass: payloads wait in the spool between the phases, and a tuple
+    pickles and unpickles several times faster, which counts at a million rows.
+    """
 
     mrn: str
     first_name: str

@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, String, and_, bindparam, func, insert, or_, select, update
 
+from processor.adapters.database.bulk import insert_rows, reserve_ids
 from processor.adapters.database.models import (
     Caregiver,
     Patient,
@@ -56,56 +57,39 @@ class SqlWardStore:
         return set(self.connection.execute(select(Patient.mrn).where(Patient.mrn.in_(wanted))).scalars())
 
     def insert_patients(self, patients: list[NewPatient], operation_id: int, now: datetime) -> None:
+        """A User, a Patient and (when named) a Caregiver per row, linked by keys reserved up front."""
         if not patients:
             return
-        user_ids = self._insert_users(patients, now)
-        patient_ids = self._insert_patient_rows(patients, user_ids, operation_id, now)
-        caregivers = [
-            {
-                "patient_id": patient_id,
-                "name": p.caregiver_name,
-                "email": p.caregiver_email,
-                "phone": p.caregiver_phone,
-                "created_at": now,
-            }
-            for p, patient_id in zip(patients, patient_ids, strict=True)
-            if p.caregiver_name
-        ]
-        if caregivers:
-            self.connection.execute(insert(Caregiver), caregivers)
-
-    def _insert_users(self, patients: list[NewPatient], now: datetime) -> list[int]:
-        rows = [
-            {
-                "username": f"patient:{p.mrn}",
-                "email": p.email,
-                "first_name": p.first_name,
-                "last_name": p.last_name,
-                "is_active": True,
-                "created_at": now,
-            }
-            for p in patients
-        ]
-        statement = insert(User).returning(User.id, sort_by_parameter_order=True)
-        return list(self.connection.execute(statement, rows).scalars())
-
-    def _insert_patient_rows(
-        self, patients: list[NewPatient], user_ids: list[int], operation_id: int, now: datetime
-    ) -> list[int]:
-        rows = [
-            {
-                "user_id": user_id,
-                "mrn": p.mrn,
-                "phone": p.phone,
-                "date_of_birth": p.date_of_birth,
-                "gender": p.gender,
-                "created_at": now,
-                "bulk_operation_id": operation_id,
-            }
-            for p, user_id in zip(patients, user_ids, strict=True)
-        ]
-        statement = insert(Patient).returning(Patient.id, sort_by_parameter_order=True)
-        return list(self.connection.execute(statement, rows).scalars())
+        user_ids = reserve_ids(self.connection, User, len(patients))
+        patient_ids = reserve_ids(self.connection, Patient, len(patients))
+        insert_rows(
+            self.connection,
+            User,
+            ("id", "username", "email", "first_name", "last_name", "is_active", "created_at"),
+            (
+                (user_id, f"patient:{p.mrn}", p.email, p.first_name, p.last_name, True, now)
+                for p, user_id in zip(patients, user_ids, strict=True)
+            ),
+        )
+        insert_rows(
+            self.connection,
+            Patient,
+            ("id", "user_id", "mrn", "phone", "date_of_birth", "gender", "created_at", "bulk_operation_id"),
+            (
+                (patient_id, user_id, p.mrn, p.phone, p.date_of_birth, p.gender, now, operation_id)
+                for p, user_id, patient_id in zip(patients, user_ids, patient_ids, strict=True)
+            ),
+        )
+        insert_rows(
+            self.connection,
+            Caregiver,
+            ("patient_id", "name", "email", "phone", "created_at"),
+            (
+                (patient_id, p.caregiver_name, p.caregiver_email, p.caregiver_phone, now)
+                for p, patient_id in zip(patients, patient_ids, strict=True)
+                if p.caregiver_name
+            ),
+        )
 
     # --- ward operations (WardStore) ---
 

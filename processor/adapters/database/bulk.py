@@ -1,0 +1,123 @@
+"""Bulk writes at the speed the database can take: keys reserved up front, rows sent as tuples.
+
+SQLAlchemy's ``insert().returning(..., sort_by_parameter_order=True)`` is correct but, on SQLite, runs
+one statement per row; ORM objects and dicts cost more again. Here:
+
+- ``reserve_ids`` hands out primary keys for a chunk before it is inserted, so that child rows (a
+  Patient's User, a Caregiver's Patient) can be linked without reading keys back. On SQLite the caller
+  holds the write lock (the unit of work begins IMMEDIATE), so ``max(id) + 1 ...`` is not raced; on
+  PostgreSQL the keys come from the column's own sequence, which is safe under any concurrency.
+- ``insert_rows`` sends tuples in ``columns`` order: one ``executemany`` on SQLite, ``COPY`` on
+  PostgreSQL. Values go through the columns' own SQLAlchemy type processing (UTC times, dates), so what
+  is stored is exactly what a Core insert would store.
+
+Both run on the caller's connection, inside its transaction: a failure rolls back with the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, cast
+
+from psycopg import errors as pg_errors
+from sqlalchemy import Column, Connection, Table, func, select, text
+from sqlalchemy.exc import DBAPIError
+
+from processor.adapters.database.models import Base
+
+Processor = Callable[[Any], Any]
+
+
+def _table(model: type[Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+def reserve_ids(connection: Connection, model: type[Base], count: int) -> list[int]:
+    """``count`` fresh primary keys for ``model``'s table (the caller inserts them in this transaction)."""
+    table = _table(model)
+    if count == 0:
+        return []
+    if connection.dialect.name == "sqlite":
+        highest = connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+        return list(range(highest + 1, highest + 1 + count))
+    # One row holding the array: fetching thousands of one-value rows costs more than drawing them.
+    query = text(
+        "SELECT array_agg(nextval(pg_get_serial_sequence(:table, 'id'))) FROM generate_series(1, :count)"
+    )
+    return list(connection.execute(query, {"table": table.name, "count": count}).scalar_one())
+
+
+def insert_rows(
+    connection: Connection, model: type[Base], columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order) into ``model``'s table.
+
+    Failures raise SQLAlchemy's exceptions on both databases (``IntegrityError`` for a constraint),
+    without the row values: they may be patient data.
+    """
+    table = _table(model)
+    processed = _processed(connection, [table.c[name] for name in columns], rows)
+    if connection.dialect.name == "sqlite":
+        _executemany(connection, table, columns, processed)
+    else:
+        _copy(connection, table, columns, processed)
+
+
+def _processed(
+    connection: Connection, columns: list[Column[Any]], rows: Iterable[Sequence[Any]]
+) -> Iterable[Sequence[Any]]:
+    processors = [
+        (index, _remembering_last(processor))
+        for index, column in enumerate(columns)
+        if (processor := column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect))
+    ]
+    return (_apply(row, processors) for row in rows)
+
+
+def _remembering_last(processor: Processor) -> Processor:
+    """``processor``, computed once for a run of the same object (a chunk's one ``created_at``)."""
+    last: list[Any] = [object(), None]
+
+    def process(value: Any) -> Any:
+        if value is not last[0]:
+            last[0], last[1] = value, processor(value)
+        return last[1]
+
+    return process
+
+
+def _apply(row: Sequence[Any], processors: Sequence[tuple[int, Processor]]) -> tuple[Any, ...]:
+    values = list(row)
+    for index, processor in processors:
+        if values[index] is not None:
+            values[index] = processor(values[index])
+    return tuple(values)
+
+
+def _executemany(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    parameters = list(rows)
+    if not parameters:
+        return  # an empty list would run the statement once, without parameters
+    names = ", ".join(columns)
+    marks = ", ".join("?" for _ in columns)
+    connection.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", parameters)  # noqa: S608
+
+
+def _copy(
+    connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
+) -> None:
+    statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    try:
+        with driver_connection.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except pg_errors.Error as exc:
+        # As SQLAlchemy would raise it (IntegrityError, OperationalError, ...), so that the pipeline's
+        # retry rules apply; no parameters, and the driver's message stays in ``orig``, out of logs.
+        raise DBAPIError.instance(
+            statement, None, exc, pg_errors.Error, hide_parameters=True, dialect=connection.dialect
+        ) from None
