@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from processor.adapters.folders import NOTIFICATIONS_FOLDER, REPORTS_FOLDER
-from processor.core.excel_safe import neutralise
+from processor.core.excel_safe import neutralised_row
 from processor.core.operation_types import OperationType
 
 ERRORS_HEADER = ("line", "column", "code", "message", "value")
@@ -133,7 +133,7 @@ class ExcelCsvWriter:
             self.write(header)
 
     def write(self, cells: Iterable[Any]) -> None:
-        self._writer.writerow([neutralise(cell) if isinstance(cell, str) else cell for cell in cells])
+        self._writer.writerow(neutralised_row(cells))
 
     def write_neutralised(self, cells: Iterable[Any]) -> None:
         """Write cells that were already neutralised (copied from a file this class wrote)."""

@@ -3,7 +3,15 @@
 Only what wardbulk writes is changed; the database keeps the raw value.
 """
 
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+# A trigger at the start of the joined row or right after the separator: some cell may need care.
+# NUL as the separator: a cell holding one merely takes the careful path, never skips it.
+_ROW_MAY_NEED_CARE = re.compile(r"(?:^|\x00)[=+\-@\t\r\n]")
 
 
 def neutralise(value: str) -> str:
@@ -11,3 +19,15 @@ def neutralise(value: str) -> str:
     if value.startswith(FORMULA_TRIGGERS):
         return "'" + value
     return value
+
+
+def neutralised_row(cells: Iterable[object]) -> list[object]:
+    """The row with every text cell neutralised; other cells (numbers, None) as they are.
+
+    One regular-expression scan per row decides whether any cell needs looking at: most rows need none,
+    and a result file has a row per input row.
+    """
+    row = list(cells)
+    if not _ROW_MAY_NEED_CARE.search("\x00".join(map(str, row))):
+        return row
+    return [neutralise(cell) if isinstance(cell, str) else cell for cell in row]

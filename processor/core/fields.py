@@ -1,7 +1,13 @@
-"""Cell types shared by the row models: each strips the cell, checks it and fails with a stable code.
+"""Cell types shared by the row models: each checks its cell and fails with a stable code.
 
-Errors are ``PydanticCustomError`` whose type is the wardbulk error code, so a pydantic error maps to a
-``RowError`` without guessing. Messages name the column, never the value.
+Row models validate ``present_cells(record.cells)``: cells trimmed once, empty ones left out, so that an
+empty optional cell is ``None`` and an empty required one is pydantic's ``missing``. Lengths are
+pydantic-core constraints and the rest are small validators: at a million rows, every Python call per
+cell counts.
+
+Errors are ``PydanticCustomError`` whose type is the wardbulk error code, or one of the few pydantic types
+``row_errors`` translates, so a pydantic error maps to a ``RowError`` without guessing. Messages name the
+column, never the value.
 """
 
 from __future__ import annotations
@@ -10,8 +16,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BeforeValidator, ValidationError, ValidationInfo
-from pydantic_core import PydanticCustomError
+from pydantic import AfterValidator, BeforeValidator, StringConstraints, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from processor.core.problems import Code, RowError
 
@@ -35,30 +41,14 @@ def fail(code: Code, message: str) -> PydanticCustomError:
     return PydanticCustomError(code.value, message)
 
 
-def _stripped(value: Any) -> Any:
-    return value.strip() if isinstance(value, str) else value
+def present_cells(cells: dict[str, str]) -> dict[str, str]:
+    """The cells to validate: trimmed, and without the empty ones (those are absent, not ``""``)."""
+    return {name: trimmed for name, cell in cells.items() if (trimmed := cell.strip())}
 
 
-def _stripped_or_none(value: Any) -> Any:
-    value = _stripped(value)
-    return value or None
-
-
-def _required(value: str) -> str:
-    if not value:
-        raise fail(Code.CONSTRAINT_ERROR, "a value is required")
-    return value
-
-
-def max_length(limit: int) -> AfterValidator:
+def max_length(limit: int) -> StringConstraints:
     """A text cell of at most ``limit`` characters (the database column's size)."""
-
-    def check(value: str | None) -> str | None:
-        if value is not None and len(value) > limit:
-            raise fail(Code.CONSTRAINT_ERROR, f"is longer than {limit} characters")
-        return value
-
-    return AfterValidator(check)
+    return StringConstraints(max_length=limit)
 
 
 def _email(value: str | None) -> str | None:
@@ -96,7 +86,6 @@ def _iso_date_not_future(value: Any, info: ValidationInfo) -> date | None:
 
 def _iso_datetime_not_future(value: Any, info: ValidationInfo) -> datetime | None:
     """ISO date or date-time; without a zone it is UTC (upstream systems are told so in the README)."""
-    value = _stripped_or_none(value)
     if value is None:
         return None
     try:
@@ -127,7 +116,6 @@ FLAG_VALUES = {
 
 
 def _flag(value: Any) -> bool | None:
-    value = _stripped_or_none(value)
     if value is None:
         return None
     try:
@@ -150,7 +138,6 @@ def one_of(values: tuple[str, ...]) -> AfterValidator:
 
 
 def _iso_date(value: Any) -> date | None:
-    value = _stripped_or_none(value)
     if value is None:
         return None
     try:
@@ -161,19 +148,31 @@ def _iso_date(value: Any) -> date | None:
         raise fail(Code.TYPE_ERROR, "must be a date written YYYY-MM-DD") from None
 
 
-Text = Annotated[str, BeforeValidator(_stripped)]
-OptionalText = Annotated[str | None, BeforeValidator(_stripped_or_none)]
-RequiredName = Annotated[Text, AfterValidator(_required), max_length(150)]
-RequiredEmail = Annotated[Text, AfterValidator(_required), AfterValidator(_email)]
-OptionalEmail = Annotated[OptionalText, AfterValidator(_email)]
-OptionalPhone = Annotated[OptionalText, max_length(32), AfterValidator(_phone)]
+Text = str
+OptionalText = str | None
+RequiredName = Annotated[str, max_length(150)]
+RequiredEmail = Annotated[str, AfterValidator(_email)]
+OptionalEmail = Annotated[str | None, AfterValidator(_email)]
+OptionalPhone = Annotated[Annotated[str, max_length(32)] | None, AfterValidator(_phone)]
 OptionalBirthDate = Annotated[date | None, BeforeValidator(_iso_date_not_future)]
 OptionalPastDateTime = Annotated[datetime | None, BeforeValidator(_iso_datetime_not_future)]
 OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]
 OptionalDate = Annotated[date | None, BeforeValidator(_iso_date)]
-RequiredCode = Annotated[Text, AfterValidator(_required), max_length(64)]
-RequiredText = Annotated[Text, AfterValidator(_required), max_length(200)]
-OptionalLongText = Annotated[OptionalText, max_length(4000)]
+RequiredCode = Annotated[str, max_length(64)]
+RequiredText = Annotated[str, max_length(200)]
+OptionalLongText = Annotated[str, max_length(4000)] | None
+
+
+def _translated(error: ErrorDetails) -> tuple[Code, str]:
+    """The wardbulk code and message of one pydantic error."""
+    kind = error["type"]
+    if kind in CODE_VALUES:
+        return Code(kind), error["msg"]
+    if kind in ("missing", "string_too_short"):
+        return Code.CONSTRAINT_ERROR, "a value is required"
+    if kind == "string_too_long":
+        return Code.CONSTRAINT_ERROR, f"is longer than {error.get('ctx', {}).get('max_length')} characters"
+    return Code.TYPE_ERROR, error["msg"]
 
 
 def row_errors(exc: ValidationError, line: int, cells: dict[str, str]) -> list[RowError]:
@@ -181,7 +180,7 @@ def row_errors(exc: ValidationError, line: int, cells: dict[str, str]) -> list[R
     errors = []
     for error in exc.errors(include_url=False, include_input=False):
         column = str(error["loc"][0]) if error["loc"] else ""
-        code = Code(error["type"]) if error["type"] in CODE_VALUES else Code.TYPE_ERROR
-        message = f"{column} {error['msg']}" if column else error["msg"]
+        code, message = _translated(error)
+        message = f"{column} {message}" if column else message
         errors.append(RowError(line, column, code, message, cells.get(column, "")))
     return errors

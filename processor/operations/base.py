@@ -14,7 +14,21 @@ from typing import Any, Protocol
 from processor.core.csv_reading import ColumnSpec, Record
 from processor.core.operation_types import OperationType
 from processor.core.problems import RowError
-from processor.operations.ports import NotificationLine
+from processor.operations.ports import FirstLineIndex, NotificationLine
+
+
+class MemoryFirstLineIndex:
+    """A ``FirstLineIndex`` in a dictionary: for small files and for code that runs without a pipeline."""
+
+    def __init__(self) -> None:
+        self._first: dict[tuple[str, str], int] = {}
+
+    def claim(self, kind: str, keyed_lines: list[tuple[str, int]]) -> list[int | None]:
+        earlier = []
+        for key, line in keyed_lines:
+            first = self._first.setdefault((kind, key), line)
+            earlier.append(None if first == line else first)
+        return earlier
 
 
 @dataclass(frozen=True)
@@ -24,6 +38,7 @@ class RunContext:
     operation_id: int
     now: datetime
     notify: bool = False
+    first_lines: FirstLineIndex = field(default_factory=MemoryFirstLineIndex)
 
 
 @dataclass

@@ -7,7 +7,7 @@ An empty patient_id gets a generated identifier ``WB-<operation>-<line>``, retur
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -21,6 +21,7 @@ from processor.core.fields import (
     RequiredEmail,
     RequiredName,
     max_length,
+    present_cells,
     row_errors,
 )
 from processor.core.formats import format_of
@@ -30,7 +31,7 @@ from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import NewPatient, NotificationLine, PatientImportStore
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
-CaregiverName = Annotated[OptionalText, max_length(300)]
+CaregiverName = Annotated[str, max_length(300)] | None
 GENDERS = ("M", "F", "O", "U")
 PATIENT_ID_MAX = 64
 
@@ -54,7 +55,7 @@ class PatientRow(BaseModel):
 
 def _validate_row(record: Record, context: RunContext) -> PatientRow | list[RowError]:
     try:
-        row = PatientRow.model_validate(record.cells, context={"now": context.now})
+        row = PatientRow.model_validate(present_cells(record.cells), context={"now": context.now})
     except ValidationError as exc:
         return row_errors(exc, record.line, record.cells)
     errors = _checked_fields(row, record)
@@ -93,6 +94,10 @@ def _cell_error(record: Record, column: str, code: Code, message: str) -> RowErr
     return RowError(record.line, column, code, message, record.cells.get(column, ""))
 
 
+def _repeat(record: Record, column: str, code: Code, first_line: int) -> RowError:
+    return _cell_error(record, column, code, f"{column} is the same as line {first_line}")
+
+
 def generated_patient_id(operation_id: int, line: int) -> str:
     """The identifier given to a row without patient_id: stable, so a reprocessed file gets the same."""
     return f"WB-{operation_id:06d}-{line:07d}"
@@ -100,14 +105,13 @@ def generated_patient_id(operation_id: int, line: int) -> str:
 
 @dataclass
 class ImportPatientsRun:
-    """One file's state: the first line of every e-mail and patient_id seen so far."""
+    """One file's validation: row model, then repeats within the file, then clashes with the database."""
 
     context: RunContext
-    first_line_of_email: dict[str, int] = field(default_factory=dict)
-    first_line_of_patient_id: dict[str, int] = field(default_factory=dict)
 
     def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
         outcomes = [self._validate_one(record) for record in records]
+        self._reject_repeated_in_file(records, outcomes)
         self._reject_known_to_database(outcomes, cast(PatientImportStore, store))
         return outcomes
 
@@ -123,9 +127,6 @@ class ImportPatientsRun:
         if isinstance(checked, list):
             return RowOutcome(record.line, errors=checked)
         patient = self._new_patient(checked, record.line)
-        errors = self._duplicates_in_file(patient, record)
-        if errors:
-            return RowOutcome(record.line, errors=errors)
         return RowOutcome(record.line, payload=patient, created={"assigned_patient_id": patient.mrn})
 
     def _new_patient(self, row: PatientRow, line: int) -> NewPatient:
@@ -143,21 +144,19 @@ class ImportPatientsRun:
             caregiver_phone=row.caregiver_phone,
         )
 
-    def _duplicates_in_file(self, patient: NewPatient, record: Record) -> list[RowError]:
-        errors = []
-        first = self.first_line_of_email.setdefault(patient.email, record.line)
-        if first != record.line:
-            errors.append(
-                _cell_error(record, "email", Code.DUPLICATE_EMAIL, f"email is the same as line {first}")
-            )
-        first = self.first_line_of_patient_id.setdefault(patient.mrn, record.line)
-        if first != record.line:
-            errors.append(
-                _cell_error(
-                    record, "patient_id", Code.DUPLICATE_PATIENT_ID, f"patient_id is the same as line {first}"
-                )
-            )
-        return errors
+    def _reject_repeated_in_file(self, records: list[Record], outcomes: list[RowOutcome]) -> None:
+        """A valid row whose e-mail or patient_id an earlier valid row used fails "same as line N"."""
+        candidates = [(record, o) for record, o in zip(records, outcomes, strict=True) if o.ok]
+        first_lines = self.context.first_lines
+        email_first = first_lines.claim("email", [(o.payload.email, o.line) for _, o in candidates])
+        id_first = first_lines.claim("patient_id", [(o.payload.mrn, o.line) for _, o in candidates])
+        for (record, outcome), email_line, id_line in zip(candidates, email_first, id_first, strict=True):
+            if email_line is not None:
+                outcome.errors.append(_repeat(record, "email", Code.DUPLICATE_EMAIL, email_line))
+            if id_line is not None:
+                outcome.errors.append(_repeat(record, "patient_id", Code.DUPLICATE_PATIENT_ID, id_line))
+            if outcome.errors:
+                outcome.payload, outcome.created = None, {}
 
     def _reject_known_to_database(self, outcomes: list[RowOutcome], store: PatientImportStore) -> None:
         candidates = [outcome for outcome in outcomes if outcome.ok]

@@ -32,6 +32,19 @@ class NewPatient(NamedTuple):
     caregiver_phone: str | None
 
 
+class FirstLineIndex(Protocol):
+    """The first line each key (an e-mail, a patient_id) appeared on in the file, across its chunks.
+
+    A file of millions of rows has millions of keys: the pipeline's index keeps them on disk, so memory
+    does not grow with the file.
+    """
+
+    def claim(self, kind: str, keyed_lines: list[tuple[str, int]]) -> list[int | None]:
+        """For each ``(key, line)``, in file order: the earlier line that holds ``key`` among keys of
+        ``kind``, or ``None`` when this line is the first (and is remembered as such)."""
+        ...
+
+
 class PatientImportStore(Protocol):
     """Lookups and inserts for import_patients."""
 

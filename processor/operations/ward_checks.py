@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from processor.core.csv_reading import Record
-from processor.core.fields import row_errors
+from processor.core.fields import present_cells, row_errors
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import NotificationLine, WardStore
@@ -19,7 +19,7 @@ def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> An
     if record.errors:
         return record.errors
     try:
-        return model.model_validate(record.cells, context={"now": context.now})
+        return model.model_validate(present_cells(record.cells), context={"now": context.now})
     except ValidationError as exc:
         return row_errors(exc, record.line, record.cells)
 

@@ -16,7 +16,7 @@ from processor.adapters.outbox import (
     refresh_latest,
     report_partial,
 )
-from processor.core.excel_safe import neutralise
+from processor.core.excel_safe import neutralised_row
 from processor.core.report_request import ReportRequest
 from processor.reports.queries import ReportTable
 
@@ -62,4 +62,4 @@ def write_to_stream(stream: TextIO, table: ReportTable) -> None:
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(table.header)
     for row in table.rows:
-        writer.writerow([neutralise(cell) if isinstance(cell, str) else cell for cell in row])
+        writer.writerow(neutralised_row(row))

@@ -16,16 +16,31 @@ Both run on the caller's connection, inside its transaction: a failure rolls bac
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, cast
+import json
+from collections.abc import Callable, Collection, Iterable, Sequence
+from typing import Any, TypeVar, cast
 
 from psycopg import errors as pg_errors
-from sqlalchemy import Column, Connection, Table, func, select, text
+from sqlalchemy import (
+    ARRAY,
+    Column,
+    ColumnElement,
+    Connection,
+    SQLColumnExpression,
+    String,
+    Table,
+    any_,
+    bindparam,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.exc import DBAPIError
 
 from processor.adapters.database.models import Base
 
 Processor = Callable[[Any], Any]
+T = TypeVar("T")
 
 
 def _table(model: type[Base]) -> Table:
@@ -45,6 +60,20 @@ def reserve_ids(connection: Connection, model: type[Base], count: int) -> list[i
         "SELECT array_agg(nextval(pg_get_serial_sequence(:table, 'id'))) FROM generate_series(1, :count)"
     )
     return list(connection.execute(query, {"table": table.name, "count": count}).scalar_one())
+
+
+def is_among(
+    connection: Connection, column: SQLColumnExpression[T], values: Collection[T]
+) -> ColumnElement[bool]:
+    """``column IN values`` as one bound parameter, whatever the number of values.
+
+    A plain ``in_()`` binds a parameter per value, and compiling thousands of them for every chunk costs
+    more than the lookup itself. SQLite gets a JSON array read by ``json_each``, PostgreSQL an array.
+    """
+    if connection.dialect.name == "sqlite":
+        table = func.json_each(bindparam(None, json.dumps(list(values)), type_=String)).table_valued("value")
+        return column.in_(select(table.c.value))
+    return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[attr-defined]
 
 
 def insert_rows(

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, String, and_, bindparam, func, insert, or_, select, update
 
-from processor.adapters.database.bulk import insert_rows, reserve_ids
+from processor.adapters.database.bulk import insert_rows, is_among, reserve_ids
 from processor.adapters.database.models import (
     Caregiver,
     Patient,
@@ -47,14 +47,18 @@ class SqlWardStore:
         wanted = list(set(emails))
         if not wanted:
             return set()
-        query = select(User.email).where(User.email.in_(wanted))
+        query = select(User.email).where(is_among(self.connection, User.email, wanted))
         return {email for email in self.connection.execute(query).scalars() if email is not None}
 
     def existing_patient_ids(self, mrns: Iterable[str]) -> set[str]:
         wanted = list(set(mrns))
         if not wanted:
             return set()
-        return set(self.connection.execute(select(Patient.mrn).where(Patient.mrn.in_(wanted))).scalars())
+        return set(
+            self.connection.execute(
+                select(Patient.mrn).where(is_among(self.connection, Patient.mrn, wanted))
+            ).scalars()
+        )
 
     def insert_patients(self, patients: list[NewPatient], operation_id: int, now: datetime) -> None:
         """A User, a Patient and (when named) a Caregiver per row, linked by keys reserved up front."""
@@ -112,7 +116,7 @@ class SqlWardStore:
             .outerjoin(PatientAdmission, and_(PatientAdmission.patient_id == Patient.id, active))
             .outerjoin(WardBed, WardBed.id == PatientAdmission.bed_id)
             .outerjoin(Ward, Ward.id == WardBed.ward_id)
-            .where(Patient.mrn.in_(wanted))
+            .where(is_among(self.connection, Patient.mrn, wanted))
         )
         return {row[1]: PatientState(*row) for row in self.connection.execute(query)}
 
@@ -131,7 +135,7 @@ class SqlWardStore:
                 WardBed.current_patient_id,
             )
             .join(Ward, Ward.id == WardBed.ward_id)
-            .where(WardBed.code.in_(wanted))
+            .where(is_among(self.connection, WardBed.code, wanted))
         )
         return {row[1]: BedState(*row) for row in self.connection.execute(query)}
 
@@ -139,7 +143,7 @@ class SqlWardStore:
         wanted = list(set(codes))
         if not wanted:
             return {}
-        query = select(Ward.id, Ward.code, Ward.name).where(Ward.code.in_(wanted))
+        query = select(Ward.id, Ward.code, Ward.name).where(is_among(self.connection, Ward.code, wanted))
         return {row[1]: WardState(*row) for row in self.connection.execute(query)}
 
     def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
@@ -213,7 +217,9 @@ class SqlWardStore:
         patient_ids = list({event.patient_id for event in events})
         caregivers: dict[int, list[Any]] = {}
         query = select(Caregiver.id, Caregiver.patient_id, Caregiver.name, Caregiver.email, Caregiver.phone)
-        for row in self.connection.execute(query.where(Caregiver.patient_id.in_(patient_ids))):
+        for row in self.connection.execute(
+            query.where(is_among(self.connection, Caregiver.patient_id, patient_ids))
+        ):
             caregivers.setdefault(row.patient_id, []).append(row)
         records, lines = [], []
         for event in events:
