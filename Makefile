@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint install clean
+.PHONY: run test lint install clean bench
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,11 @@ lint: $(STAMP)
 ## test: the linters, then the whole suite on SQLite and on PostgreSQL.
 test: lint
 	$(BIN)/pytest --cov --cov-report=term
+
+## bench: the benchmark suite, each case beside its raw limit (long at full scale: see bench/README.md).
+## It rewrites bench/RESULTS.md and bench/results.json; e.g. BENCH_ARGS="--scale 0.01" for a quick run.
+bench: $(STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .coverage

@@ -1,0 +1,192 @@
+"""Case 4: a burst of small import_patients files dropped into a running daemon.
+
+The daemon (``wardbulk run``) starts on a fresh SQLite workspace; once it logs ``daemon_watching``,
+every file is written as ``<name>.csv.tmp`` in its inbox folder and renamed to ``<name>.csv`` (a careful
+upstream's drop, ready at once), as fast as possible, recording the wall-clock time of each rename.
+A file's latency is its summary.json's modification time (the summary is the last outbox file, renamed
+into place when complete) minus its drop time. Throughput is files over the time from the first drop to
+the last summary. The daemon is then stopped with SIGTERM and must exit 0.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench import datagen
+from bench.context import BenchContext
+from bench.measure import BenchFailure, StartedProcess, percentile, start_process
+from bench.results import CaseResult, Figure
+from bench.workspace import Workspace, check_summary, wardbulk_command
+
+FILES = 1_000
+ROWS_PER_FILE = 10
+STABILITY_WINDOW_S = 0.25
+FILES_PER_S_TARGET = 200.0
+P95_BUDGET_S = 0.5
+WATCHING_TIMEOUT_S = 60.0
+POLL_S = 0.2
+# Patients of this case are numbered from here, apart from those of the other cases' files.
+FIRST_PATIENT = 50_000_000
+
+
+@dataclass(frozen=True)
+class Drop:
+    """One dropped file: its stem and when it was renamed into the inbox (``time.time()``)."""
+
+    stem: str
+    dropped_at: float
+
+
+def _prepare_files(ctx: BenchContext, count: int) -> list[Path]:
+    """``count`` files of ``ROWS_PER_FILE`` distinct patients, written ahead of time (not measured)."""
+    folder = ctx.data / "small-files"
+    folder.mkdir(exist_ok=True)
+    files = []
+    for index in range(count):
+        path = folder / f"drop-{index:05d}.csv"
+        first = FIRST_PATIENT + index * ROWS_PER_FILE
+        datagen.write_import_patients(path, ROWS_PER_FILE, first, ctx.seed)
+        files.append(path)
+    return files
+
+
+def _wait_until_watching(daemon: StartedProcess) -> None:
+    deadline = time.monotonic() + WATCHING_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if not daemon.running():
+            raise BenchFailure(f"the daemon exited before watching (log {daemon.log})")
+        if b"daemon_watching" in daemon.log.read_bytes():
+            return
+        time.sleep(0.05)
+    raise BenchFailure(f"the daemon did not log daemon_watching within {WATCHING_TIMEOUT_S:.0f} s")
+
+
+def _drop_all(files: list[Path], inbox: Path) -> list[Drop]:
+    """Copy each file in as ``.tmp`` and rename it to its name, recording the time of each rename."""
+    drops = []
+    for file in files:
+        temporary = inbox / f"{file.name}.tmp"
+        temporary.write_bytes(file.read_bytes())
+        os.rename(temporary, inbox / file.name)
+        drops.append(Drop(file.stem, time.time()))
+    return drops
+
+
+def _summaries(outbox: Path) -> dict[str, Path]:
+    """Summary files by input stem (``drop-00001.op7.summary.json`` -> ``drop-00001``), refused ones too."""
+    found = [*outbox.glob("*.summary.json"), *outbox.glob("rejected/*.summary.json")]
+    return {path.name.split(".op")[0]: path for path in found}
+
+
+def _wait_for_summaries(outbox: Path, count: int, timeout_s: float) -> dict[str, Path]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        found = _summaries(outbox)
+        if len(found) >= count:
+            return found
+        if time.monotonic() > deadline:
+            raise BenchFailure(f"only {len(found)} of {count} summaries after {timeout_s:.0f} s")
+        time.sleep(POLL_S)
+
+
+def _latencies(drops: list[Drop], summaries: dict[str, Path]) -> dict[str, float]:
+    """Latency by stem, each summary checked (completed, all rows applied)."""
+    latencies = {}
+    for drop in drops:
+        path = summaries[drop.stem]
+        check_summary(json.loads(path.read_text(encoding="utf-8")), ROWS_PER_FILE, path.name)
+        latencies[drop.stem] = path.stat().st_mtime - drop.dropped_at
+    return latencies
+
+
+def _service_times(summaries: dict[str, Path]) -> list[float]:
+    """The daemon's own time per file (summary ``duration_s``): latency without the queue."""
+    return [float(json.loads(path.read_text(encoding="utf-8"))["duration_s"]) for path in summaries.values()]
+
+
+def _stop(daemon: StartedProcess) -> dict[str, Any]:
+    daemon.terminate()
+    run = daemon.finish(timeout_s=60).check()
+    return {"daemon_wall_s": round(run.wall_s, 3), "daemon_peak_rss_mb": round(run.peak_rss_mb, 1)}
+
+
+def _measure(workspace: Workspace, files: list[Path]) -> tuple[list[Drop], dict[str, Path], dict[str, Any]]:
+    daemon = start_process(
+        [*wardbulk_command(), "run"], workspace.logs / "daemon.log", workspace.env(), workspace.root
+    )
+    try:
+        _wait_until_watching(daemon)
+        drops = _drop_all(files, workspace.inbox / "import_patients")
+        summaries = _wait_for_summaries(workspace.outbox / "import_patients", len(files), 60 + len(files) / 5)
+    except BaseException:
+        daemon.kill()
+        raise
+    return drops, summaries, _stop(daemon)
+
+
+def _figures(count: int, latencies: list[float], elapsed: float) -> list[Figure]:
+    p50, p95 = percentile(latencies, 0.5), percentile(latencies, 0.95)
+    budget = P95_BUDGET_S + STABILITY_WINDOW_S
+    rate = count / elapsed
+    return [
+        Figure(
+            "small_files",
+            f"{count:,} files of {ROWS_PER_FILE} rows",
+            rate,
+            "files/s",
+            f"≥ {FILES_PER_S_TARGET:.0f} files/s",
+            rate >= FILES_PER_S_TARGET,
+        ),
+        Figure("small_files", "latency drop → summary, p50", p50, "s"),
+        Figure(
+            "small_files",
+            "latency drop → summary, p95",
+            p95,
+            "s",
+            f"≤ {P95_BUDGET_S} s + window {STABILITY_WINDOW_S} s",
+            p95 <= budget,
+        ),
+    ]
+
+
+def _details(
+    drops: list[Drop], latencies: list[float], service: list[float], elapsed: float
+) -> dict[str, Any]:
+    return {
+        "files": len(drops),
+        "rows_per_file": ROWS_PER_FILE,
+        "stability_window_s": STABILITY_WINDOW_S,
+        "latency_clock": "summary.json st_mtime minus time.time() just after the rename into the inbox",
+        "drop_span_s": round(drops[-1].dropped_at - drops[0].dropped_at, 4),
+        "first_drop_to_last_summary_s": round(elapsed, 4),
+        "latency_s": {
+            "p50": round(percentile(latencies, 0.5), 4),
+            "p95": round(percentile(latencies, 0.95), 4),
+            "max": round(max(latencies), 4),
+        },
+        "service_time_s": {
+            "p50": round(percentile(service, 0.5), 4),
+            "p95": round(percentile(service, 0.95), 4),
+        },
+        "latencies_ms_sorted": sorted(round(value * 1000, 1) for value in latencies),
+    }
+
+
+def small_files(ctx: BenchContext) -> CaseResult:
+    """Case 4: files/s and p50/p95 drop-to-summary latency of a burst of small files."""
+    count = ctx.rows(FILES)
+    files = _prepare_files(ctx, count)
+    workspace = ctx.workspace("small-files", WARDBULK_STABILITY_WINDOW_S=str(STABILITY_WINDOW_S))
+    workspace.init()
+    drops, summaries, daemon = _measure(workspace, files)
+    latencies = list(_latencies(drops, summaries).values())
+    elapsed = max(path.stat().st_mtime for path in summaries.values()) - drops[0].dropped_at
+    result = CaseResult("small_files", _figures(count, latencies, elapsed))
+    result.details = {**_details(drops, latencies, _service_times(summaries), elapsed), **daemon}
+    ctx.discard(workspace)
+    return result
