@@ -17,7 +17,7 @@ Both run on the caller's connection, inside its transaction: a failure rolls bac
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 from psycopg import errors as pg_errors
@@ -77,45 +77,54 @@ def is_among(
 
 
 def insert_rows(
-    connection: Connection, model: type[Base], columns: Sequence[str], rows: Iterable[Sequence[Any]]
+    connection: Connection,
+    model: type[Base],
+    columns: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+    shared: Mapping[str, Any] | None = None,
 ) -> None:
-    """Insert ``rows`` (tuples in ``columns`` order) into ``model``'s table.
+    """Insert ``rows`` (tuples in ``columns`` order) into ``model``'s table, each completed with the
+    ``shared`` values every row has in common (a chunk's ``created_at``, say), converted only once.
 
     Failures raise SQLAlchemy's exceptions on both databases (``IntegrityError`` for a constraint),
     without the row values: they may be patient data.
     """
     table = _table(model)
+    shared = shared or {}
     processed = _processed(connection, [table.c[name] for name in columns], rows)
+    tail = tuple(
+        None if value is None else _processor(connection, table.c[name])(value)
+        for name, value in shared.items()
+    )
+    completed = (row + tail for row in processed) if tail else processed
+    names = [*columns, *shared]
     if connection.dialect.name == "sqlite":
-        _executemany(connection, table, columns, processed)
+        _executemany(connection, table, names, completed)
     else:
-        _copy(connection, table, columns, processed)
+        _copy(connection, table, names, completed)
+
+
+def _processor(connection: Connection, column: Column[Any]) -> Processor:
+    """The column's conversion of a Python value into what the driver takes (identity when none)."""
+    processor = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+    return processor or (lambda value: value)
 
 
 def _processed(
-    connection: Connection, columns: list[Column[Any]], rows: Iterable[Sequence[Any]]
-) -> Iterable[Sequence[Any]]:
+    connection: Connection, columns: list[Column[Any]], rows: Iterable[tuple[Any, ...]]
+) -> Iterable[tuple[Any, ...]]:
+    dialect = connection.dialect
     processors = [
-        (index, _remembering_last(processor))
+        (index, processor)
         for index, column in enumerate(columns)
-        if (processor := column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect))
+        if (processor := column.type.dialect_impl(dialect).bind_processor(dialect))
     ]
+    if not processors:
+        return rows  # the common case: text and numbers go to the driver as they are
     return (_apply(row, processors) for row in rows)
 
 
-def _remembering_last(processor: Processor) -> Processor:
-    """``processor``, computed once for a run of the same object (a chunk's one ``created_at``)."""
-    last: list[Any] = [object(), None]
-
-    def process(value: Any) -> Any:
-        if value is not last[0]:
-            last[0], last[1] = value, processor(value)
-        return last[1]
-
-    return process
-
-
-def _apply(row: Sequence[Any], processors: Sequence[tuple[int, Processor]]) -> tuple[Any, ...]:
+def _apply(row: tuple[Any, ...], processors: Sequence[tuple[int, Processor]]) -> tuple[Any, ...]:
     values = list(row)
     for index, processor in processors:
         if values[index] is not None:

@@ -69,30 +69,33 @@ class SqlWardStore:
         insert_rows(
             self.connection,
             User,
-            ("id", "username", "email", "first_name", "last_name", "is_active", "created_at"),
+            ("id", "username", "email", "first_name", "last_name"),
             (
-                (user_id, f"patient:{p.mrn}", p.email, p.first_name, p.last_name, True, now)
+                (user_id, f"patient:{p.mrn}", p.email, p.first_name, p.last_name)
                 for p, user_id in zip(patients, user_ids, strict=True)
             ),
+            shared={"is_active": True, "created_at": now},
         )
         insert_rows(
             self.connection,
             Patient,
-            ("id", "user_id", "mrn", "phone", "date_of_birth", "gender", "created_at", "bulk_operation_id"),
+            ("id", "user_id", "mrn", "phone", "date_of_birth", "gender"),
             (
-                (patient_id, user_id, p.mrn, p.phone, p.date_of_birth, p.gender, now, operation_id)
+                (patient_id, user_id, p.mrn, p.phone, p.date_of_birth, p.gender)
                 for p, user_id, patient_id in zip(patients, user_ids, patient_ids, strict=True)
             ),
+            shared={"created_at": now, "bulk_operation_id": operation_id},
         )
         insert_rows(
             self.connection,
             Caregiver,
-            ("patient_id", "name", "email", "phone", "created_at"),
+            ("patient_id", "name", "email", "phone"),
             (
-                (patient_id, p.caregiver_name, p.caregiver_email, p.caregiver_phone, now)
+                (patient_id, p.caregiver_name, p.caregiver_email, p.caregiver_phone)
                 for p, patient_id in zip(patients, patient_ids, strict=True)
                 if p.caregiver_name
             ),
+            shared={"created_at": now},
         )
 
     # --- ward operations (WardStore) ---
