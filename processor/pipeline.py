@@ -12,12 +12,14 @@ committed and finishes the outbox and archive steps of those that did.
 from __future__ import annotations
 
 import csv
+import gc
 import os
 import pickle
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -61,6 +63,8 @@ log = get_logger(__name__)
 T = TypeVar("T")
 RESULT_TAIL = ("line", "outcome", "message")
 TRANSIENT_ATTEMPTS = 3
+# Allocations between young-generation collections while a file runs (Python's default is 700).
+GC_YOUNG_THRESHOLD = 10_000
 
 
 class Interrupted(Exception):
@@ -276,7 +280,7 @@ def _decide(pipeline: Pipeline, job: Job) -> Committed:
     operation = operation_for(job.claimed.operation_type) or trigger_for(job.claimed.operation_type)
     assert operation is not None  # checked by _rejection_before_reading
     records.mark_processing(pipeline.engine, job.operation_id, pipeline.host, pipeline.clock())
-    with Heartbeat(pipeline, job.operation_id):
+    with Heartbeat(pipeline, job.operation_id), _collector_spares_the_heap():
         try:
             return _with_retries(pipeline, job, operation)
         except (Interrupted, records.OwnershipLost):
@@ -291,6 +295,25 @@ def _decide(pipeline: Pipeline, job: Job) -> Committed:
                 "an internal error stopped the file; nothing was applied (the daemon log has the details)",
             )
             return reject_file(pipeline, job, crashed)
+
+
+@contextmanager
+def _collector_spares_the_heap() -> Iterator[None]:
+    """While a file is processed, the garbage collector looks only at objects the file made.
+
+    A file makes millions of short-lived rows; by default each collection of the oldest generation also
+    walks every module, class and cached statement loaded before the file (hundreds of thousands of
+    objects), which cost a quarter of an import's time. ``gc.freeze`` sets those aside for the file and
+    ``gc.unfreeze`` hands them back, so nothing is kept from collection beyond the file.
+    """
+    threshold = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *threshold[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
 
 
 def _rejection_before_reading(pipeline: Pipeline, job: Job) -> FileRejected | None:
