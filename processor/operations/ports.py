@@ -114,8 +114,7 @@ class CareEvent:
     at: datetime
 
 
-@dataclass(frozen=True, slots=True)
-class NewAdmission:
+class NewAdmission(NamedTuple):
     """A validated bulk_assignment row (its payload)."""
 
     patient_id: int
@@ -126,8 +125,7 @@ class NewAdmission:
     event: CareEvent | None  # None: no notification for this row
 
 
-@dataclass(frozen=True, slots=True)
-class NewDischarge:
+class NewDischarge(NamedTuple):
     """A validated bulk_discharge row (its payload)."""
 
     patient_id: int

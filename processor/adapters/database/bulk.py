@@ -28,14 +28,17 @@ from sqlalchemy import (
     Connection,
     SQLColumnExpression,
     String,
+    Subquery,
     Table,
     any_,
     bindparam,
     func,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.types import TypeEngine
 
 from processor.adapters.database.models import Base
 
@@ -74,6 +77,30 @@ def is_among(
         table = func.json_each(bindparam(None, json.dumps(list(values)), type_=String)).table_valued("value")
         return column.in_(select(table.c.value))
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[attr-defined]
+
+
+def values_table(
+    connection: Connection, columns: Mapping[str, TypeEngine[Any]], rows: list[tuple[Any, ...]]
+) -> Subquery:
+    """``rows`` as a table with ``columns``, sent as one parameter per column, to join in one statement.
+
+    ``UPDATE ... FROM`` this table changes a whole chunk in one statement, where an ``executemany``
+    would run the statement again for each row: twice as fast on SQLite. SQLite reads the rows from a
+    JSON array, PostgreSQL from ``unnest`` of one array per column.
+    """
+    if connection.dialect.name == "sqlite":
+        source = func.json_each(bindparam(None, json.dumps(rows), type_=String)).table_valued("value")
+        return select(
+            *(
+                type_coerce(func.json_extract(source.c.value, f"$[{index}]"), type_).label(name)
+                for index, (name, type_) in enumerate(columns.items())
+            )
+        ).subquery()
+    arrays = [
+        bindparam(None, [row[index] for row in rows], type_=ARRAY(type_))
+        for index, type_ in enumerate(columns.values())
+    ]
+    return select(func.unnest(*arrays).table_valued(*columns).render_derived()).subquery()
 
 
 def insert_rows(

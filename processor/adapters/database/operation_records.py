@@ -6,14 +6,16 @@ operation is ``completed`` exactly when its rows are committed; everything else 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 
+from processor.adapters.database.engine import BEGIN_IMMEDIATE
 from processor.adapters.database.models import BulkOperation, FileClaim, User
 from processor.core.operation_types import OperationStatus, OperationType
 
@@ -40,9 +42,20 @@ class NewOperation:
     host: str
 
 
+def _dialect_insert(connection: Connection, table: Any) -> Any:
+    """``INSERT`` with the dialect's ``ON CONFLICT`` clause available."""
+    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+
+
+def _user_id(connection: Connection, username: str) -> int | None:
+    return connection.execute(select(User.id).where(User.username == username)).scalar_one_or_none()
+
+
 def user_id_for(connection: Connection, username: str, now: datetime) -> int:
     """The id of the User with ``username``, created on first sight (safe against concurrent creation)."""
-    dialect_insert = postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert
+    known = _user_id(connection, username)  # the usual case: one statement, not an upsert and a read
+    if known is not None:
+        return int(known)
     row = {
         "username": username,
         "email": None,
@@ -51,13 +64,25 @@ def user_id_for(connection: Connection, username: str, now: datetime) -> int:
         "is_active": True,
         "created_at": now,
     }
-    connection.execute(dialect_insert(User).values(row).on_conflict_do_nothing(index_elements=["username"]))
+    connection.execute(
+        _dialect_insert(connection, User).values(row).on_conflict_do_nothing(index_elements=["username"])
+    )
     return int(connection.execute(select(User.id).where(User.username == username)).scalar_one())
+
+
+@contextmanager
+def _writing(engine: Engine) -> Iterator[Connection]:
+    """A transaction that takes SQLite's write lock at ``BEGIN``, for one that reads before it writes.
+
+    (A deferred SQLite transaction that has read cannot start writing once another writer committed.)
+    """
+    with engine.connect().execution_options(**{BEGIN_IMMEDIATE: True}) as connection, connection.begin():
+        yield connection
 
 
 def register(engine: Engine, new: NewOperation, now: datetime) -> int:
     """Insert the operation, pending, owned by ``new.host``; returns its id. See ``claim_bytes``."""
-    with engine.begin() as connection:
+    with _writing(engine) as connection:
         return _insert_operation(connection, new, now, OperationStatus.PENDING)
 
 
@@ -68,24 +93,31 @@ def claim_bytes(
 
     Idempotent, so recovery may call it again: the holder is this operation or the one that was first.
     """
+    with engine.begin() as connection:
+        return _claim_in(connection, operation_type, sha256, operation_id, now)
+
+
+def _claim_in(
+    connection: Connection, operation_type: OperationType, sha256: str, operation_id: int, now: datetime
+) -> int:
+    """``claim_bytes`` inside the caller's transaction.
+
+    ``ON CONFLICT DO NOTHING`` instead of catching the unique violation, which on PostgreSQL would abort
+    the caller's transaction. Each statement sees the latest commits (READ COMMITTED; on SQLite the
+    transaction holds the write lock), so a holder that released its claim meanwhile is seen as gone.
+    """
+    row = {
+        "operation_type": operation_type.value,
+        "sha256": sha256,
+        "operation_id": operation_id,
+        "claimed_at": now,
+    }
+    holder_query = select(FileClaim.operation_id).where(
+        FileClaim.operation_type == operation_type.value, FileClaim.sha256 == sha256
+    )
     for _ in range(3):  # the holder may release its claim (it failed) between our insert and our read
-        try:
-            with engine.begin() as connection:
-                row = {
-                    "operation_type": operation_type.value,
-                    "sha256": sha256,
-                    "operation_id": operation_id,
-                    "claimed_at": now,
-                }
-                connection.execute(insert(FileClaim), row)
-        except IntegrityError:
-            pass
-        with engine.connect() as connection:
-            holder = connection.execute(
-                select(FileClaim.operation_id).where(
-                    FileClaim.operation_type == operation_type.value, FileClaim.sha256 == sha256
-                )
-            ).scalar_one_or_none()
+        connection.execute(_dialect_insert(connection, FileClaim).values(row).on_conflict_do_nothing())
+        holder = connection.execute(holder_query).scalar_one_or_none()
         if holder is not None:
             return int(holder)
     raise ConcurrentClaim("the file claim kept changing hands")
@@ -136,8 +168,37 @@ def _expect_owned(result: Any) -> None:
 def mark_processing(engine: Engine, operation_id: int, owner: str, now: datetime) -> None:
     """Start (or, after an interruption that never committed, restart) an operation from zero."""
     with engine.begin() as connection:
-        values = {"status": OperationStatus.PROCESSING.value, "processed_records": 0, "heartbeat_at": now}
-        _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
+        _mark_processing_in(connection, operation_id, owner, now)
+
+
+def _mark_processing_in(connection: Connection, operation_id: int, owner: str, now: datetime) -> None:
+    values = {"status": OperationStatus.PROCESSING.value, "processed_records": 0, "heartbeat_at": now}
+    _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
+
+
+@dataclass(frozen=True)
+class BytesToClaim:
+    """The content a file's operation claims: its type and SHA-256 (see ``claim_bytes``)."""
+
+    operation_type: OperationType
+    sha256: str
+
+
+def start_processing(
+    engine: Engine, operation_id: int, owner: str, now: datetime, claim: BytesToClaim | None
+) -> int | None:
+    """``claim_bytes`` (with ``claim``) and ``mark_processing`` in one short transaction.
+
+    Returns the holder of the bytes (None without ``claim``). The operation is marked processing even
+    when another operation holds them: the caller then fails it as a duplicate. Raises ``OwnershipLost``
+    (and claims nothing) when the operation is no longer ``owner``'s.
+    """
+    with engine.begin() as connection:
+        holder = None
+        if claim is not None:
+            holder = _claim_in(connection, claim.operation_type, claim.sha256, operation_id, now)
+        _mark_processing_in(connection, operation_id, owner, now)
+    return holder
 
 
 def record_progress(engine: Engine, operation_id: int, owner: str, processed: int, now: datetime) -> None:

@@ -11,7 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, String, and_, bindparam, func, insert, or_, select, update
 
-from processor.adapters.database.bulk import insert_rows, is_among, reserve_ids
+from processor.adapters.database.bulk import insert_rows, is_among, reserve_ids, values_table
 from processor.adapters.database.models import (
     Caregiver,
     Patient,
@@ -152,61 +152,61 @@ class SqlWardStore:
     def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
         if not admissions:
             return
+        chunk = values_table(
+            self.connection,
+            {"bed": Integer(), "patient": Integer()},
+            [(a.bed_id, a.patient_id) for a in admissions],
+        )
         occupy = (
             update(WardBed)
-            .where(WardBed.id == bindparam("bed"), WardBed.status == BedStatus.AVAILABLE.value)
-            .values(
-                status=BedStatus.OCCUPIED.value,
-                current_patient_id=bindparam("patient"),
-                updated_at=bindparam("now"),
-            )
+            .where(WardBed.id == chunk.c.bed, WardBed.status == BedStatus.AVAILABLE.value)
+            .values(status=BedStatus.OCCUPIED.value, current_patient_id=chunk.c.patient, updated_at=now)
         )
-        self._expect_all(occupy, [{"bed": a.bed_id, "patient": a.patient_id, "now": now} for a in admissions])
-        rows = [
-            {
-                "patient_id": a.patient_id,
-                "bed_id": a.bed_id,
-                "admitted_at": a.admitted_at,
-                "reason": a.reason,
-                "chief_complaint": a.chief_complaint,
-                "is_active": True,
-                "bulk_operation_id": operation_id,
-                "created_at": now,
-            }
-            for a in admissions
-        ]
-        self.connection.execute(insert(PatientAdmission), rows)
+        self._expect_changed(occupy, len(admissions))
+        insert_rows(
+            self.connection,
+            PatientAdmission,
+            ("patient_id", "bed_id", "admitted_at", "reason", "chief_complaint"),
+            ((a.patient_id, a.bed_id, a.admitted_at, a.reason, a.chief_complaint) for a in admissions),
+            shared={"is_active": True, "bulk_operation_id": operation_id, "created_at": now},
+        )
 
     def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
         if not discharges:
             return
+        chunk = values_table(
+            self.connection,
+            {"admission": Integer(), "bed": Integer(), "patient": Integer()},
+            [(d.admission_id, d.bed_id, d.patient_id) for d in discharges],
+        )
         end_admission = (
             update(PatientAdmission)
-            .where(PatientAdmission.id == bindparam("admission"), PatientAdmission.is_active.is_(True))
+            .where(PatientAdmission.id == chunk.c.admission, PatientAdmission.is_active.is_(True))
             .values(is_active=False)
         )
-        self._expect_all(end_admission, [{"admission": d.admission_id} for d in discharges])
+        self._expect_changed(end_admission, len(discharges))
         release = (
             update(WardBed)
-            .where(WardBed.id == bindparam("bed"), WardBed.current_patient_id == bindparam("patient"))
-            .values(status=BedStatus.AVAILABLE.value, current_patient_id=None, updated_at=bindparam("now"))
+            .where(WardBed.id == chunk.c.bed, WardBed.current_patient_id == chunk.c.patient)
+            .values(status=BedStatus.AVAILABLE.value, current_patient_id=None, updated_at=now)
         )
-        self._expect_all(
-            release, [{"bed": d.bed_id, "patient": d.patient_id, "now": now} for d in discharges]
+        self._expect_changed(release, len(discharges))
+        insert_rows(
+            self.connection,
+            PatientDischarge,
+            ("admission_id", "patient_id", "discharged_at", "discharge_status", "discharge_notes"),
+            (
+                (d.admission_id, d.patient_id, d.discharged_at, d.discharge_status, d.discharge_notes)
+                for d in discharges
+            ),
+            shared={"bulk_operation_id": operation_id, "created_at": now},
         )
-        rows = [
-            {
-                "admission_id": d.admission_id,
-                "patient_id": d.patient_id,
-                "discharged_at": d.discharged_at,
-                "discharge_status": d.discharge_status,
-                "discharge_notes": d.discharge_notes,
-                "bulk_operation_id": operation_id,
-                "created_at": now,
-            }
-            for d in discharges
-        ]
-        self.connection.execute(insert(PatientDischarge), rows)
+
+    def _expect_changed(self, statement: Any, expected: int) -> None:
+        """Run a conditional update; fewer rows changed than expected means someone got there first."""
+        changed = self.connection.execute(statement).rowcount
+        if changed != expected:
+            raise ConcurrentChange(f"{expected - changed} rows changed since validation")
 
     def _expect_all(self, statement: Any, parameters: list[dict[str, Any]]) -> None:
         """Run a conditional executemany; fewer rows changed than asked means someone got there first."""
