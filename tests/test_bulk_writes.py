@@ -73,13 +73,14 @@ def test_inserted_rows_read_back_exactly_as_written_with_shared_values_converted
 
 
 def test_a_constraint_violation_is_sqlalchemys_integrity_error_without_values(database):
-    """A duplicate e-mail raises IntegrityError on both databases, its parameters hidden."""
+    """A duplicate e-mail raises IntegrityError on both databases; SQLAlchemy adds no parameters to it
+    (the driver's own message may name the value: the pipeline logs only the error's type)."""
     with database.engine.connect() as connection, connection.begin():
         _users(connection, 1)
         with pytest.raises(IntegrityError) as raised:
             _users(connection, 1)  # the same e-mail u0@x.org again
-    assert raised.value.hide_parameters
-    assert "parameters hidden" in str(raised.value)
+    what_sqlalchemy_adds = str(raised.value).split("[SQL:")[1]
+    assert "u0@x.org" not in what_sqlalchemy_adds
 
 
 def test_an_empty_chunk_inserts_nothing(database):
