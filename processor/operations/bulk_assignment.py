@@ -79,15 +79,21 @@ class BulkAssignmentRun:
     """One file's state: the first line of every bed and patient."""
 
     context: RunContext
-    beds_seen: FirstLines = field(default_factory=lambda: FirstLines("bed_id", Code.BED_NOT_AVAILABLE))
-    patients_seen: FirstLines = field(default_factory=lambda: FirstLines("patient_id", Code.ALREADY_ADMITTED))
+    beds_seen: FirstLines = field(init=False)
+    patients_seen: FirstLines = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.beds_seen = FirstLines("bed_id", Code.BED_NOT_AVAILABLE, self.context.first_lines)
+        self.patients_seen = FirstLines("patient_id", Code.ALREADY_ADMITTED, self.context.first_lines)
 
     def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
         ward_store = cast(WardStore, store)
         parsed = [(record, parse_row(AssignmentRow, record, self.context)) for record in records]
-        rows = [row for _, row in parsed if isinstance(row, AssignmentRow)]
-        patients = ward_store.patients_by_mrn(row.patient_id for row in rows)
-        beds = ward_store.beds_by_code(row.bed_id for row in rows)
+        rows = [(record, row) for record, row in parsed if isinstance(row, AssignmentRow)]
+        self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
+        self.beds_seen.claim([(row.bed_id, record.line) for record, row in rows])
+        patients = ward_store.patients_by_mrn(row.patient_id for _, row in rows)
+        beds = ward_store.beds_by_code(row.bed_id for _, row in rows)
         return [self._outcome(record, row, patients, beds) for record, row in parsed]
 
     def _outcome(
@@ -101,8 +107,8 @@ class BulkAssignmentRun:
             return RowOutcome(record.line, errors=row)
         patient, bed = patients.get(row.patient_id), beds.get(row.bed_id)
         checks = (
-            self.patients_seen.check(record, row.patient_id),
-            self.beds_seen.check(record, row.bed_id),
+            self.patients_seen.check(record),
+            self.beds_seen.check(record),
             patient_problem(record, patient),
             bed_problem(record, bed),
         )

@@ -66,14 +66,17 @@ class BulkDischargeRun:
     """One file's state: the first line of every patient."""
 
     context: RunContext
-    patients_seen: FirstLines = field(default_factory=lambda: FirstLines("patient_id", Code.NOT_ADMITTED))
+    patients_seen: FirstLines = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.patients_seen = FirstLines("patient_id", Code.NOT_ADMITTED, self.context.first_lines)
 
     def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
         ward_store = cast(WardStore, store)
         parsed = [(record, parse_row(DischargeRow, record, self.context)) for record in records]
-        patients = ward_store.patients_by_mrn(
-            row.patient_id for _, row in parsed if isinstance(row, DischargeRow)
-        )
+        rows = [(record, row) for record, row in parsed if isinstance(row, DischargeRow)]
+        self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
+        patients = ward_store.patients_by_mrn(row.patient_id for _, row in rows)
         return [self._outcome(record, row, patients) for record, row in parsed]
 
     def _outcome(
@@ -82,7 +85,7 @@ class BulkDischargeRun:
         if isinstance(row, list):
             return RowOutcome(record.line, errors=row)
         patient = patients.get(row.patient_id)
-        checks = (self.patients_seen.check(record, row.patient_id), admission_problem(record, patient))
+        checks = (self.patients_seen.check(record), admission_problem(record, patient))
         errors = [error for error in checks if error is not None]
         if errors or patient is None:
             return outcome(record, errors)

@@ -7,7 +7,7 @@ An empty patient_id gets a generated identifier ``WB-<operation>-<line>``, retur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, cast
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -29,6 +29,7 @@ from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import NewPatient, NotificationLine, PatientImportStore
+from processor.operations.ward_checks import FirstLines
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
 CaregiverName = Annotated[str, max_length(300)] | None
@@ -94,10 +95,6 @@ def _cell_error(record: Record, column: str, code: Code, message: str) -> RowErr
     return RowError(record.line, column, code, message, record.cells.get(column, ""))
 
 
-def _repeat(record: Record, column: str, code: Code, first_line: int) -> RowError:
-    return _cell_error(record, column, code, f"{column} is the same as line {first_line}")
-
-
 def generated_patient_id(operation_id: int, line: int) -> str:
     """The identifier given to a row without patient_id: stable, so a reprocessed file gets the same."""
     return f"WB-{operation_id:06d}-{line:07d}"
@@ -108,6 +105,12 @@ class ImportPatientsRun:
     """One file's validation: row model, then repeats within the file, then clashes with the database."""
 
     context: RunContext
+    emails_seen: FirstLines = field(init=False)
+    ids_seen: FirstLines = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.emails_seen = FirstLines("email", Code.DUPLICATE_EMAIL, self.context.first_lines)
+        self.ids_seen = FirstLines("patient_id", Code.DUPLICATE_PATIENT_ID, self.context.first_lines)
 
     def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
         outcomes = [self._validate_one(record) for record in records]
@@ -147,14 +150,11 @@ class ImportPatientsRun:
     def _reject_repeated_in_file(self, records: list[Record], outcomes: list[RowOutcome]) -> None:
         """A valid row whose e-mail or patient_id an earlier valid row used fails "same as line N"."""
         candidates = [(record, o) for record, o in zip(records, outcomes, strict=True) if o.ok]
-        first_lines = self.context.first_lines
-        email_first = first_lines.claim("email", [(o.payload.email, o.line) for _, o in candidates])
-        id_first = first_lines.claim("patient_id", [(o.payload.mrn, o.line) for _, o in candidates])
-        for (record, outcome), email_line, id_line in zip(candidates, email_first, id_first, strict=True):
-            if email_line is not None:
-                outcome.errors.append(_repeat(record, "email", Code.DUPLICATE_EMAIL, email_line))
-            if id_line is not None:
-                outcome.errors.append(_repeat(record, "patient_id", Code.DUPLICATE_PATIENT_ID, id_line))
+        self.emails_seen.claim([(o.payload.email, o.line) for _, o in candidates])
+        self.ids_seen.claim([(o.payload.mrn, o.line) for _, o in candidates])
+        for record, outcome in candidates:
+            checks = (self.emails_seen.check(record), self.ids_seen.check(record))
+            outcome.errors.extend(error for error in checks if error is not None)
             if outcome.errors:
                 outcome.payload, outcome.created = None, {}
 

@@ -78,13 +78,18 @@ class SyncBedsRun:
     """One file's state: first line per bed, and the ward names given so far."""
 
     context: RunContext
-    beds_seen: FirstLines = field(default_factory=lambda: FirstLines("bed_id", Code.CONSTRAINT_ERROR))
-    ward_names: dict[str, tuple[str, int]] = field(default_factory=dict)
+    beds_seen: FirstLines = field(init=False)
+    ward_names: dict[str, tuple[str, int]] = field(default_factory=dict)  # one per ward: small
+
+    def __post_init__(self) -> None:
+        self.beds_seen = FirstLines("bed_id", Code.CONSTRAINT_ERROR, self.context.first_lines)
 
     def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
         ward_store = cast(WardStore, store)
         parsed = [(record, parse_row(BedRow, record, self.context)) for record in records]
-        beds = ward_store.beds_by_code(row.bed_id for _, row in parsed if isinstance(row, BedRow))
+        rows = [(record, row) for record, row in parsed if isinstance(row, BedRow)]
+        self.beds_seen.claim([(row.bed_id, record.line) for record, row in rows])
+        beds = ward_store.beds_by_code(row.bed_id for _, row in rows)
         return [self._outcome(record, row, beds) for record, row in parsed]
 
     def _outcome(self, record: Record, row: BedRow | list[RowError], beds: dict[str, BedState]) -> RowOutcome:
@@ -92,7 +97,7 @@ class SyncBedsRun:
             return RowOutcome(record.line, errors=row)
         bed = beds.get(row.bed_id)
         checks = (
-            self.beds_seen.check(record, row.bed_id),
+            self.beds_seen.check(record),
             self._ward_name_conflict(record, row),
             occupied_bed_problem(record, row, bed),
         )

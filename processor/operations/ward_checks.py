@@ -1,4 +1,4 @@
-"""Checks shared by the ward operations: row model validation, "same as line N", lookups by identifier."""
+"""Checks the operations share: row model validation, "same as line N", lookups by identifier."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from processor.core.csv_reading import Record
 from processor.core.fields import present_cells, row_errors
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import NotificationLine, WardStore
+from processor.operations.ports import FirstLineIndex, NotificationLine, WardStore
 
 
 def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> Any:
@@ -31,15 +31,27 @@ def cell_error(record: Record, column: str, code: Code, message: str) -> RowErro
 
 @dataclass
 class FirstLines:
-    """Remembers the first line each identifier appeared on, to fail later rows "same as line N"."""
+    """Fails later rows of the same identifier "same as line N", chunk by chunk.
+
+    The first lines live in the run's ``FirstLineIndex`` (on disk in the pipeline), so memory does not
+    grow with the file: ``claim`` looks up a whole chunk's identifiers, then ``check`` answers per row.
+    """
 
     column: str
     code: Code
-    first: dict[str, int] = field(default_factory=dict)
+    index: FirstLineIndex
+    earlier_line: dict[int, int] = field(default_factory=dict)  # this chunk's repeats: line → first line
 
-    def check(self, record: Record, key: str) -> RowError | None:
-        first = self.first.setdefault(key, record.line)
-        if first == record.line:
+    def claim(self, keyed_lines: list[tuple[str, int]]) -> None:
+        """Look up a chunk's identifiers, in file order, before its rows are checked."""
+        firsts = self.index.claim(self.column, keyed_lines)
+        self.earlier_line = {
+            line: first for (_, line), first in zip(keyed_lines, firsts, strict=True) if first is not None
+        }
+
+    def check(self, record: Record) -> RowError | None:
+        first = self.earlier_line.get(record.line)
+        if first is None:
             return None
         return cell_error(record, self.column, self.code, f"{self.column} is the same as line {first}")
 
