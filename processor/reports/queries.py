@@ -1,18 +1,33 @@
 """The report queries: a few joins and GROUP BYs each, never a query per ward, bed or patient.
 
-Every function takes a connection and a ``ReportRequest`` and returns a ``ReportTable``. Dates are UTC
-calendar days; a period ``start..end`` includes both days.
+Every report is a ``ReportStream``: its header and a generator of rows that runs the queries when it is
+first iterated and yields each row as the database returns it, so a report over 100k patients goes to
+its file without ever being held in memory. The generator must be consumed while the connection is open
+(one read transaction: the queries of a report see one snapshot). ``build_report`` collects a stream
+into a ``ReportTable``. Dates are UTC calendar days; a period ``start..end`` includes both days.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import Connection, Select, and_, case, func, select
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    DateTime,
+    Select,
+    and_,
+    case,
+    exists,
+    func,
+    literal_column,
+    select,
+    type_coerce,
+)
 
 from processor.adapters.database.models import (
     Patient,
@@ -27,6 +42,35 @@ from processor.core.report_request import ReportRequest, ReportType
 DEFAULT_UTILIZATION_DAYS = 30
 AnySelect = TypeVar("AnySelect", bound=Select[*tuple[Any, ...]])
 
+# The partial indexes of active admissions are declared ``WHERE is_active``. SQLite uses a partial index
+# only when the query repeats that term as written, and SQLAlchemy renders a boolean test on SQLite as
+# ``is_active = 1`` or ``is_active IS 1``, which made every report with active admissions scan all of
+# them, current and past. The column is NOT NULL and holds 0 or 1, so the bare column means the same.
+ADMISSION_IS_ACTIVE: ColumnElement[Any] = literal_column(f"{PatientAdmission.__tablename__}.is_active")
+
+
+def _utc_time(connection: Connection, column: Any) -> Any:
+    """``column`` (a ``UtcDateTime``) read as a naive UTC datetime, which the database makes.
+
+    ``UtcDateTime`` makes each value an aware UTC datetime in Python: a report reads up to a hundred
+    thousand, and that conversion, with ``isoformat`` of aware values, was a fifth of its time. SQLite
+    keeps naive UTC already; PostgreSQL converts in the query. ``_iso`` writes a naive UTC time exactly
+    as ``isoformat`` writes the aware one.
+    """
+    if connection.dialect.name == "postgresql":
+        return func.timezone("UTC", column, type_=DateTime())
+    return type_coerce(column, DateTime())
+
+
+class Report(Protocol):
+    """What a report writer needs: a header, then rows (a list, or a stream read once)."""
+
+    @property
+    def header(self) -> list[str]: ...
+
+    @property
+    def rows(self) -> Iterable[list[Any]]: ...
+
 
 @dataclass
 class ReportTable:
@@ -36,18 +80,55 @@ class ReportTable:
     rows: list[list[Any]] = field(default_factory=list)
 
 
-# A patient and their stay: patient_list and export_patients read the same columns.
-PATIENT_STAY = (
-    Patient.mrn,
-    User.first_name,
-    User.last_name,
-    User.email,
-    Patient.phone,
-    WardBed.code,
-    Ward.code,
-    PatientAdmission.admitted_at,
-    PatientAdmission.reason,
-)
+@dataclass(frozen=True)
+class ReportStream:
+    """A report's header and its rows, produced while they are read; read them once, connection open."""
+
+    header: list[str]
+    rows: Iterator[list[Any]]
+
+
+OCCUPANCY_HEADER = [
+    "ward",
+    "ward_name",
+    "total_beds",
+    "occupied",
+    "available",
+    "maintenance",
+    "occupancy_pct",
+]
+PATIENT_LIST_HEADER = [
+    "patient_id",
+    "name",
+    "email",
+    "phone",
+    "bed",
+    "ward",
+    "admission_date",
+    "days_admitted",
+    "reason",
+]
+DISCHARGES_HEADER = [
+    "discharge_date",
+    "patient_id",
+    "name",
+    "ward",
+    "bed",
+    "admission_date",
+    "length_of_stay_days",
+    "discharge_status",
+]
+UTILIZATION_HEADER = [
+    "ward",
+    "bed",
+    "status",
+    "current_patient",
+    "days_occupied",
+    "utilization_pct",
+    "period_start",
+    "period_end",
+]
+EXPORT_HEADER = ["patient_id", "name", "email", "phone", "bed", "ward", "admission_date", "reason"]
 
 
 def _day_start(day: date) -> datetime:
@@ -75,7 +156,27 @@ def _full_name(first: str, last: str) -> str:
     return f"{first} {last}".strip()
 
 
-def occupancy(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
+def _naive_utc(moment: datetime) -> datetime:
+    """An aware time as the naive UTC time ``_utc_time`` columns hold."""
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def _iso(naive_utc: datetime) -> str:
+    """The ISO text of a naive UTC time, exactly as ``isoformat`` writes the same time in UTC."""
+    return f"{naive_utc.isoformat()}+00:00"
+
+
+def _fetch(connection: Connection, query: Select[*tuple[Any, ...]]) -> Iterator[Any]:
+    """The query's rows, each made as it is read: Python never holds the whole result.
+
+    On PostgreSQL the client library receives the whole result (compactly, as text). A server-side
+    cursor would keep it on the server, but it makes the planner favour plans that return the first
+    rows fast, and a report reads every row: they ran up to twice as slow.
+    """
+    return iter(connection.execute(query))
+
+
+def occupancy(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
     """Per active ward: total beds, occupied, available, maintenance, occupancy %; then a TOTAL row."""
 
     def count_of(status: str) -> Any:
@@ -96,16 +197,31 @@ def occupancy(connection: Connection, request: ReportRequest, now: datetime) -> 
         .order_by(Ward.code),
         request.ward,
     )
-    table = ReportTable(
-        ["ward", "ward_name", "total_beds", "occupied", "available", "maintenance", "occupancy_pct"]
-    )
+    return ReportStream(OCCUPANCY_HEADER, _occupancy_rows(connection, query))
+
+
+def _occupancy_rows(connection: Connection, query: Select[*tuple[Any, ...]]) -> Iterator[list[Any]]:
     totals = [0, 0, 0, 0]
     for code, name, *values in connection.execute(query):
         counts = [int(value) for value in values]
-        table.rows.append([code, name, *counts, _percent(counts[1], counts[0])])
+        yield [code, name, *counts, _percent(counts[1], counts[0])]
         totals = [a + b for a, b in zip(totals, counts, strict=True)]
-    table.rows.append(["TOTAL", "", *totals, _percent(totals[1], totals[0])])
-    return table
+    yield ["TOTAL", "", *totals, _percent(totals[1], totals[0])]
+
+
+def _patient_stay(connection: Connection) -> Select[*tuple[Any, ...]]:
+    """A patient and their stay: patient_list and export_patients read the same columns."""
+    return select(
+        Patient.mrn,
+        User.first_name,
+        User.last_name,
+        User.email,
+        Patient.phone,
+        WardBed.code,
+        Ward.code,
+        _utc_time(connection, PatientAdmission.admitted_at),
+        PatientAdmission.reason,
+    )
 
 
 def _admission_join(query: AnySelect) -> AnySelect:
@@ -117,50 +233,46 @@ def _admission_join(query: AnySelect) -> AnySelect:
     )
 
 
-def patient_list(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
+def patient_list(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
     """Every currently admitted patient, with days admitted; filters: ward, admission day range."""
     query = _in_ward(
-        _admission_join(select(*PATIENT_STAY).select_from(PatientAdmission))
-        .where(
-            PatientAdmission.is_active.is_(True),
-            *_in_days(PatientAdmission.admitted_at, request.start, request.end),
-        )
+        _admission_join(_patient_stay(connection).select_from(PatientAdmission))
+        .where(ADMISSION_IS_ACTIVE, *_in_days(PatientAdmission.admitted_at, request.start, request.end))
         .order_by(Ward.code, WardBed.code),
         request.ward,
     )
-    table = ReportTable(
-        ["patient_id", "name", "email", "phone", "bed", "ward", "admission_date", "days_admitted", "reason"]
-    )
-    for mrn, first, last, email, phone, bed, ward, admitted_at, reason in connection.execute(query):
-        admitted = _utc(admitted_at)
-        table.rows.append(
-            [
-                mrn,
-                _full_name(first, last),
-                email or "",
-                phone or "",
-                bed,
-                ward,
-                admitted.isoformat(),
-                (now.date() - admitted.date()).days,
-                reason,
-            ]
-        )
-    return table
+    return ReportStream(PATIENT_LIST_HEADER, _patient_list_rows(connection, query, now.date()))
 
 
-def admission_discharge(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
+def _patient_list_rows(
+    connection: Connection, query: Select[*tuple[Any, ...]], today: date
+) -> Iterator[list[Any]]:
+    for mrn, first, last, email, phone, bed, ward, admitted, reason in _fetch(connection, query):
+        yield [
+            mrn,
+            _full_name(first, last),
+            email or "",
+            phone or "",
+            bed,
+            ward,
+            _iso(admitted),
+            (today - admitted.date()).days,
+            reason,
+        ]
+
+
+def admission_discharge(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
     """Discharges with length of stay (calendar days) and status; filters: ward, discharge day range."""
     query = _in_ward(
         _admission_join(
             select(
-                PatientDischarge.discharged_at,
+                _utc_time(connection, PatientDischarge.discharged_at),
                 Patient.mrn,
                 User.first_name,
                 User.last_name,
                 Ward.code,
                 WardBed.code,
-                PatientAdmission.admitted_at,
+                _utc_time(connection, PatientAdmission.admitted_at),
                 PatientDischarge.discharge_status,
             )
             .select_from(PatientDischarge)
@@ -170,33 +282,21 @@ def admission_discharge(connection: Connection, request: ReportRequest, now: dat
         .order_by(PatientDischarge.discharged_at, Patient.mrn),
         request.ward,
     )
-    table = ReportTable(
-        [
-            "discharge_date",
-            "patient_id",
-            "name",
-            "ward",
-            "bed",
-            "admission_date",
-            "length_of_stay_days",
-            "discharge_status",
+    return ReportStream(DISCHARGES_HEADER, _discharge_rows(connection, query))
+
+
+def _discharge_rows(connection: Connection, query: Select[*tuple[Any, ...]]) -> Iterator[list[Any]]:
+    for discharged, mrn, first, last, ward, bed, admitted, status in _fetch(connection, query):
+        yield [
+            _iso(discharged),
+            mrn,
+            _full_name(first, last),
+            ward,
+            bed,
+            _iso(admitted),
+            (discharged.date() - admitted.date()).days,
+            status,
         ]
-    )
-    for discharged_at, mrn, first, last, ward, bed, admitted_at, status in connection.execute(query):
-        discharged, admitted = _utc(discharged_at), _utc(admitted_at)
-        table.rows.append(
-            [
-                discharged.isoformat(),
-                mrn,
-                _full_name(first, last),
-                ward,
-                bed,
-                admitted.isoformat(),
-                (discharged.date() - admitted.date()).days,
-                status,
-            ]
-        )
-    return table
 
 
 def utilization_period(request: ReportRequest, now: datetime) -> tuple[date, date]:
@@ -206,10 +306,25 @@ def utilization_period(request: ReportRequest, now: datetime) -> tuple[date, dat
     return start, end
 
 
-def bed_utilization(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
+@dataclass(frozen=True)
+class _Window:
+    """A bed_utilization period: its days, and the instants it covers (``until`` is never after now),
+    aware as the queries need them."""
+
+    start: date
+    end: date
+    since: datetime
+    until: datetime
+
+    @classmethod
+    def of(cls, request: ReportRequest, now: datetime) -> _Window:
+        start, end = utilization_period(request, now)
+        return cls(start, end, _day_start(start), min(_day_start(end + timedelta(days=1)), now))
+
+
+def bed_utilization(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
     """Every bed: status, current patient, days occupied in the period and utilization % of it."""
-    start, end = utilization_period(request, now)
-    period_start, period_end = _day_start(start), min(_day_start(end + timedelta(days=1)), now)
+    window = _Window.of(request, now)
     beds = _in_ward(
         select(WardBed.id, Ward.code, WardBed.code, WardBed.status, Patient.mrn)
         .join(Ward, Ward.id == WardBed.ward_id)
@@ -217,50 +332,71 @@ def bed_utilization(connection: Connection, request: ReportRequest, now: datetim
         .order_by(Ward.code, WardBed.code),
         request.ward,
     )
-    stays = _in_ward(
-        select(PatientAdmission.bed_id, PatientAdmission.admitted_at, PatientDischarge.discharged_at)
-        .outerjoin(PatientDischarge, PatientDischarge.admission_id == PatientAdmission.id)
-        .join(WardBed, WardBed.id == PatientAdmission.bed_id)
-        .join(Ward, Ward.id == WardBed.ward_id)
-        .where(PatientAdmission.admitted_at < period_end)
-        # Open stays, and ended ones by their discharge; an inactive admission without one has no end.
-        .where(PatientAdmission.is_active.is_(True) | PatientDischarge.id.is_not(None))
-        .where(PatientDischarge.discharged_at.is_(None) | (PatientDischarge.discharged_at > period_start)),
-        request.ward,
-    )
-    stays_by_bed: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for bed_id, admitted_at, discharged_at in connection.execute(stays):
-        left = _utc(discharged_at) if discharged_at is not None else period_end
-        stays_by_bed[bed_id].append((max(_utc(admitted_at), period_start), min(left, period_end)))
-    occupied = {bed_id: _days_covered(intervals) for bed_id, intervals in stays_by_bed.items()}
-    period_days = (end - start).days + 1
-    table = ReportTable(
-        [
-            "ward",
-            "bed",
-            "status",
-            "current_patient",
-            "days_occupied",
-            "utilization_pct",
-            "period_start",
-            "period_end",
-        ]
-    )
-    for bed_id, ward, bed, status, mrn in connection.execute(beds):
+    return ReportStream(UTILIZATION_HEADER, _utilization_rows(connection, request, window, beds))
+
+
+def _utilization_rows(
+    connection: Connection, request: ReportRequest, window: _Window, beds: Select[*tuple[Any, ...]]
+) -> Iterator[list[Any]]:
+    occupied = _occupied_days(connection, request.ward, window)
+    period_days = (window.end - window.start).days + 1
+    for bed_id, ward, bed, status, mrn in _fetch(connection, beds):
         days = round(occupied.get(bed_id, 0.0), 2)
-        table.rows.append(
-            [
-                ward,
-                bed,
-                status,
-                mrn or "",
-                days,
-                _percent(days, period_days),
-                start.isoformat(),
-                end.isoformat(),
-            ]
-        )
-    return table
+        yield [
+            ward,
+            bed,
+            status,
+            mrn or "",
+            days,
+            _percent(days, period_days),
+            window.start.isoformat(),
+            window.end.isoformat(),
+        ]
+
+
+def _stay_queries(
+    connection: Connection, ward: str | None, window: _Window
+) -> tuple[Select[*tuple[Any, ...]], ...]:
+    """The stays that overlap the window, as (bed id, admitted at, discharged at or None).
+
+    A stay is open while its admission is active and has no discharge, and ended by its discharge
+    otherwise; an inactive admission without a discharge has no end and is no stay. Each part is one
+    index range (the active admissions; the discharges after the window's start), not every admission
+    ever made before the window's end. Open stays are not filtered on ``admitted_at < until``: one
+    admitted later covers no time of the window anyway, and the condition made SQLite range over
+    ``admitted_at`` (most of a million admissions) instead of the few active ones.
+    """
+    admitted_at = _utc_time(connection, PatientAdmission.admitted_at)
+    open_stays = select(PatientAdmission.bed_id, admitted_at).where(
+        ADMISSION_IS_ACTIVE, ~exists().where(PatientDischarge.admission_id == PatientAdmission.id)
+    )
+    ended_stays = (
+        select(PatientAdmission.bed_id, admitted_at, _utc_time(connection, PatientDischarge.discharged_at))
+        .join(PatientAdmission, PatientAdmission.id == PatientDischarge.admission_id)
+        .where(PatientDischarge.discharged_at > window.since, PatientAdmission.admitted_at < window.until)
+    )
+    if not ward:
+        return open_stays, ended_stays
+    in_ward = select(WardBed.id).join(Ward, Ward.id == WardBed.ward_id).where(Ward.code == ward)
+    return tuple(query.where(PatientAdmission.bed_id.in_(in_ward)) for query in (open_stays, ended_stays))
+
+
+def _stays(connection: Connection, ward: str | None, window: _Window) -> Iterator[Any]:
+    """(bed id, admitted at, discharged at or None: naive UTC) of every stay that overlaps the window."""
+    open_stays, ended_stays = _stay_queries(connection, ward, window)
+    for bed_id, admitted_at in _fetch(connection, open_stays):
+        yield bed_id, admitted_at, None
+    yield from _fetch(connection, ended_stays)
+
+
+def _occupied_days(connection: Connection, ward: str | None, window: _Window) -> dict[int, float]:
+    """Days each bed was occupied in the window, by bed id (beds with no stay are absent)."""
+    since, until = _naive_utc(window.since), _naive_utc(window.until)
+    stays_by_bed: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    for bed_id, admitted, discharged in _stays(connection, ward, window):
+        left = discharged if discharged is not None else until
+        stays_by_bed[bed_id].append((max(admitted, since), min(left, until)))
+    return {bed_id: _days_covered(intervals) for bed_id, intervals in stays_by_bed.items()}
 
 
 def _days_covered(intervals: list[tuple[datetime, datetime]]) -> float:
@@ -275,41 +411,46 @@ def _days_covered(intervals: list[tuple[datetime, datetime]]) -> float:
     return covered / 86_400
 
 
-def export_patients(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
+def export_patients(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
     """The quick list: every patient with their current bed, ward, admission date and reason, if any."""
-    active = and_(PatientAdmission.patient_id == Patient.id, PatientAdmission.is_active.is_(True))
+    active = and_(PatientAdmission.patient_id == Patient.id, ADMISSION_IS_ACTIVE)
     query = _in_ward(
-        select(*PATIENT_STAY)
+        _patient_stay(connection)
         .join(User, User.id == Patient.user_id)
         .outerjoin(PatientAdmission, active)
         .outerjoin(WardBed, WardBed.id == PatientAdmission.bed_id)
         .outerjoin(Ward, Ward.id == WardBed.ward_id)
-        .order_by(Patient.mrn),
+        .order_by(_sorted_not_walked(Patient.mrn)),
         request.ward,
     )
-    table = ReportTable(["patient_id", "name", "email", "phone", "bed", "ward", "admission_date", "reason"])
-    for mrn, first, last, email, phone, bed, ward, admitted_at, reason in connection.execute(query):
-        admitted = _utc(admitted_at).isoformat() if admitted_at is not None else ""
-        table.rows.append(
-            [
-                mrn,
-                _full_name(first, last),
-                email or "",
-                phone or "",
-                bed or "",
-                ward or "",
-                admitted,
-                reason or "",
-            ]
-        )
-    return table
+    return ReportStream(EXPORT_HEADER, _export_rows(connection, query))
 
 
-def _utc(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+def _sorted_not_walked(column: Any) -> Any:
+    """``column`` as an ORDER BY term that gives the same order but that no index provides.
+
+    Given the bare column, SQLite reads every patient through the ``mrn`` index, which visits the
+    table (and then the users) in random order: 2.5 times slower than reading the table in order and
+    sorting. An expression (the same text, so the same order everywhere) makes it sort.
+    """
+    return column.concat("")
 
 
-QUERIES: dict[ReportType, Callable[[Connection, ReportRequest, datetime], ReportTable]] = {
+def _export_rows(connection: Connection, query: Select[*tuple[Any, ...]]) -> Iterator[list[Any]]:
+    for mrn, first, last, email, phone, bed, ward, admitted, reason in _fetch(connection, query):
+        yield [
+            mrn,
+            _full_name(first, last),
+            email or "",
+            phone or "",
+            bed or "",
+            ward or "",
+            _iso(admitted) if admitted is not None else "",
+            reason or "",
+        ]
+
+
+QUERIES: dict[ReportType, Callable[[Connection, ReportRequest, datetime], ReportStream]] = {
     ReportType.OCCUPANCY: occupancy,
     ReportType.PATIENT_LIST: patient_list,
     ReportType.ADMISSION_DISCHARGE: admission_discharge,
@@ -318,6 +459,12 @@ QUERIES: dict[ReportType, Callable[[Connection, ReportRequest, datetime], Report
 }
 
 
-def build_report(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
-    """The rows of one report, as of ``now``."""
+def stream_report(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
+    """The rows of one report, as of ``now``, produced as they are read (on ``connection``, still open)."""
     return QUERIES[request.report_type](connection, request, now)
+
+
+def build_report(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
+    """The rows of one report, as of ``now``, all in memory."""
+    stream = stream_report(connection, request, now)
+    return ReportTable(stream.header, list(stream.rows))

@@ -15,7 +15,7 @@ from processor.core.operation_types import OperationType
 from processor.core.problems import Code
 from processor.core.report_request import ReportRequest, ReportType, report_file_name
 from processor.reports.files import publish_report, write_table, write_to_stream
-from processor.reports.queries import ReportTable, build_report
+from processor.reports.queries import Report, stream_report
 
 TO_STDOUT = "-"
 
@@ -54,7 +54,9 @@ def run_report(
     """Build and write one report as a BulkOperation.
 
     ``destination`` None writes ``outbox/reports/<type>-<time>-op<N>.csv`` and its latest copy; ``-``
-    writes to stdout; anything else is a file path, written atomically.
+    writes to stdout; anything else is a file path, written atomically. The rows go from the database to
+    the file as they are read, never all in memory; on stdout they go out as they come, so a failure
+    midway leaves the rows written so far there (and the operation failed).
     """
     operation_type = (
         OperationType.EXPORT_PATIENTS
@@ -65,12 +67,13 @@ def run_report(
     new = records.NewOperation(operation_type, label, None, requested_by, owner)
     operation_id = records.register(engine, new, now)
     records.mark_processing(engine, operation_id, owner, now)
+    name = report_file_name(request, now, f"op{operation_id}")
     try:
+        # The rows stream from the query to the file, so the connection stays open while they are written.
         with engine.connect() as connection:
-            table = build_report(connection, request, now)
-        output = _write(
-            outbox_dir, request, table, destination, report_file_name(request, now, f"op{operation_id}")
-        )
+            output, rows = _write(
+                outbox_dir, request, stream_report(connection, request, now), destination, name
+            )
     except Exception:
         records.fail(
             engine,
@@ -83,19 +86,18 @@ def run_report(
             clock(),
         )
         raise
-    rows = len(table.rows)
     with engine.begin() as connection:
         records.complete(connection, operation_id, owner, records.Counts(rows, rows, 0), [], output, clock())
     return ReportOutcome(operation_id, output, rows)
 
 
 def _write(
-    outbox_dir: Path, request: ReportRequest, table: ReportTable, destination: str | None, name: str
-) -> str:
+    outbox_dir: Path, request: ReportRequest, report: Report, destination: str | None, name: str
+) -> tuple[str, int]:
+    """Write the report where ``destination`` says; returns where it went and its number of rows."""
     if destination == TO_STDOUT:
-        write_to_stream(sys.stdout, table)
-        return TO_STDOUT
+        return TO_STDOUT, write_to_stream(sys.stdout, report)
     if destination:
-        write_table(Path(destination), table)
-        return destination
-    return str(publish_report(outbox_dir, request, table, name))
+        return destination, write_table(Path(destination), report)
+    published = publish_report(outbox_dir, request, report, name)
+    return str(published.path), published.rows

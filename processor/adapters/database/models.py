@@ -191,6 +191,14 @@ class PatientAdmission(Base):
             postgresql_where=text("is_active"),
         ),
         Index("ix_patient_admissions_admitted_at", "admitted_at"),
+        # The current admissions by admission time (the patient list and its date filters): without it a
+        # date filter made the database range over every admission ever made in those dates.
+        Index(
+            "ix_patient_admissions_active_admitted_at",
+            "admitted_at",
+            sqlite_where=text("is_active"),
+            postgresql_where=text("is_active"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,7 +218,14 @@ class PatientDischarge(Base):
     __tablename__ = "patient_discharges"
     __table_args__ = (
         CheckConstraint(_one_of("discharge_status", DISCHARGE_STATUSES), name="discharge_status_known"),
-        Index("ix_patient_discharges_discharged_at", "discharged_at"),
+        # The reports read the discharges of a period (and the stays ending after a day) from this index
+        # alone, without visiting each discharge's row: it holds every column they need of it.
+        Index(
+            "ix_patient_discharges_discharged_at_covering",
+            "discharged_at",
+            "admission_id",
+            "discharge_status",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
