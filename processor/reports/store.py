@@ -11,7 +11,7 @@ from processor.adapters.database.stores import SqlWardStore
 from processor.core.clock import Clock
 from processor.core.report_request import ReportRequest
 from processor.reports.files import write_partial_report
-from processor.reports.queries import build_report
+from processor.reports.queries import stream_report
 
 
 class ReportingStore(SqlWardStore):
@@ -24,11 +24,10 @@ class ReportingStore(SqlWardStore):
         self._owner_token = owner_token
 
     def write_report(self, request: ReportRequest, file_name: str) -> int:
-        """Build the report on this connection and write it, unpublished until the file's transaction
-        commits (the pipeline publishes it then); returns its row count."""
-        table = build_report(self.connection, request, self._clock())
-        write_partial_report(self._outbox_dir, table, file_name, self._owner_token)
-        return len(table.rows)
+        """Stream the report from this connection into its file, unpublished until the file's transaction
+        commits (the pipeline publishes it then); returns its row count. Rows are never all in memory."""
+        report = stream_report(self.connection, request, self._clock())
+        return write_partial_report(self._outbox_dir, report, file_name, self._owner_token).rows
 
 
 def reporting_store_factory(
