@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, Table, func, insert, select, text
 
 from bench import datagen
 from processor.adapters.database.engine import build_engine
@@ -275,6 +275,18 @@ def _ensure_empty(connection: Connection) -> None:
             raise SystemExit(f"{model.__tablename__} is not empty: seed a fresh database")
 
 
+def _advance_sequences(connection: Connection) -> None:
+    """PostgreSQL: the rows were given explicit ids, so move each id sequence past them; without this
+    the next ordinary insert (a wardbulk operation on the seeded database) would collide."""
+    if connection.dialect.name != "postgresql":
+        return
+    for model in (User, Patient, Ward, WardBed, PatientAdmission, PatientDischarge):
+        name = model.__tablename__
+        connection.execute(
+            text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), coalesce(max(id), 1)) FROM {name}")  # noqa: S608
+        )
+
+
 def seed(args: argparse.Namespace) -> dict[str, Any]:
     """Seed the database of ``args.database_url``; returns the counts and expected report rows."""
     rng, now = datagen.seeded(f"history:{args.seed}"), datetime.now(UTC)
@@ -289,6 +301,7 @@ def seed(args: argparse.Namespace) -> dict[str, Any]:
         plans = plan_beds(rng, args.wards, args.beds_per_ward, args.patients)
         insert_hospital(connection, args.wards, plans, now)
         tally = insert_stays(connection, plan_stays(rng, plans, args.admissions, args.patients, now), period)
+        _advance_sequences(connection)
     engine.dispose()
     return {
         "patients": args.patients,
