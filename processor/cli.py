@@ -10,39 +10,34 @@ import csv
 import getpass
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
-from rich.markup import escape
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
 from processor import __version__
-from processor.adapters import inbox
-from processor.adapters.database.history import (
-    HistoryFilter,
-    list_operations,
-    operation_detail,
-    operation_stats,
-)
-from processor.adapters.outbox import OutboxFiles
-from processor.bootstrap import App, build_app, build_daemon, build_pipeline, initialise
-from processor.core.formats import format_of
 from processor.core.operation_types import OperationStatus, OperationType
 from processor.core.report_request import ReportRequest, ReportType
 from processor.errors import UsageError, WardbulkError
-from processor.logs import configure_logging, get_logger
-from processor.pipeline import FileOutcome, Pipeline, process_claimed
-from processor.reports.service import request_problem, run_report
-from processor.settings import CONFIG_ENV_VAR, Settings, load_settings
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from processor.adapters.database.history import HistoryFilter
+    from processor.bootstrap import App
+    from processor.pipeline import FileOutcome, Pipeline
+    from processor.settings import Settings
+
+# Start-up time is paid by every command (a `wardbulk process` of a small file is mostly start-up), so
+# this module imports only what parsing the command line needs, and each command imports the rest
+# itself (the imports marked PLC0415). `--version`, `--help` and `template` load no database, settings
+# or logging code at all. This name is settings.CONFIG_ENV_VAR (a test keeps them equal), written out
+# here because importing the settings module costs pydantic-settings and SQLAlchemy.
+CONFIG_ENV_VAR = "WARDBULK_CONFIG"
 INTERNAL_ERROR_EXIT = 70
-log = get_logger(__name__)
 
 
 @dataclass
@@ -54,11 +49,16 @@ class CliContext:
 
     def settings(self) -> Settings:
         if self._settings is None:
+            from processor.logs import configure_logging  # noqa: PLC0415
+            from processor.settings import load_settings  # noqa: PLC0415
+
             self._settings = load_settings(self.config_path)
             configure_logging(self._settings.log_level, self._settings.log_format)
         return self._settings
 
     def app(self) -> App:
+        from processor.bootstrap import build_app  # noqa: PLC0415
+
         return build_app(self.settings())
 
 
@@ -89,6 +89,8 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 @pass_context
 def init(cli_ctx: CliContext, demo: bool) -> None:
     """Create the folders and bring the database to the current schema. Safe to run again."""
+    from processor.bootstrap import initialise  # noqa: PLC0415
+
     app = cli_ctx.app()
     try:
         result = initialise(app, demo=demo)
@@ -114,9 +116,11 @@ def run(cli_ctx: CliContext, once: bool) -> None:
     Brings the database to the current schema first. SIGTERM or Ctrl-C stops gracefully: the file in
     hand is rolled back and processed again at the next start.
     """
+    from processor.bootstrap import build_daemon, prepare  # noqa: PLC0415
+
     app = cli_ctx.app()
     try:
-        initialise(app)
+        prepare(app)
         daemon = build_daemon(app)
         daemon.install_signal_handlers()
         daemon.run(once=once)
@@ -143,9 +147,13 @@ def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
 
     Exits 0 when the operation completed (rows with errors are in errors.csv), 1 when it failed.
     """
+    from processor.adapters import inbox  # noqa: PLC0415
+    from processor.bootstrap import build_pipeline, prepare  # noqa: PLC0415
+    from processor.pipeline import process_claimed  # noqa: PLC0415
+
     app = cli_ctx.app()
     try:
-        initialise(app)
+        prepare(app)
         pipeline = build_pipeline(app)
         claimed = inbox.copy_in(
             app.settings.inbox_dir, file, OperationType(operation), _cli_user(), pipeline.host
@@ -162,11 +170,12 @@ def _cli_user() -> str:
     return getpass.getuser()
 
 
-def _with_progress(pipeline: Pipeline, work: Any) -> FileOutcome:
+def _with_progress(pipeline: Pipeline, work: Callable[[], FileOutcome]) -> FileOutcome:
     """Run ``work`` with a Rich progress bar when stderr is a terminal."""
     if not sys.stderr.isatty():
-        result: FileOutcome = work()
-        return result
+        return work()
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn  # noqa: PLC0415
+
     columns = (
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -212,20 +221,23 @@ def report(
     request = ReportRequest(
         ReportType(report_type), ward, start.date() if start else None, end.date() if end else None
     )
+    from processor.adapters.owners import this_process  # noqa: PLC0415
+    from processor.bootstrap import prepare  # noqa: PLC0415
+    from processor.reports.service import request_problem, run_report  # noqa: PLC0415
+
     app = cli_ctx.app()
     try:
-        initialise(app)
+        prepare(app)
         problem = request_problem(app.engine, request)
         if problem:
             raise UsageError(problem)
-        pipeline = build_pipeline(app)
         outcome = run_report(
             app.engine,
             app.settings.outbox_dir,
             app.clock,
             request,
             _cli_user(),
-            pipeline.host,
+            this_process(),
             f"wardbulk report {report_type}",
             output,
         )
@@ -239,6 +251,8 @@ def report(
 @click.argument("operation", type=OPERATION_CHOICE)
 def template(operation: str) -> None:
     """Print a header row and one example row for OPERATION (valid against `init --demo` data)."""
+    from processor.core.formats import format_of  # noqa: PLC0415
+
     csv_format = format_of(OperationType(operation))
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(csv_format.columns)
@@ -258,6 +272,8 @@ def _filters(
     until: datetime | None,
     limit: int = 100,
 ) -> HistoryFilter:
+    from processor.adapters.database.history import HistoryFilter  # noqa: PLC0415
+
     return HistoryFilter(
         operation_type, status, since.date() if since else None, until.date() if until else None, limit
     )
@@ -285,6 +301,8 @@ def ops_list(
     as_json: bool,
 ) -> None:
     """Operations, newest first, with record counts, success rate and duration."""
+    from processor.adapters.database.history import list_operations  # noqa: PLC0415
+
     app = cli_ctx.app()
     try:
         found = list_operations(app.engine, _filters(operation_type, status, since, until, limit))
@@ -293,6 +311,9 @@ def ops_list(
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
+    from rich.markup import escape  # noqa: PLC0415
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table("id", "created", "type", "status", "file", "records", "ok", "failed", "success", "duration")
     for op in found:
         duration = f"{op['duration_s']:.1f}s" if op["duration_s"] is not None else ""
@@ -317,6 +338,8 @@ def ops_list(
 @pass_context
 def ops_show(cli_ctx: CliContext, operation_id: int, as_json: bool) -> None:
     """Everything about one operation: file, sha256, who, times, counts, progress, first errors, outputs."""
+    from processor.adapters.database.history import operation_detail  # noqa: PLC0415
+
     app = cli_ctx.app()
     try:
         detail = operation_detail(app.engine, operation_id)
@@ -339,6 +362,8 @@ def ops_show(cli_ctx: CliContext, operation_id: int, as_json: bool) -> None:
 
 def _outputs_of(outbox_dir: Path, detail: dict[str, Any]) -> list[str]:
     """The outbox files of an operation that exist now (and the report it wrote, if any)."""
+    from processor.adapters.outbox import OutboxFiles  # noqa: PLC0415
+
     files = OutboxFiles.for_operation(
         outbox_dir, OperationType(detail["operation_type"]), detail["input_file"] or "", detail["id"], ""
     )
@@ -363,6 +388,8 @@ def ops_stats(
     as_json: bool,
 ) -> None:
     """Totals (all, completed, in progress, failed), success rate and durations, per operation type."""
+    from processor.adapters.database.history import operation_stats  # noqa: PLC0415
+
     app = cli_ctx.app()
     try:
         stats = operation_stats(app.engine, _filters(operation_type, None, since, until))
@@ -371,6 +398,8 @@ def ops_stats(
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
+    from rich.table import Table  # noqa: PLC0415
+
     table = Table(
         "type", "operations", "completed", "in progress", "failed", "records", "success", "median", "p95"
     )
@@ -387,6 +416,8 @@ def ops_stats(
 
 def _console() -> Console:
     """A console as wide as the terminal; when piped, wide enough that no cell is cut."""
+    from rich.console import Console  # noqa: PLC0415
+
     return Console(width=None if sys.stdout.isatty() else 200)
 
 
@@ -439,7 +470,9 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"wardbulk: error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except Exception:
-        log.exception("command_crashed")
+        from processor.logs import get_logger  # noqa: PLC0415
+
+        get_logger(__name__).exception("command_crashed")
         click.echo("wardbulk: internal error (details in the log above)", err=True)
         sys.exit(INTERNAL_ERROR_EXIT)
     sys.exit(0)

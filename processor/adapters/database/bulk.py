@@ -20,7 +20,6 @@ import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
-from psycopg import errors as pg_errors
 from sqlalchemy import (
     ARRAY,
     Column,
@@ -173,6 +172,8 @@ def _executemany(
 def _copy(
     connection: Connection, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]
 ) -> None:
+    from psycopg import errors as pg_errors  # noqa: PLC0415 (50 ms of start-up every SQLite command spares)
+
     statement = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN"
     driver_connection = connection.connection.driver_connection
     assert driver_connection is not None
