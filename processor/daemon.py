@@ -1,8 +1,9 @@
 """The daemon's main loop: recovery, scan, watch, ordered processing, graceful stop.
 
 - At start: recovery (nothing stays stuck), then a scan of every inbox folder.
-- Running: watchdog sightings and a periodic rescan feed one arrival-ordered queue across all inboxes;
-  ready files are claimed and processed one at a time, in order.
+- Running: watchdog sightings (each wakes the loop at once) and a periodic rescan feed one
+  arrival-ordered queue across all inboxes; ready files are claimed and processed one at a time, in
+  order, and each committed file is published by the ``Publisher`` thread while the next is processed.
 - SIGTERM/SIGINT: the file in hand is rolled back at the next chunk boundary (it waits, claimed, and is
   processed again at the next start) or finished if it is already committing; then the loop exits.
 - ``once``: process every file present at start as soon as it is ready, then exit.
@@ -14,6 +15,7 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from types import FrameType
@@ -26,7 +28,7 @@ from processor.adapters.watcher import Sighting, start_watching
 from processor.core.operation_types import OperationType
 from processor.logs import get_logger
 from processor.operations.registry import is_available
-from processor.pipeline import Interrupted, Pipeline, process_claimed
+from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, publish_all
 from processor.recovery import recover
 from processor.reports.dashboard import Debouncer, refresh_dashboard
 from processor.reports.schedules import run_schedule
@@ -36,6 +38,68 @@ log = get_logger(__name__)
 TICK_S = 0.1
 MAX_BACKOFF_S = 60.0
 DASHBOARD_EVERY_S = 300
+MAX_UNPUBLISHED = 64  # files committed ahead of the publisher before the loop waits for it
+
+
+class Publisher:
+    """Publishes committed files on a thread of its own, in commit order, while the loop goes on.
+
+    The loop hands over each file once its transaction has committed (``decide_claimed``); publishing it
+    (renames into the outbox, their fsyncs, moving the input: ``publish_all``) then overlaps with the
+    next file, and the files that queued up meanwhile are published as one batch, with one fsync per
+    folder and step for all of them. Until then a committed file waits bound to its operation in the
+    processing area: if the process dies first, recovery publishes it at the next start, as after any
+    crash between a commit and the outbox. ``drain`` waits until all handed over is published.
+    """
+
+    def __init__(self, publish: Callable[[list[Decided]], object]) -> None:
+        self._publish = publish
+        self._waiting: list[Decided] = []
+        self._busy = False
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def submit(self, decided: Decided) -> None:
+        """Queue a committed file (waiting while ``MAX_UNPUBLISHED`` are queued already)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._waiting) < MAX_UNPUBLISHED)
+            self._waiting.append(decided)
+            self._changed.notify_all()
+
+    def drain(self) -> None:
+        """Return once every file submitted so far is published (or its publishing failed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._waiting and not self._busy)
+
+    def close(self) -> None:
+        """Publish what is left, then end the thread."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _next_batch(self) -> list[Decided]:
+        """Everything queued, once there is something (empty only when closed and done)."""
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._waiting) or self._closed)
+            batch, self._waiting = self._waiting, []
+            self._busy = bool(batch)
+            self._changed.notify_all()
+            return batch
+
+    def _run(self) -> None:
+        while batch := self._next_batch():
+            try:
+                self._publish(batch)
+            except Exception:
+                # Committed, still bound in the processing area: the next recovery publishes them.
+                log.exception("publish_failed", operation_ids=[d.job.operation_id for d in batch])
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
 
 
 def available_operation_types() -> list[OperationType]:
@@ -59,6 +123,10 @@ class Daemon:
         self.operation_types = available_operation_types()
         self.queue = ArrivalQueue(self.settings.stability_window_s, self._needs_marker)
         self._sightings: queue.Queue[Sighting] = queue.Queue()
+        self._publisher: Publisher | None = None
+        # Set by the watcher after each sighting and by a stop request: the loop goes on at once instead
+        # of at its next tick (a renamed-in file is ready the moment it is seen).
+        self._wake = threading.Event()
 
     def _needs_marker(self, inbox_file: InboxFile) -> bool:
         return self.settings.operations.for_type(inbox_file.operation_type).done_marker
@@ -71,6 +139,7 @@ class Daemon:
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
         log.info("stop_requested", signal=signal.Signals(signum).name)
         self.stop_event.set()
+        self._wake.set()
 
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
@@ -78,10 +147,15 @@ class Daemon:
         self._recover()
         self._rescan()
         self.dashboard.changed()  # a page from the start, even before the first file
-        if once:
-            self._drain_present_files()
-        else:
-            self._run_with_scheduler()
+        self._publisher = Publisher(partial(publish_all, self.pipeline))
+        try:
+            if once:
+                self._drain_present_files()
+            else:
+                self._run_with_scheduler()
+        finally:
+            self._publisher.close()
+            self._publisher = None
         log.info("daemon_stopped", files_processed=self.processed)
         return 0
 
@@ -123,6 +197,7 @@ class Daemon:
 
     def _recover(self) -> None:
         """Finish what crashed or stopped processes (this one's predecessors, or dead peers) left."""
+        self._drain_publisher()  # recovery would otherwise publish the files still queued, alongside it
         try:
             self.processed += len(recover(self.pipeline))
         except Interrupted:
@@ -153,13 +228,18 @@ class Daemon:
         while len(self.queue) and not self.stop_event.is_set():
             self._process_ready()
             self.stop_event.wait(TICK_S)
+        self._drain_publisher()
         self.dashboard.changed()
         self._refresh_dashboard_if_due()
 
     def _watch_until_stopped(self) -> None:
         folders = [self.settings.inbox_dir / t.value for t in self.operation_types]
         observer = start_watching(
-            folders, self._sightings, self.settings.observer == "polling", self.settings.poll_interval_s
+            folders,
+            self._sightings,
+            self.settings.observer == "polling",
+            self.settings.poll_interval_s,
+            wake=self._wake.set,
         )
         # Files dropped between the start-up scan and the observer's start have no event: scan again now,
         # before any event is taken, so they keep their place (by modification time) ahead of later files.
@@ -168,6 +248,7 @@ class Daemon:
         next_rescan = time.monotonic() + self.settings.rescan_interval_s
         try:
             while not self.stop_event.is_set():
+                self._wake.clear()  # before taking sightings: one put after this wakes the next wait
                 self._take_sightings()
                 if time.monotonic() >= next_rescan:
                     self._recover()
@@ -175,7 +256,7 @@ class Daemon:
                     next_rescan = time.monotonic() + self.settings.rescan_interval_s
                 self._process_ready()
                 self._refresh_dashboard_if_due()
-                self.stop_event.wait(TICK_S)
+                self._wake.wait(TICK_S)
         finally:
             observer.stop()
             observer.join(timeout=5)
@@ -207,7 +288,7 @@ class Daemon:
             if claimed is None:
                 continue  # another daemon took it
             try:
-                process_claimed(self.pipeline, claimed)
+                decided = decide_claimed(self.pipeline, claimed)
             except Interrupted:
                 return
             except Exception:
@@ -219,6 +300,17 @@ class Daemon:
                 )
                 self._back_off()
                 return
+            self._publish(decided)
             self._failures = 0
             self.processed += 1
             self.dashboard.changed()
+
+    def _publish(self, decided: Decided) -> None:
+        if self._publisher is None:  # outside ``run`` (tests drive the loop's steps directly)
+            publish_all(self.pipeline, [decided])
+        else:
+            self._publisher.submit(decided)
+
+    def _drain_publisher(self) -> None:
+        if self._publisher is not None:
+            self._publisher.drain()

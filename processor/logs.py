@@ -63,8 +63,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+# Every pattern above needs one of these in the text; most logged strings (event names, file names,
+# operation types) have none, and skip the seven regular expressions.
+_PATTERN_MARKERS = ("@", "Key (", "Failing row contains ", "DETAIL:", "[parameters: ", "input_value=")
+
+
 def scrub(text: str) -> str:
     """Remove patient values and credentials from free text (error messages, tracebacks, SQL)."""
+    if not any(marker in text for marker in _PATTERN_MARKERS):
+        return text
     for pattern, replacement in _PATTERNS:
         text = pattern.sub(replacement, text)
     return text

@@ -18,8 +18,9 @@ import pickle
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from itertools import islice
@@ -42,6 +43,7 @@ from processor.adapters.outbox import (
     ExcelCsvWriter,
     OutboxFiles,
     discard_reports,
+    publish_outboxes,
     publish_reports,
     write_atomically,
     write_json,
@@ -49,13 +51,19 @@ from processor.adapters.outbox import (
 from processor.adapters.owners import this_process, token
 from processor.core.clock import Clock
 from processor.core.csv_reading import MAX_FIELD_CHARS, Record, decode_lines, read_csv
-from processor.core.operation_types import OperationStatus
+from processor.core.operation_types import OperationStatus, OperationType
 from processor.core.problems import Code, FileRejected, RowError
 from processor.core.report_request import report_file_name
 from processor.logs import get_logger, scrub
-from processor.operations.base import Operation, OperationRun, RowOutcome, RunContext
+from processor.operations.base import (
+    MemoryFirstLineIndex,
+    Operation,
+    OperationRun,
+    RowOutcome,
+    RunContext,
+)
 from processor.operations.export_report import ExportPatients
-from processor.operations.ports import ConcurrentChange, NotificationLine
+from processor.operations.ports import ConcurrentChange, FirstLineIndex, NotificationLine
 from processor.operations.registry import is_available, operation_for, trigger_for
 from processor.settings import OperationSettings, Settings
 
@@ -63,6 +71,9 @@ log = get_logger(__name__)
 T = TypeVar("T")
 RESULT_TAIL = ("line", "outcome", "message")
 TRANSIENT_ATTEMPTS = 3
+# Files up to this size keep their keys' first lines in memory (see ``_first_line_index``): some
+# thousands of keys for real rows, a few megabytes even for rows of a dozen bytes.
+SMALL_FILE_BYTES = 256 * 1024
 # Allocations between young-generation collections while a file runs (Python's default is 700).
 GC_YOUNG_THRESHOLD = 10_000
 
@@ -86,25 +97,50 @@ class Pipeline:
     store_factory: Callable[[Connection], Any] = SqlWardStore
 
 
+# The operation types whose files write reports (through the store's ``write_report``). A fresh job of
+# another type has no report partial to publish or discard, so it does not list outbox/reports/ for them
+# (a directory scan per file, in a folder that only grows). A new report-writing operation belongs here.
+REPORT_WRITERS = frozenset({OperationType.EXPORT_REPORT, OperationType.EXPORT_PATIENTS})
+
+
 @dataclass(frozen=True)
 class Job:
-    """One registered file: its claimed copy, its operation and where its outputs go."""
+    """One registered file: its claimed copy, its operation and where its outputs go.
+
+    ``inherited`` (the default) when the operation may have had another owner before: recovery's jobs.
+    A job this process registered a moment ago (``inherited=False``) has no other owner's leftovers to
+    look for, so cleaning up after it removes files by name instead of listing folders.
+    """
 
     claimed: ClaimedFile
     operation_id: int
     sha256: str | None
     started_at: datetime
     files: OutboxFiles
+    inherited: bool = True
 
     @property
     def spool(self) -> Path:
         return self.claimed.path.with_name(f".op{self.operation_id}.{self.files.owner_token}.spool")
 
+    @property
+    def may_have_reports(self) -> bool:
+        """Whether report partials of this operation may exist (see ``REPORT_WRITERS``)."""
+        return self.inherited or self.claimed.operation_type in REPORT_WRITERS
+
     def discard_work(self) -> None:
         """Remove this owner's partial outputs (reports included) and spool."""
         self.files.discard_partials()
-        discard_reports(self.files.folder.parent, self.operation_id, self.files.owner_token)
+        if self.may_have_reports:
+            discard_reports(self.files.folder.parent, self.operation_id, self.files.owner_token)
         self.spool.unlink(missing_ok=True)
+
+    def discard_leftovers(self) -> None:
+        """After publishing: this owner's leftovers, and every owner's if the job may have had others."""
+        if self.inherited:
+            self.discard_everyones_work()
+        else:
+            self.discard_work()
 
     def discard_everyones_work(self) -> None:
         """Remove every owner's partial outputs and spools of this operation (the others are dead)."""
@@ -194,10 +230,17 @@ class Validation:
     total: int = 0
     failed: int = 0
     unknown_columns: list[str] = field(default_factory=list)
+    # result.csv and errors.csv reaching the disk (see ``ExcelCsvWriter.close_in_background``).
+    syncing: list[Future[None]] = field(default_factory=list)
 
     @property
     def counts(self) -> records.Counts:
         return records.Counts(self.total, self.total - self.failed, self.failed)
+
+    def wait_until_on_disk(self) -> None:
+        """Before the commit: result.csv and errors.csv are on disk (raises what their fsync raised)."""
+        for syncing in self.syncing:
+            syncing.result()
 
 
 def chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
@@ -220,8 +263,23 @@ def precheck(claimed: ClaimedFile, settings: Settings) -> FileRejected | None:
     return None
 
 
+@dataclass(frozen=True)
+class Decided:
+    """A registered file whose fate is committed: publishing its outbox and moving it are left."""
+
+    job: Job
+    committed: Committed
+
+
 def process_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> FileOutcome:
     """Register a freshly claimed file as a BulkOperation and see it through to the outbox."""
+    decided = decide_claimed(pipeline, claimed)
+    return publish(pipeline, decided.job, decided.committed)
+
+
+def decide_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> Decided:
+    """``process_claimed`` up to and with the commit; ``publish_all`` finishes it (the daemon publishes
+    files in batches). Until then the file waits, bound to its operation, where recovery finds it."""
     too_large = claimed.size > pipeline.settings.max_file_bytes
     sha256 = None if too_large else inbox.sha256_of(claimed.path)
     new = records.NewOperation(
@@ -229,14 +287,15 @@ def process_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> FileOutcome:
     )
     now = pipeline.clock()
     operation_id = records.register(pipeline.engine, new, now)
-    job = job_for(pipeline, inbox.bind_to_operation(claimed, operation_id), operation_id, sha256, now)
+    bound = inbox.bind_to_operation(claimed, operation_id)
+    job = job_for(pipeline, bound, operation_id, sha256, now, inherited=False)
     log.info(
         "file_claimed",
         operation_id=operation_id,
         file=claimed.original_name,
         operation=claimed.operation_type.value,
     )
-    return run_operation(pipeline, job)
+    return Decided(job, _decide(pipeline, job))
 
 
 def job_for(
@@ -246,11 +305,12 @@ def job_for(
     sha256: str | None,
     started_at: datetime,
     owner: str | None = None,
+    inherited: bool = True,
 ) -> Job:
     """The job of a registered operation (also rebuilt by recovery from the database row).
 
     ``owner`` names whose temporary files the job uses: this process's, unless recovery publishes what
-    a dead owner committed.
+    a dead owner committed. ``inherited``: see ``Job``.
     """
     files = OutboxFiles.for_operation(
         pipeline.settings.outbox_dir,
@@ -259,7 +319,7 @@ def job_for(
         operation_id,
         token(owner or pipeline.host),
     )
-    return Job(claimed, operation_id, sha256, started_at, files)
+    return Job(claimed, operation_id, sha256, started_at, files, inherited)
 
 
 def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
@@ -274,12 +334,11 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
 
 
 def _decide(pipeline: Pipeline, job: Job) -> Committed:
-    rejection = _rejection_before_reading(pipeline, job)
+    rejection = _start(pipeline, job)
     if rejection is not None:
         return reject_file(pipeline, job, rejection)
     operation = operation_for(job.claimed.operation_type) or trigger_for(job.claimed.operation_type)
-    assert operation is not None  # checked by _rejection_before_reading
-    records.mark_processing(pipeline.engine, job.operation_id, pipeline.host, pipeline.clock())
+    assert operation is not None  # checked by _start
     with Heartbeat(pipeline, job.operation_id), _collector_spares_the_heap():
         try:
             return _with_retries(pipeline, job, operation)
@@ -316,19 +375,27 @@ def _collector_spares_the_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def _rejection_before_reading(pipeline: Pipeline, job: Job) -> FileRejected | None:
-    name = job.claimed.operation_type.value
-    if not is_available(job.claimed.operation_type):
-        return FileRejected.single(Code.INTERNAL_ERROR, f"operation {name} is not available in this version")
-    if trigger_for(job.claimed.operation_type) is not None:
-        return None  # a trigger's content is ignored: any name, any size, the same bytes again
-    problem = precheck(job.claimed, pipeline.settings)
-    if problem is not None or job.sha256 is None:
-        return problem
-    holder = records.claim_bytes(
-        pipeline.engine, job.claimed.operation_type, job.sha256, job.operation_id, pipeline.clock()
+def _start(pipeline: Pipeline, job: Job) -> FileRejected | None:
+    """The decisions that need no rows (availability, name, size, duplicate bytes); else the file starts.
+
+    Its bytes are claimed and its operation marked processing (from zero) in one short transaction.
+    """
+    operation_type = job.claimed.operation_type
+    if not is_available(operation_type):
+        return FileRejected.single(
+            Code.INTERNAL_ERROR, f"operation {operation_type.value} is not available in this version"
+        )
+    claim = None
+    if trigger_for(operation_type) is None:  # a trigger's content is ignored: any name, size, bytes again
+        problem = precheck(job.claimed, pipeline.settings)
+        if problem is not None:
+            return problem
+        if job.sha256 is not None:
+            claim = records.BytesToClaim(operation_type, job.sha256)
+    holder = records.start_processing(
+        pipeline.engine, job.operation_id, pipeline.host, pipeline.clock(), claim
     )
-    if holder != job.operation_id:
+    if holder is not None and holder != job.operation_id:
         return FileRejected.single(
             Code.DUPLICATE_FILE,
             f"the same file was already processed as operation {holder}; nothing was applied",
@@ -459,11 +526,12 @@ def _attempt(pipeline: Pipeline, job: Job, operation: Operation | ExportPatients
         return _attempt_trigger(pipeline, job, operation)
     job.discard_work()
     notify = _operation_settings(pipeline, job).notify
-    with DiskFirstLineIndex() as first_lines:
+    with _first_line_index(job) as first_lines:
         run = operation.start(RunContext(job.operation_id, pipeline.clock(), notify, first_lines))
         validation = _validate_to_spool(pipeline, job, operation, run)
     policy = _policy_rejection(_operation_settings(pipeline, job), validation)
     if policy is not None:
+        validation.wait_until_on_disk()  # the rejection rewrites both files
         return _reject_after_validation(pipeline, job, validation, policy)
     with UnitOfWork(pipeline.engine, pipeline.store_factory) as uow:
         notifications = NotificationsFile(job.files.partial("notifications.csv"))
@@ -486,8 +554,18 @@ def _attempt(pipeline: Pipeline, job: Job, operation: Operation | ExportPatients
         if notifications.count:
             summary["outputs"]["notifications"] = job.files.final("notifications.csv").name
         write_json(job.files.partial("summary.json"), summary)
+        validation.wait_until_on_disk()
         uow.commit()
     return Committed(OperationStatus.COMPLETED, None, validation.counts)
+
+
+def _first_line_index(job: Job) -> AbstractContextManager[FirstLineIndex]:
+    """Where a file's keys remember their first line: on disk, in flat memory at any size; in a
+    dictionary for a small file (which then skips setting up a temporary database, a good part of a
+    small file's time)."""
+    if job.claimed.size <= SMALL_FILE_BYTES:
+        return nullcontext(MemoryFirstLineIndex())
+    return DiskFirstLineIndex()
 
 
 def _check_stop(pipeline: Pipeline) -> None:
@@ -510,8 +588,8 @@ def _validate_to_spool(pipeline: Pipeline, job: Job, operation: Operation, run: 
             for chunk in chunks(csv_file.records, pipeline.settings.chunk_size):
                 _validate_chunk(pipeline, job, run, chunk, result, spool, validation)
         finally:
-            result.close()
-            errors.close()
+            # Their fsyncs run while the rows are applied, and with the summary's (``_attempt`` waits).
+            validation.syncing = [result.close_in_background(), errors.close_in_background()]
     if validation.total == 0:
         raise FileRejected.single(Code.EMPTY_FILE, "the file has a header but no data rows")
     return validation
@@ -679,17 +757,29 @@ def publish(pipeline: Pipeline, job: Job, committed: Committed) -> FileOutcome:
 
     Safe to repeat (recovery does, after a crash here): what is already done is skipped.
     """
+    return publish_all(pipeline, [Decided(job, committed)])[0]
+
+
+def publish_all(pipeline: Pipeline, decided: Sequence[Decided]) -> list[FileOutcome]:
+    """``publish`` for several files at once, in order: every folder is fsynced once per step for all of
+    them (see ``publish_outboxes``), each input moved on only after its summary is durable."""
+    for job, committed in ((d.job, d.committed) for d in decided):
+        if committed.status == OperationStatus.COMPLETED and job.may_have_reports:
+            publish_reports(pipeline.settings.outbox_dir, job.operation_id, job.files.owner_token)
+    publish_outboxes([d.job.files for d in decided])
+    return [_move_on(pipeline, d.job, d.committed) for d in decided]
+
+
+def _move_on(pipeline: Pipeline, job: Job, committed: Committed) -> FileOutcome:
+    """After its outbox is published: the input to the archive (or beside its report), leftovers gone."""
     status, error_code, counts = committed.status, committed.error_code, committed.counts
-    if status == OperationStatus.COMPLETED:
-        publish_reports(pipeline.settings.outbox_dir, job.operation_id, job.files.owner_token)
-    job.files.publish()
     if not job.files.final("summary.json").exists():
         write_atomically(job.files.final("summary.json"), _summary_from_record(pipeline, job))
     if status == OperationStatus.COMPLETED:
         inbox.archive(job.claimed, pipeline.settings.archive_dir, job.operation_id, pipeline.clock())
     else:
         inbox.reject(job.claimed, pipeline.settings.outbox_dir, job.operation_id)
-    job.discard_everyones_work()
+    job.discard_leftovers()
     log.info(
         "file_processed",
         operation_id=job.operation_id,

@@ -13,9 +13,10 @@ import pwd
 import shutil
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from pathlib import Path
 
 from processor.core.operation_types import OperationType
@@ -104,7 +105,12 @@ class ClaimedFile:
 
 def owner_name(path: Path) -> str:
     """The OS user owning ``path`` (``uid-N`` when the user is unknown on this host)."""
-    uid = path.stat().st_uid
+    return _user_name(path.stat().st_uid)
+
+
+@lru_cache(maxsize=256)
+def _user_name(uid: int) -> str:
+    """Cached: the lookup reads the user database (/etc/passwd, or a directory service) every time."""
     try:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
@@ -127,11 +133,10 @@ def _claimer_of(path: Path) -> str:
 def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | None:
     """Rename the file into the processing area. None if another process took (or removed) it first."""
     target_folder = processing_folder(inbox_dir, candidate.operation_type)
-    target_folder.mkdir(parents=True, exist_ok=True)
     target = target_folder / claim_name(claimer, candidate.path.name)
     try:
         owner = owner_name(candidate.path)
-        os.rename(candidate.path, target)
+        _move_into_folder(os.rename, candidate.path, target)
     except FileNotFoundError:
         return None
     done_marker(candidate.path).unlink(missing_ok=True)
@@ -231,15 +236,26 @@ def reject(claimed: ClaimedFile, outbox_dir: Path, operation_id: int) -> Path:
 
 def _move(claimed: ClaimedFile, folder: Path, operation_id: int) -> Path:
     """Move the claimed file; if it is already gone, another process finished this step first."""
-    folder.mkdir(parents=True, exist_ok=True)
     name = Path(claimed.original_name)
     target = folder / f"{name.stem}.op{operation_id}{name.suffix}"
     try:
-        shutil.move(claimed.path, target)
+        _move_into_folder(shutil.move, claimed.path, target)
     except FileNotFoundError:
         if not target.exists():
             raise
     return target
+
+
+def _move_into_folder(move: Callable[[Path, Path], object], source: Path, target: Path) -> None:
+    """``move(source, target)``, creating the target's folder only when it is missing (the usual case
+    costs no mkdir). Raises ``FileNotFoundError`` when ``source`` is gone."""
+    try:
+        move(source, target)
+    except FileNotFoundError:
+        if target.parent.is_dir():
+            raise
+        target.parent.mkdir(parents=True, exist_ok=True)
+        move(source, target)
 
 
 def purge_archive(archive_dir: Path, retention_days: int, now: float | None = None) -> int:

@@ -17,7 +17,9 @@ import re
 import shutil
 import uuid
 from collections.abc import Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any
 
@@ -68,10 +70,20 @@ class OutboxFiles:
 
     def final(self, kind: str) -> Path:
         """``kind`` is one of ``ALL_KINDS``."""
-        return self._folder_of(kind) / f"{self.stem}.op{self.operation_id}.{kind}"
+        return self._paths[kind][0]
 
     def partial(self, kind: str) -> Path:
-        return self._folder_of(kind) / f".{self.final(kind).name}.{self.owner_token}{PARTIAL_SUFFIX}"
+        return self._paths[kind][1]
+
+    @cached_property
+    def _paths(self) -> dict[str, tuple[Path, Path]]:
+        """(final, partial) by kind, made once: the steps of one file ask for them dozens of times."""
+        paths = {}
+        for kind in self.ALL_KINDS:
+            name = f"{self.stem}.op{self.operation_id}.{kind}"
+            folder = self._folder_of(kind)
+            paths[kind] = (folder / name, folder / f".{name}.{self.owner_token}{PARTIAL_SUFFIX}")
+        return paths
 
     @property
     def kinds(self) -> tuple[str, str, str]:
@@ -97,16 +109,41 @@ class OutboxFiles:
         """Rename this owner's partials into place, summary last; returns the final paths.
 
         A partial that vanished meanwhile was published by another process finishing the same step.
+        See ``publish_outboxes`` for durability.
         """
-        published = []
-        for kind in self.ALL_KINDS:
-            try:
-                os.replace(self.partial(kind), self.final(kind))
-            except FileNotFoundError:
-                continue
-            fsync_directory(self._folder_of(kind))
-            published.append(self.final(kind))
-        return published
+        return publish_outboxes([self])[0]
+
+    def rename_partial(self, kind: str) -> Path | None:
+        """Rename the partial of ``kind`` into place; None when there is none (never written, or gone)."""
+        try:
+            os.replace(self.partial(kind), self.final(kind))
+        except FileNotFoundError:
+            return None
+        return self.final(kind)
+
+
+def publish_outboxes(outboxes: Sequence[OutboxFiles]) -> list[list[Path]]:
+    """Publish several operations' partials: the published paths of each, summary last.
+
+    Every file but the summaries is renamed first and its folder fsynced (once, whatever the number of
+    files), then the summaries, and their folders fsynced once more: even after a power cut no summary
+    appears without the files it names, and when this returns every rename is durable. (Per folder and
+    step rather than per file: the order is what matters, and a directory fsync covers all its renames.)
+    """
+    *others, last = OutboxFiles.ALL_KINDS
+    published = [[p for p in map(files.rename_partial, others) if p is not None] for files in outboxes]
+    _fsync_folders_of([path for paths in published for path in paths])
+    summaries = [files.rename_partial(last) for files in outboxes]
+    _fsync_folders_of([summary for summary in summaries if summary is not None])
+    for paths, summary in zip(published, summaries, strict=True):
+        if summary is not None:
+            paths.append(summary)
+    return published
+
+
+def _fsync_folders_of(paths: list[Path]) -> None:
+    for folder in dict.fromkeys(path.parent for path in paths):
+        fsync_directory(folder)
 
 
 def fsync_directory(folder: Path) -> None:
@@ -123,11 +160,10 @@ class ExcelCsvWriter:
 
     def __init__(self, path: Path, header: Sequence[str] | None, append: bool = False) -> None:
         """Create ``path`` with ``header``, or with ``append`` add rows to a file this class wrote."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         # On append the BOM is already at the start of the file; plain utf-8 must not write another.
         encoding, mode = ("utf-8", "a") if append else ("utf-8-sig", "w")
-        self._handle: IO[str] = path.open(mode, encoding=encoding, newline="")
+        self._handle: IO[str] = open_in_folder(path, mode, encoding=encoding, newline="")
         self._writer = csv.writer(self._handle, lineterminator="\r\n")
         if header is not None:
             self.write(header)
@@ -144,14 +180,46 @@ class ExcelCsvWriter:
         if self._handle.closed:
             return
         self._handle.flush()
-        os.fsync(self._handle.fileno())
-        self._handle.close()
+        _sync_and_close(self._handle)
+
+    def close_in_background(self) -> Future[None]:
+        """Flush now; fsync and close on a background thread. The bytes are on disk once the future is
+        done (its ``result()`` raises what the fsync raised); the writer must not be used meanwhile.
+
+        The caller goes on with work that does not need the bytes on disk, and fsyncs issued together
+        share the file system's journal commit: a file's partials reach the disk for the price of one.
+        """
+        if self._handle.closed:
+            done: Future[None] = Future()
+            done.set_result(None)
+            return done
+        self._handle.flush()
+        return _FSYNCS.submit(_sync_and_close, self._handle)
+
+
+# A few threads that only fsync and close: they hold the GIL for microseconds around each call.
+_FSYNCS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="fsync")
+
+
+def _sync_and_close(handle: IO[str]) -> None:
+    try:
+        os.fsync(handle.fileno())
+    finally:
+        handle.close()
+
+
+def open_in_folder(path: Path, mode: str, encoding: str, newline: str | None = None) -> IO[str]:
+    """Open ``path`` to write, creating its folder only when it is missing (not a mkdir per file)."""
+    try:
+        return path.open(mode, encoding=encoding, newline=newline)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return path.open(mode, encoding=encoding, newline=newline)
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON to ``path`` (a partial or temporary name) and fsync it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf-8") as handle:
+    with open_in_folder(path, "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=2, ensure_ascii=False, default=str)
         handle.write("\n")
         handle.flush()

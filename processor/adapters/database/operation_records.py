@@ -6,20 +6,39 @@ operation is ``completed`` exactly when its rows are committed; everything else 
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from functools import cache
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
 from processor.adapters.database.models import BulkOperation, FileClaim, User
 from processor.core.operation_types import OperationStatus, OperationType
 
 ERROR_MESSAGE_LIMIT = 20  # the seed keeps the first 20 errors in error_message
+UNFINISHED = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
+
+# Every file runs these statements; built once on the Core tables (ORM attributes and a fresh statement
+# per call cost more Python than the SQL itself takes on SQLite), their values given as parameters.
+_OPERATIONS = cast(Table, BulkOperation.__table__)
+_CLAIMS = cast(Table, FileClaim.__table__)
+_USERS = cast(Table, User.__table__)
+_USER_ID = select(_USERS.c.id).where(_USERS.c.username == bindparam("b_username"))
+_INSERT_OPERATION = insert(_OPERATIONS).returning(_OPERATIONS.c.id)
+_HOLDER = select(_CLAIMS.c.operation_id).where(
+    _CLAIMS.c.operation_type == bindparam("b_type"), _CLAIMS.c.sha256 == bindparam("b_sha256")
+)
+# The operation, while its owner has it and it has not ended; the columns to set are the other parameters.
+_UPDATE_OWNED = update(_OPERATIONS).where(
+    _OPERATIONS.c.id == bindparam("b_id"),
+    _OPERATIONS.c.host == bindparam("b_owner"),
+    _OPERATIONS.c.status.in_(UNFINISHED),
+)
 
 
 @dataclass(frozen=True)
@@ -42,13 +61,19 @@ class NewOperation:
     host: str
 
 
-def _dialect_insert(connection: Connection, table: Any) -> Any:
-    """``INSERT`` with the dialect's ``ON CONFLICT`` clause available."""
-    return (postgresql.insert if connection.dialect.name == "postgresql" else sqlite.insert)(table)
+@cache
+def _insert_unless_conflict(dialect_name: str, table: Table, *index_elements: str) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` for a dialect, built once.
+
+    The dialect's module is imported by name: it is loaded already (the engine uses it), while importing
+    the PostgreSQL one up front would cost every SQLite command its load time.
+    """
+    dialect = importlib.import_module(f"sqlalchemy.dialects.{dialect_name}")
+    return dialect.insert(table).on_conflict_do_nothing(index_elements=list(index_elements) or None)
 
 
 def _user_id(connection: Connection, username: str) -> int | None:
-    return connection.execute(select(User.id).where(User.username == username)).scalar_one_or_none()
+    return connection.execute(_USER_ID, {"b_username": username}).scalar_one_or_none()
 
 
 def user_id_for(connection: Connection, username: str, now: datetime) -> int:
@@ -64,10 +89,10 @@ def user_id_for(connection: Connection, username: str, now: datetime) -> int:
         "is_active": True,
         "created_at": now,
     }
-    connection.execute(
-        _dialect_insert(connection, User).values(row).on_conflict_do_nothing(index_elements=["username"])
-    )
-    return int(connection.execute(select(User.id).where(User.username == username)).scalar_one())
+    connection.execute(_insert_unless_conflict(connection.dialect.name, _USERS, "username"), row)
+    user_id = _user_id(connection, username)
+    assert user_id is not None  # inserted by now, by us or by whoever won the race
+    return int(user_id)
 
 
 @contextmanager
@@ -112,12 +137,10 @@ def _claim_in(
         "operation_id": operation_id,
         "claimed_at": now,
     }
-    holder_query = select(FileClaim.operation_id).where(
-        FileClaim.operation_type == operation_type.value, FileClaim.sha256 == sha256
-    )
+    holder_of = {"b_type": operation_type.value, "b_sha256": sha256}
     for _ in range(3):  # the holder may release its claim (it failed) between our insert and our read
-        connection.execute(_dialect_insert(connection, FileClaim).values(row).on_conflict_do_nothing())
-        holder = connection.execute(holder_query).scalar_one_or_none()
+        connection.execute(_insert_unless_conflict(connection.dialect.name, _CLAIMS), row)
+        holder = connection.execute(_HOLDER, holder_of).scalar_one_or_none()
         if holder is not None:
             return int(holder)
     raise ConcurrentClaim("the file claim kept changing hands")
@@ -145,23 +168,17 @@ def _insert_operation(
         "sha256": new.sha256,
         "host": new.host,
     }
-    return int(connection.execute(insert(BulkOperation).returning(BulkOperation.id), row).scalar_one())
+    return int(connection.execute(_INSERT_OPERATION, row).scalar_one())
 
 
-UNFINISHED = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
+def _update_owned(connection: Connection, operation_id: int, owner: str, values: dict[str, Any]) -> bool:
+    """Set ``values`` on the operation if ``owner`` still has it and it has not ended; whether it did."""
+    result = connection.execute(_UPDATE_OWNED, {"b_id": operation_id, "b_owner": owner, **values})
+    return bool(result.rowcount == 1)
 
 
-def _owned(operation_id: int, owner: str) -> Any:
-    """The operation, while ``owner`` has it and it has not ended."""
-    return (
-        update(BulkOperation)
-        .where(BulkOperation.id == operation_id)
-        .where(BulkOperation.host == owner, BulkOperation.status.in_(UNFINISHED))
-    )
-
-
-def _expect_owned(result: Any) -> None:
-    if result.rowcount != 1:
+def _expect_owned(updated: bool) -> None:
+    if not updated:
         raise OwnershipLost("the operation was taken over by another process")
 
 
@@ -173,7 +190,7 @@ def mark_processing(engine: Engine, operation_id: int, owner: str, now: datetime
 
 def _mark_processing_in(connection: Connection, operation_id: int, owner: str, now: datetime) -> None:
     values = {"status": OperationStatus.PROCESSING.value, "processed_records": 0, "heartbeat_at": now}
-    _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
+    _expect_owned(_update_owned(connection, operation_id, owner, values))
 
 
 @dataclass(frozen=True)
@@ -205,20 +222,20 @@ def record_progress(engine: Engine, operation_id: int, owner: str, processed: in
     """Publish how many records have been validated so far (a short transaction of its own)."""
     with engine.begin() as connection:
         values = {"processed_records": processed, "heartbeat_at": now}
-        _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
+        _expect_owned(_update_owned(connection, operation_id, owner, values))
 
 
 def beat(engine: Engine, operation_id: int, owner: str, now: datetime) -> None:
     """Say that the owner is alive and working on the operation."""
     with engine.begin() as connection:
-        connection.execute(_owned(operation_id, owner).values(heartbeat_at=now))
+        _update_owned(connection, operation_id, owner, {"heartbeat_at": now})
 
 
 def set_pending(engine: Engine, operation_id: int, owner: str) -> None:
     """A graceful stop rolled the file back: it waits, claimed, for the next start."""
     with engine.begin() as connection:
         values = {"status": OperationStatus.PENDING.value, "processed_records": 0}
-        connection.execute(_owned(operation_id, owner).values(values))
+        _update_owned(connection, operation_id, owner, values)
 
 
 def _finished(
@@ -249,7 +266,7 @@ def complete(
 ) -> None:
     """Mark completed inside the file's transaction: committed together with the file's rows."""
     values = _finished(OperationStatus.COMPLETED, counts, errors, output_file, now)
-    _expect_owned(connection.execute(_owned(operation_id, owner).values(values)))
+    _expect_owned(_update_owned(connection, operation_id, owner, values))
 
 
 def fail(
@@ -267,7 +284,7 @@ def fail(
     nothing_applied = Counts(counts.total, 0, counts.failed)
     values = _finished(OperationStatus.FAILED, nothing_applied, errors, output_file, now)
     with engine.begin() as connection:
-        _expect_owned(connection.execute(_owned(operation_id, owner).values({**values, "error_code": code})))
+        _expect_owned(_update_owned(connection, operation_id, owner, {**values, "error_code": code}))
         if release_claim:
             connection.execute(delete(FileClaim).where(FileClaim.operation_id == operation_id))
 
