@@ -168,7 +168,8 @@ def _details(
         "rows_per_file": ROWS_PER_FILE,
         "stability_window_s": STABILITY_WINDOW_S,
         "latency_clock": (
-            "summary.json st_ctime (its rename into place) minus time.time() just after the rename into the inbox"
+            "summary.json st_ctime (its rename into place) minus time.time() just after"
+            " the rename into the inbox"
         ),
         "drop_span_s": round(drops[-1].dropped_at - drops[0].dropped_at, 4),
         "first_drop_to_last_summary_s": round(elapsed, 4),
