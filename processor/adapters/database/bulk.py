@@ -37,6 +37,7 @@ from sqlalchemy import (
     type_coerce,
 )
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 from processor.adapters.database.models import Base
@@ -73,8 +74,7 @@ def is_among(
     more than the lookup itself. SQLite gets a JSON array read by ``json_each``, PostgreSQL an array.
     """
     if connection.dialect.name == "sqlite":
-        table = func.json_each(bindparam(None, json.dumps(list(values)), type_=String)).table_valued("value")
-        return column.in_(select(table.c.value))
+        return column.in_(select(_json_array(list(values)).c.value))
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[attr-defined]
 
 
@@ -88,7 +88,7 @@ def values_table(
     JSON array, PostgreSQL from ``unnest`` of one array per column.
     """
     if connection.dialect.name == "sqlite":
-        source = func.json_each(bindparam(None, json.dumps(rows), type_=String)).table_valued("value")
+        source = _json_array(rows)
         return select(
             *(
                 type_coerce(func.json_extract(source.c.value, f"$[{index}]"), type_).label(name)
@@ -100,6 +100,11 @@ def values_table(
         for index, type_ in enumerate(columns.values())
     ]
     return select(func.unnest(*arrays).table_valued(*columns).render_derived()).subquery()
+
+
+def _json_array(values: list[Any]) -> TableValuedAlias:
+    """SQLite: ``values`` as one JSON parameter, read back row by row (``value``) by ``json_each``."""
+    return func.json_each(bindparam(None, json.dumps(values), type_=String)).table_valued("value")
 
 
 def insert_rows(
@@ -118,10 +123,7 @@ def insert_rows(
     table = _table(model)
     shared = shared or {}
     processed = _processed(connection, [table.c[name] for name in columns], rows)
-    tail = tuple(
-        None if value is None else _processor(connection, table.c[name])(value)
-        for name, value in shared.items()
-    )
+    tail = tuple(_converted_once(connection, table.c[name], value) for name, value in shared.items())
     completed = (row + tail for row in processed) if tail else processed
     names = [*columns, *shared]
     if connection.dialect.name == "sqlite":
@@ -130,20 +132,23 @@ def insert_rows(
         _copy(connection, table, names, completed)
 
 
-def _processor(connection: Connection, column: Column[Any]) -> Processor:
-    """The column's conversion of a Python value into what the driver takes (identity when none)."""
-    processor = column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
-    return processor or (lambda value: value)
+def _bind_processor(connection: Connection, column: Column[Any]) -> Processor | None:
+    """The column's conversion of a Python value into what the driver takes (None when there is none)."""
+    return column.type.dialect_impl(connection.dialect).bind_processor(connection.dialect)
+
+
+def _converted_once(connection: Connection, column: Column[Any], value: Any) -> Any:
+    processor = _bind_processor(connection, column)
+    return value if value is None or processor is None else processor(value)
 
 
 def _processed(
     connection: Connection, columns: list[Column[Any]], rows: Iterable[tuple[Any, ...]]
 ) -> Iterable[tuple[Any, ...]]:
-    dialect = connection.dialect
     processors = [
         (index, processor)
         for index, column in enumerate(columns)
-        if (processor := column.type.dialect_impl(dialect).bind_processor(dialect))
+        if (processor := _bind_processor(connection, column))
     ]
     if not processors:
         return rows  # the common case: text and numbers go to the driver as they are

@@ -202,17 +202,14 @@ class SqlWardStore:
             shared={"bulk_operation_id": operation_id, "created_at": now},
         )
 
-    def _expect_changed(self, statement: Any, expected: int) -> None:
-        """Run a conditional update; fewer rows changed than expected means someone got there first."""
-        changed = self.connection.execute(statement).rowcount
+    def _expect_changed(
+        self, statement: Any, expected: int, parameters: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Run a conditional update (an executemany with ``parameters``); fewer rows changed than
+        expected means someone got there first."""
+        changed = self.connection.execute(statement, parameters).rowcount
         if changed != expected:
             raise ConcurrentChange(f"{expected - changed} rows changed since validation")
-
-    def _expect_all(self, statement: Any, parameters: list[dict[str, Any]]) -> None:
-        """Run a conditional executemany; fewer rows changed than asked means someone got there first."""
-        result = self.connection.execute(statement, parameters)
-        if result.rowcount != len(parameters):
-            raise ConcurrentChange(f"{len(parameters) - result.rowcount} rows changed since validation")
 
     def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
         if not events:
@@ -264,7 +261,7 @@ class SqlWardStore:
             if b.existing_bed_id is not None
         ]
         if existing:
-            self._expect_all(_bed_update(), existing)
+            self._expect_changed(_bed_update(), len(existing), existing)
 
     def _upsert_wards(self, beds: list[BedUpsert], now: datetime) -> dict[str, int]:
         names = {b.ward_code: b.ward_name for b in beds}
