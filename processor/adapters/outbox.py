@@ -11,6 +11,7 @@ files); ``publish`` renames them into place, summary last, so a poller that sees
 from __future__ import annotations
 
 import csv
+import glob
 import json
 import os
 import re
@@ -25,6 +26,7 @@ from typing import IO, Any
 
 from processor.adapters.folders import NOTIFICATIONS_FOLDER, REPORTS_FOLDER
 from processor.core.excel_safe import neutralised_row
+from processor.core.names import outbox_stem
 from processor.core.operation_types import OperationType
 
 ERRORS_HEADER = ("line", "column", "code", "message", "value")
@@ -63,7 +65,8 @@ class OutboxFiles:
         operation_id: int,
         owner_token: str,
     ) -> OutboxFiles:
-        return cls(outbox_dir / operation_type.value, Path(input_name).stem, operation_id, owner_token)
+        """``input_name`` is the input's display name; the files' stem is ``outbox_stem`` of it."""
+        return cls(outbox_dir / operation_type.value, outbox_stem(input_name), operation_id, owner_token)
 
     def _folder_of(self, kind: str) -> Path:
         return self.folder.parent / NOTIFICATIONS_FOLDER if kind == "notifications.csv" else self.folder
@@ -102,7 +105,8 @@ class OutboxFiles:
     def discard_everyones_partials(self) -> None:
         """Remove the partials of every owner (the others are dead: their work was taken over)."""
         for kind in self.ALL_KINDS:
-            for partial in self._folder_of(kind).glob(f".{self.final(kind).name}.*{PARTIAL_SUFFIX}"):
+            pattern = f".{glob.escape(self.final(kind).name)}.*{PARTIAL_SUFFIX}"  # a stem may hold [ or *
+            for partial in self._folder_of(kind).glob(pattern):
                 partial.unlink(missing_ok=True)
 
     def publish(self) -> list[Path]:
