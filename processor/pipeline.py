@@ -12,6 +12,7 @@ committed and finishes the outbox and archive steps of those that did.
 from __future__ import annotations
 
 import csv
+import errno
 import gc
 import os
 import pickle
@@ -25,10 +26,10 @@ from dataclasses import astuple, dataclass, field
 from datetime import datetime
 from itertools import islice
 from pathlib import Path
-from typing import IO, Any, TypeVar
+from typing import IO, Any, BinaryIO, TypeVar
 
 from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from processor.adapters import inbox
 from processor.adapters.database import operation_records as records
@@ -250,7 +251,9 @@ def chunks(items: Iterator[T], size: int) -> Iterator[list[T]]:
 
 
 def precheck(claimed: ClaimedFile, settings: Settings) -> FileRejected | None:
-    """Problems found without reading the file: its name and its size."""
+    """Problems found without reading the file: its type, its name, its size, whether it can be read."""
+    if not claimed.is_regular_file:
+        return _not_a_regular_file()
     if Path(claimed.original_name).suffix.lower() != ".csv":
         return FileRejected.single(
             Code.NOT_CSV, "only .csv files are accepted; export the sheet as CSV UTF-8"
@@ -260,7 +263,40 @@ def precheck(claimed: ClaimedFile, settings: Settings) -> FileRejected | None:
             Code.FILE_TOO_LARGE,
             f"the file has {claimed.size} bytes; the limit is {settings.max_file_bytes} (max_file_bytes)",
         )
+    return _unreadable(claimed)
+
+
+def _not_a_regular_file() -> FileRejected:
+    return FileRejected.single(
+        Code.NOT_A_REGULAR_FILE,
+        "not a regular file (a symlink, folder, FIFO, socket or device); it was not opened or followed: "
+        "drop the file itself",
+    )
+
+
+def _unreadable(claimed: ClaimedFile) -> FileRejected | None:
+    """A rejection when the file cannot be opened (its permissions, say); None when it can."""
+    try:
+        inbox.open_input(claimed.path).close()
+    except inbox.NotRegularFile:
+        return _not_a_regular_file()
+    except OSError as exc:
+        return FileRejected.single(
+            Code.FILE_UNREADABLE,
+            f"wardbulk cannot read the file ({inbox.error_name(exc)}: {exc.strerror}); "
+            "make it readable by the daemon's user and send it again",
+        )
     return None
+
+
+def _sha256_if_readable(claimed: ClaimedFile, max_bytes: int) -> str | None:
+    """The file's SHA-256; None when it is refused unread anyway (too large, not a file, unreadable)."""
+    if claimed.size > max_bytes:
+        return None
+    try:
+        return inbox.sha256_of(claimed.path)
+    except OSError:
+        return None  # ``precheck`` says why, in the file's summary
 
 
 @dataclass(frozen=True)
@@ -280,8 +316,7 @@ def process_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> FileOutcome:
 def decide_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> Decided:
     """``process_claimed`` up to and with the commit; ``publish_all`` finishes it (the daemon publishes
     files in batches). Until then the file waits, bound to its operation, where recovery finds it."""
-    too_large = claimed.size > pipeline.settings.max_file_bytes
-    sha256 = None if too_large else inbox.sha256_of(claimed.path)
+    sha256 = _sha256_if_readable(claimed, pipeline.settings.max_file_bytes)
     new = records.NewOperation(
         claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host
     )
@@ -334,26 +369,78 @@ def run_operation(pipeline: Pipeline, job: Job) -> FileOutcome:
 
 
 def _decide(pipeline: Pipeline, job: Job) -> Committed:
+    """The file's fate, committed. Whatever goes wrong with this one file ends as its failed summary;
+    only a stop, a lost ownership and a fault of the host (``is_host_fault``) propagate, and then the file
+    waits, claimed, for recovery."""
+    try:
+        return _decide_unguarded(pipeline, job)
+    except (Interrupted, records.OwnershipLost):
+        raise
+    except Exception as exc:
+        if is_host_fault(exc):
+            raise
+        log.exception("file_crashed", operation_id=job.operation_id, file=job.claimed.original_name)
+        committed = _committed_meanwhile(pipeline, job)
+        if committed is not None:
+            return committed
+        return _fail_crashed(pipeline, job)
+
+
+def _decide_unguarded(pipeline: Pipeline, job: Job) -> Committed:
     rejection = _start(pipeline, job)
     if rejection is not None:
         return reject_file(pipeline, job, rejection)
     operation = operation_for(job.claimed.operation_type) or trigger_for(job.claimed.operation_type)
     assert operation is not None  # checked by _start
     with Heartbeat(pipeline, job.operation_id), _collector_spares_the_heap():
-        try:
-            return _with_retries(pipeline, job, operation)
-        except (Interrupted, records.OwnershipLost):
+        return _with_retries(pipeline, job, operation)
+
+
+CRASHED = "an internal error stopped the file; nothing was applied (the daemon log has the details)"
+
+
+def _fail_crashed(pipeline: Pipeline, job: Job) -> Committed:
+    """Record the file as failed with ``internal-error``: with its fresh outbox files when they can be
+    written, else in the database alone (publishing then writes the summary from the record)."""
+    crashed = FileRejected.single(Code.INTERNAL_ERROR, CRASHED)
+    try:
+        return reject_file(pipeline, job, crashed)
+    except Exception as exc:
+        if is_host_fault(exc):
             raise
-        except Exception:
-            log.exception("file_crashed", operation_id=job.operation_id, file=job.claimed.original_name)
-            committed = _committed_meanwhile(pipeline, job)
-            if committed is not None:
-                return committed
-            crashed = FileRejected.single(
-                Code.INTERNAL_ERROR,
-                "an internal error stopped the file; nothing was applied (the daemon log has the details)",
-            )
-            return reject_file(pipeline, job, crashed)
+        log.exception("file_rejection_failed", operation_id=job.operation_id)
+        job.discard_work()
+        counts = records.Counts(0, 0, 0)
+        code = Code.INTERNAL_ERROR.value
+        now = pipeline.clock()
+        records.fail(pipeline.engine, job.operation_id, pipeline.host, counts, code, [CRASHED], "", now)
+        return Committed(OperationStatus.FAILED, code, counts)
+
+
+# OS errors that say the host cannot go on now (its disks, its memory, a share), whatever file it holds.
+HOST_ERRNOS = frozenset(
+    {
+        errno.ENOSPC,
+        errno.EDQUOT,
+        errno.EROFS,
+        errno.EIO,
+        errno.ENOMEM,
+        errno.ENFILE,
+        errno.EMFILE,
+        errno.ESTALE,
+        errno.ENOTCONN,
+        errno.EHOSTDOWN,
+        errno.ETIMEDOUT,
+    }
+)
+
+
+def is_host_fault(exc: BaseException) -> bool:
+    """Whether ``exc`` is the host's trouble (the database unreachable, a disk full or read-only),
+    which waiting cures, rather than the file's own, which no retry would."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, OSError) and exc.errno in HOST_ERRNOS
 
 
 @contextmanager
@@ -386,6 +473,8 @@ def _start(pipeline: Pipeline, job: Job) -> FileRejected | None:
             Code.INTERNAL_ERROR, f"operation {operation_type.value} is not available in this version"
         )
     claim = None
+    if not job.claimed.is_regular_file:  # not even a trigger may be a link, a FIFO or a folder
+        return _not_a_regular_file()
     if trigger_for(operation_type) is None:  # a trigger's content is ignored: any name, size, bytes again
         problem = precheck(job.claimed, pipeline.settings)
         if problem is not None:
@@ -575,7 +664,8 @@ def _check_stop(pipeline: Pipeline) -> None:
 
 def _validate_to_spool(pipeline: Pipeline, job: Job, operation: Operation, run: OperationRun) -> Validation:
     encoding = _operation_settings(pipeline, job).encoding
-    with job.claimed.path.open("rb") as raw, job.spool.open("wb") as spool:
+    with inbox.open_input(job.claimed.path) as raw, job.spool.open("wb") as spool:
+        identity = inbox.identity_of(raw)
         csv_file = read_csv(decode_lines(raw, encoding), operation.spec)
         header = [*csv_file.labels, *RESULT_TAIL, *operation.created_columns]
         result = ExcelCsvWriter(job.files.partial("result.csv"), header)
@@ -590,9 +680,21 @@ def _validate_to_spool(pipeline: Pipeline, job: Job, operation: Operation, run: 
         finally:
             # Their fsyncs run while the rows are applied, and with the summary's (``_attempt`` waits).
             validation.syncing = [result.close_in_background(), errors.close_in_background()]
+        _check_unchanged(raw, identity)
     if validation.total == 0:
         raise FileRejected.single(Code.EMPTY_FILE, "the file has a header but no data rows")
     return validation
+
+
+def _check_unchanged(raw: BinaryIO, identity: tuple[int, int]) -> None:
+    """Refuse a file that someone wrote to (or truncated) while it was read: its rows are not what
+    was sent, and its SHA-256 names other bytes."""
+    if inbox.identity_of(raw) != identity:
+        raise FileRejected.single(
+            Code.FILE_CHANGED,
+            "the file changed while it was read (its sender was still writing it); nothing was applied: "
+            "send it again, written under a .tmp name and renamed when complete",
+        )
 
 
 def _validate_chunk(

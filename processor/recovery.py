@@ -13,20 +13,40 @@ host its heartbeat is stale), and ownership changes hands by an atomic compare-a
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 from processor.adapters import inbox
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.models import BulkOperation
 from processor.adapters.owners import is_abandoned
+from processor.core.names import display_name
 from processor.core.operation_types import OperationStatus, OperationType
 from processor.core.problems import Code
 from processor.logs import get_logger
-from processor.pipeline import Committed, FileOutcome, Job, Pipeline, job_for, publish, run_operation
+from processor.pipeline import (
+    Committed,
+    FileOutcome,
+    Interrupted,
+    Job,
+    Pipeline,
+    is_host_fault,
+    job_for,
+    publish,
+    run_operation,
+)
 
 log = get_logger(__name__)
 
 
 def recover(pipeline: Pipeline) -> list[FileOutcome]:
-    """Resolve what crashed or stopped processes left unfinished; returns the files finished now."""
+    """Resolve what crashed or stopped processes left unfinished; returns the files finished now.
+
+    One entry's trouble stops no other: a step that fails for one file is logged and that file is tried
+    again at the next recovery, while the rest go on. A fault of the host (``is_host_fault``: the
+    database or a disk) raises, since every other step would meet it too.
+    """
     _return_abandoned_claims(pipeline)
     outcomes = _publish_committed(pipeline)
     for operation in records.unfinished_operations(pipeline.engine):
@@ -34,8 +54,22 @@ def recover(pipeline: Pipeline) -> list[FileOutcome]:
         if not is_abandoned(operation.host, operation.heartbeat_at, now):
             continue
         if records.take_over(pipeline.engine, operation.id, operation.host, pipeline.host, now):
-            outcomes.append(_resume(pipeline, operation))
+            with _each_on_its_own("resume_failed", operation_id=operation.id):
+                outcomes.append(_resume(pipeline, operation))
     return outcomes
+
+
+@contextmanager
+def _each_on_its_own(event: str, **where: object) -> Iterator[None]:
+    """Log and swallow what one entry's step raised, unless it is a stop or a fault of the host."""
+    try:
+        yield
+    except (Interrupted, records.OwnershipLost):
+        raise
+    except Exception as exc:
+        if is_host_fault(exc):
+            raise
+        log.exception(event, **where)
 
 
 def _return_abandoned_claims(pipeline: Pipeline) -> None:
@@ -43,15 +77,22 @@ def _return_abandoned_claims(pipeline: Pipeline) -> None:
     for claim in list(inbox.unbound_claims(inbox_dir)):
         if is_abandoned(claim.claimer, claim.claimed_at, pipeline.clock()):
             needs_marker = pipeline.settings.operations.for_type(claim.operation_type).done_marker
-            inbox.return_to_inbox(inbox_dir, claim, with_done_marker=needs_marker)
-            log.info("claim_returned", operation=claim.operation_type.value, file=claim.original_name)
+            file = display_name(claim.original_name)
+            with _each_on_its_own("claim_return_failed", operation=claim.operation_type.value, file=file):
+                inbox.return_to_inbox(inbox_dir, claim, with_done_marker=needs_marker)
+                log.info("claim_returned", operation=claim.operation_type.value, file=file)
+
+
+BOUND_NAME = re.compile(r"^op(\d+)__")
 
 
 def _bound_files(pipeline: Pipeline) -> list[int]:
+    """The operation ids of the files bound in the processing area (anything else there is ignored)."""
     found = []
     for operation_type in OperationType:
         folder = inbox.processing_folder(pipeline.settings.inbox_dir, operation_type)
-        found += [int(path.name.split("__", 1)[0].removeprefix("op")) for path in folder.glob("op*__*")]
+        matches = (BOUND_NAME.match(path.name) for path in folder.glob("op*__*"))
+        found += [int(match.group(1)) for match in matches if match]
     return found
 
 
@@ -65,14 +106,17 @@ def _publish_committed(pipeline: Pipeline) -> list[FileOutcome]:
             operation.total_records, operation.successful_records, operation.failed_records
         )
         committed = Committed(OperationStatus(operation.status), operation.error_code, counts)
-        outcomes.append(publish(pipeline, job, committed))
-        log.info("publish_recovered", operation_id=operation.id)
+        with _each_on_its_own("publish_failed", operation_id=operation.id):
+            outcomes.append(publish(pipeline, job, committed))
+            log.info("publish_recovered", operation_id=operation.id)
     return outcomes
 
 
 def _job(pipeline: Pipeline, operation: BulkOperation, owner: str | None = None) -> Job | None:
     operation_type = OperationType(operation.operation_type)
-    claimed = inbox.claimed_file_of(pipeline.settings.inbox_dir, operation_type, operation.id)
+    claimed = inbox.claimed_file_of(
+        pipeline.settings.inbox_dir, operation_type, operation.id, operation.input_file or ""
+    )
     if claimed is None:
         return None
     started = operation.started_at or pipeline.clock()

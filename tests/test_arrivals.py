@@ -103,15 +103,26 @@ def test_scan_lists_regular_files_of_the_requested_folders_oldest_modification_f
     assert found[1].path == inbox_dir / "bulk_assignment" / "middle.csv"
 
 
-def test_scan_skips_ignored_files_and_subfolders(inbox_dir: Path) -> None:
-    """Ignored names and subfolders (such as .processing or a sender's own folder) are not candidates."""
+def test_scan_skips_ignored_files_and_a_senders_own_folders(inbox_dir: Path) -> None:
+    """Ignored names and folders of a sender's own (no .csv name) are not candidates; nothing inside a
+    folder is."""
     drop(inbox_dir, "real.csv")
     for name in (".hidden.csv", "x.tmp", "x.part", "x.partial", "~$real.csv", "real.csv.done"):
         drop(inbox_dir, name)
-    subfolder = inbox_dir / "import_patients" / "subfolder.csv"
+    subfolder = inbox_dir / "import_patients" / "ward-clerks"
     subfolder.mkdir()
     (subfolder / "nested.csv").write_text("first_name,last_name,email\n", encoding="utf-8")
     assert names(list(scan(inbox_dir, [IMPORT]))) == ["real.csv"]
+
+
+def test_scan_offers_every_other_entry_that_is_not_a_regular_file(inbox_dir: Path) -> None:
+    """A symlink (dangling too), a FIFO and a folder named like a CSV are candidates, so that each gets
+    its answer (refused unread) instead of lying in the inbox unanswered."""
+    folder = inbox_dir / "import_patients"
+    (folder / "link.csv").symlink_to(folder / "nowhere.csv")
+    os.mkfifo(folder / "pipe.csv")
+    (folder / "folder.csv").mkdir()
+    assert sorted(names(list(scan(inbox_dir, [IMPORT])))) == ["folder.csv", "link.csv", "pipe.csv"]
 
 
 def test_scan_looks_only_at_the_requested_operation_folders(inbox_dir: Path) -> None:

@@ -3,7 +3,9 @@
 Arrival is when this daemon first saw the file (files present at start: oldest modification first). A
 file is ready when it was renamed into the folder, when its ``<name>.done`` marker exists (for operations
 configured so; without a marker such a file has not arrived), or when its size and modification time
-have not changed for the stability window, measured from first sight (copies keep old mtimes).
+have not changed for the stability window, measured from first sight (copies keep old mtimes). An entry
+that is not a regular file (a symlink, FIFO, directory…) is ready at once: it is refused unread, and no
+wait makes it a file.
 Files leave in arrival order: a file not yet ready holds back the files that arrived after it, so an
 import dropped before an assignment naming its patients is applied first.
 """
@@ -11,6 +13,7 @@ import dropped before an assignment naming its patients is applied first.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
 from itertools import count
@@ -23,17 +26,19 @@ from processor.adapters.inbox import InboxFile, done_marker
 class _Arrival:
     order: int
     file: InboxFile
-    signature: tuple[int, int]
+    signature: tuple[int, int, bool]
     stable_since: float
     renamed_in: bool
 
 
-def _signature(path: Path) -> tuple[int, int] | None:
+def _signature(path: Path) -> tuple[int, int, bool] | None:
+    """Size, modification time and whether it is a regular file, of the entry itself (never a symlink's
+    target: a link to /dev/zero or to a file that grows must not hold the queue)."""
     try:
-        stat = os.stat(path)
-    except FileNotFoundError:
+        status = os.lstat(path)
+    except OSError:  # gone (claimed by another daemon, or removed by its sender), or unreachable now
         return None
-    return (stat.st_size, stat.st_mtime_ns)
+    return (status.st_size, status.st_mtime_ns, stat.S_ISREG(status.st_mode))
 
 
 class ArrivalQueue:
@@ -54,13 +59,13 @@ class ArrivalQueue:
         if known is not None:
             known.renamed_in = known.renamed_in or renamed_in
             return
-        if self._needs_marker(inbox_file) and not done_marker(inbox_file.path).exists():
-            return
         signature = _signature(inbox_file.path)
-        if signature is not None:
-            self._arrivals[inbox_file.path] = _Arrival(
-                next(self._order), inbox_file, signature, now, renamed_in
-            )
+        if signature is None:
+            return
+        regular = signature[2]
+        if regular and self._needs_marker(inbox_file) and not done_marker(inbox_file.path).exists():
+            return
+        self._arrivals[inbox_file.path] = _Arrival(next(self._order), inbox_file, signature, now, renamed_in)
 
     def take_ready(self, now: float) -> list[InboxFile]:
         """Remove and return the ready files at the head of the queue, in arrival order."""
@@ -76,9 +81,9 @@ class ArrivalQueue:
             ready.append(arrival.file)
         return ready
 
-    def _is_ready(self, arrival: _Arrival, signature: tuple[int, int], now: float) -> bool:
+    def _is_ready(self, arrival: _Arrival, signature: tuple[int, int, bool], now: float) -> bool:
         if signature != arrival.signature:
             arrival.signature, arrival.stable_since, arrival.renamed_in = signature, now, False
-        if arrival.renamed_in or self._needs_marker(arrival.file):
+        if arrival.renamed_in or self._needs_marker(arrival.file) or not signature[2]:
             return True
         return now - arrival.stable_since >= self._window

@@ -3,14 +3,23 @@
 Layout: ``inbox/<operation>/`` holds only pending files. A claimed file is renamed (atomically, same
 filesystem) into ``inbox/.processing/<operation>/``; when done it moves to
 ``archive/<operation>/<date>/`` or, when rejected, to ``outbox/<operation>/rejected/``.
+
+Any entry may turn up in an inbox folder: symlinks (to anything, or to nothing), FIFOs, sockets, device
+nodes, directories, names of any bytes and length. Every entry is claimed and moved like a file, by
+rename, which never follows or opens it; only regular files are ever opened, with ``O_NOFOLLOW`` (a
+symlink swapped in is refused, not followed) and ``O_NONBLOCK`` (a FIFO cannot hang the open), and
+checked with ``fstat`` on the open descriptor. Names wardbulk builds from an entry's name are fitted
+to NAME_MAX (see ``processor.core.names``).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import pwd
 import shutil
+import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -18,10 +27,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import BinaryIO
 
+from processor.core.names import NAME_MAX, display_name, fitted_name, outbox_stem, outbox_suffix
 from processor.core.operation_types import OperationType
+from processor.logs import get_logger
+
+log = get_logger(__name__)
 
 PROCESSING_FOLDER = ".processing"
+REFUSED_FOLDER = ".refused"
 DONE_SUFFIX = ".done"
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", DONE_SUFFIX)
 HASH_BLOCK = 1024 * 1024
@@ -67,16 +82,46 @@ def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[Inbo
         folder = inbox_dir / operation_type.value
         if not folder.is_dir():
             continue
-        for entry in os.scandir(folder):
-            if entry.is_file(follow_symlinks=False) and not is_ignored(entry.name):
-                try:
-                    modified = entry.stat().st_mtime_ns
-                except FileNotFoundError:
-                    continue  # another daemon claimed it between listing and stat
-                rank = TIE_ORDER.index(operation_type)
-                found.append((modified, rank, entry.name, InboxFile(Path(entry.path), operation_type)))
+        rank = TIE_ORDER.index(operation_type)
+        for entry in _entries(folder):
+            if is_ignored(entry.name) or is_senders_folder(entry):
+                continue
+            try:
+                modified = entry.stat(follow_symlinks=False).st_mtime_ns
+            except FileNotFoundError:
+                continue  # another daemon claimed it between listing and stat
+            found.append((modified, rank, entry.name, InboxFile(Path(entry.path), operation_type)))
     for *_, inbox_file in sorted(found, key=lambda item: item[:3]):
         yield inbox_file
+
+
+def is_senders_folder(entry: os.DirEntry[str]) -> bool:
+    """A real folder not named like a CSV file: a sender's own, left alone. A folder named ``x.csv`` is
+    an entry like any other, refused unread (``not-a-regular-file``) so that its sender hears of it."""
+    try:
+        return entry.is_dir(follow_symlinks=False) and not entry.name.lower().endswith(".csv")
+    except OSError:
+        return False
+
+
+def _entries(folder: Path) -> list[os.DirEntry[str]]:
+    """Every entry of ``folder`` (files or not: each gets an answer), none when it cannot be listed now
+    (removed, replaced, a share gone): the next scan tries again, and one folder stops no other."""
+    try:
+        with os.scandir(folder) as entries:
+            return list(entries)
+    except OSError as exc:
+        log_folder_unreadable(folder, exc)
+        return []
+
+
+def log_folder_unreadable(folder: Path, exc: OSError) -> None:
+    log.warning("inbox_folder_unreadable", folder=display_name(str(folder)), error=error_name(exc))
+
+
+def error_name(exc: OSError) -> str:
+    """The errno's symbol (``ENAMETOOLONG``): what a log line says of an OS error, never its path."""
+    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
 
 
 def operation_type_of(inbox_dir: Path, path: Path) -> OperationType | None:
@@ -91,7 +136,11 @@ def operation_type_of(inbox_dir: Path, path: Path) -> OperationType | None:
 
 @dataclass(frozen=True)
 class ClaimedFile:
-    """A file this process owns: moved out of the inbox into the processing area."""
+    """An entry this process owns: moved out of the inbox into the processing area.
+
+    ``original_name`` is the entry's name as dropped, as ``display_name`` shows it (escaped): what the
+    BulkOperation, the summary and the logs say, and what the outbox names are derived from.
+    """
 
     path: Path
     original_name: str
@@ -100,12 +149,18 @@ class ClaimedFile:
 
     @property
     def size(self) -> int:
-        return self.path.stat().st_size
+        """The entry's own size (a symlink's, never its target's)."""
+        return os.lstat(self.path).st_size
+
+    @property
+    def is_regular_file(self) -> bool:
+        """Whether the claimed entry itself is a regular file (symlinks are not followed)."""
+        return stat.S_ISREG(os.lstat(self.path).st_mode)
 
 
 def owner_name(path: Path) -> str:
-    """The OS user owning ``path`` (``uid-N`` when the user is unknown on this host)."""
-    return _user_name(path.stat().st_uid)
+    """The OS user owning ``path`` itself (``uid-N`` when the user is unknown on this host)."""
+    return _user_name(os.lstat(path).st_uid)
 
 
 @lru_cache(maxsize=256)
@@ -122,12 +177,19 @@ def processing_folder(inbox_dir: Path, operation_type: OperationType) -> Path:
 
 
 def claim_name(owner: str, name: str) -> str:
-    """``new~<owner>~<random>__<name>`` (the owner's colons as ``~``, which SMB shares accept)."""
-    return f"new~{owner.replace(':', '~')}~{uuid.uuid4().hex[:12]}__{name}"
+    """``new~<owner>~<random>__<name>`` (the owner's colons as ``~``, which SMB shares accept), the name
+    fitted so that the whole stays within NAME_MAX."""
+    prefix = f"new~{owner.replace(':', '~')}~{uuid.uuid4().hex[:12]}__"
+    return prefix + fitted_name(name, NAME_MAX - len(prefix.encode("utf-8")))
 
 
 def _claimer_of(path: Path) -> str:
     return ":".join(path.name.split("__", 1)[0].split("~")[1:-1])
+
+
+def _name_part(path: Path) -> str:
+    """The dropped entry's name (fitted) that a processing-area name carries after ``__``."""
+    return path.name.split("__", 1)[1]
 
 
 def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | None:
@@ -140,31 +202,46 @@ def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | 
     except FileNotFoundError:
         return None
     done_marker(candidate.path).unlink(missing_ok=True)
-    return ClaimedFile(target, candidate.path.name, candidate.operation_type, owner)
+    return ClaimedFile(target, display_name(candidate.path.name), candidate.operation_type, owner)
 
 
 def copy_in(
     inbox_dir: Path, source: Path, operation_type: OperationType, owner: str, claimer: str
 ) -> ClaimedFile:
-    """Claim a copy of a file from outside the inbox (``wardbulk process``); the original stays."""
+    """Claim a copy of a file from outside the inbox (``wardbulk process``); the original stays.
+
+    Only a regular file is copied, read through a descriptor opened without following a symlink or
+    waiting on a FIFO. Any other entry is claimed as a symlink to it, which the pipeline refuses
+    (``not-a-regular-file``) without ever opening it, as it refuses such an entry in the inbox.
+    """
     target_folder = processing_folder(inbox_dir, operation_type)
     target_folder.mkdir(parents=True, exist_ok=True)
     target = target_folder / claim_name(claimer, source.name)
-    shutil.copyfile(source, target)
-    return ClaimedFile(target, source.name, operation_type, owner)
+    try:
+        with open_input(source) as reader, target.open("xb") as writer:
+            shutil.copyfileobj(reader, writer, HASH_BLOCK)
+    except NotRegularFile:
+        target.unlink(missing_ok=True)
+        os.symlink(source.absolute(), target)
+    return ClaimedFile(target, display_name(source.name), operation_type, owner)
 
 
 def bind_to_operation(claimed: ClaimedFile, operation_id: int) -> ClaimedFile:
     """Rename the claimed file to ``op<N>__<name>`` so that recovery finds it by operation."""
-    target = claimed.path.with_name(f"op{operation_id}__{claimed.original_name}")
+    target = claimed.path.with_name(f"op{operation_id}__{_name_part(claimed.path)}")
     os.rename(claimed.path, target)
     return ClaimedFile(target, claimed.original_name, claimed.operation_type, claimed.owner)
 
 
-def claimed_file_of(inbox_dir: Path, operation_type: OperationType, operation_id: int) -> ClaimedFile | None:
-    """The claimed file of an operation, found in the processing area after a restart."""
+def claimed_file_of(
+    inbox_dir: Path, operation_type: OperationType, operation_id: int, original_name: str
+) -> ClaimedFile | None:
+    """The claimed file of an operation, found in the processing area after a restart.
+
+    ``original_name`` is the name the operation recorded (its processing-area name may be fitted).
+    """
     for path in processing_folder(inbox_dir, operation_type).glob(f"op{operation_id}__*"):
-        return ClaimedFile(path, path.name.split("__", 1)[1], operation_type, owner_name(path))
+        return ClaimedFile(path, original_name, operation_type, owner_name(path))
     return None
 
 
@@ -179,7 +256,8 @@ class UnboundClaim:
 
     @property
     def original_name(self) -> str:
-        return self.path.name.split("__", 1)[1]
+        """The name it was dropped under (fitted to NAME_MAX: a long name comes back derived)."""
+        return _name_part(self.path)
 
 
 def unbound_claims(inbox_dir: Path) -> Iterator[UnboundClaim]:
@@ -187,7 +265,7 @@ def unbound_claims(inbox_dir: Path) -> Iterator[UnboundClaim]:
     for operation_type in OperationType:
         for path in processing_folder(inbox_dir, operation_type).glob("new~*__*"):
             try:
-                claimed_at = datetime.fromtimestamp(path.stat().st_ctime, UTC)  # the claiming rename
+                claimed_at = datetime.fromtimestamp(os.lstat(path).st_ctime, UTC)  # the claiming rename
             except FileNotFoundError:
                 continue
             yield UnboundClaim(path, operation_type, _claimer_of(path), claimed_at)
@@ -201,21 +279,67 @@ def return_to_inbox(inbox_dir: Path, claim: UnboundClaim, with_done_marker: bool
     """
     target = inbox_dir / claim.operation_type.value / claim.original_name
     try:
-        os.link(claim.path, target)
+        _put_back(claim.path, target)
     except FileExistsError:
         name = Path(claim.original_name)
         target = target.with_name(f"{name.stem}.returned-{uuid.uuid4().hex[:8]}{name.suffix}")
-        os.link(claim.path, target)
-    os.unlink(claim.path)
+        _put_back(claim.path, target)
     if with_done_marker:
         done_marker(target).touch()
     return target
 
 
+def _put_back(source: Path, target: Path) -> None:
+    """Move ``source`` to ``target``, raising ``FileExistsError`` rather than replacing a file there.
+
+    A hard link then an unlink never replaces (a rename would); a directory cannot be hard-linked, so it
+    is renamed after a check (a rename does not replace a non-empty directory either).
+    """
+    try:
+        os.link(source, target, follow_symlinks=False)
+    except OSError as exc:
+        if exc.errno not in (errno.EPERM, errno.EXDEV):
+            raise
+        if os.path.lexists(target):
+            raise FileExistsError(errno.EEXIST, "exists", str(target)) from exc
+        os.rename(source, target)
+        return
+    os.unlink(source)
+
+
+class NotRegularFile(OSError):
+    """The entry is not a regular file (a symlink, FIFO, socket, device or directory): never read."""
+
+
+def open_input(path: Path) -> BinaryIO:
+    """Open a regular file to read, never following a symlink and never waiting on a FIFO.
+
+    Raises ``NotRegularFile`` for anything but a regular file (the check is on the open descriptor, so
+    an entry swapped in between a check and the open cannot slip through), ``OSError`` as ``open`` does.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink; a socket
+            raise NotRegularFile(exc.errno, "not a regular file", str(path)) from exc
+        raise
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
+    os.set_blocking(descriptor, True)
+    return os.fdopen(descriptor, "rb")
+
+
+def identity_of(handle: BinaryIO) -> tuple[int, int]:
+    """Size and modification time of an open file: they change when anyone still writes to it."""
+    status = os.fstat(handle.fileno())
+    return (status.st_size, status.st_mtime_ns)
+
+
 def sha256_of(path: Path) -> str:
-    """The SHA-256 of the file's bytes, read in blocks."""
+    """The SHA-256 of the regular file's bytes, read in blocks (raises as ``open_input`` does)."""
     digest = hashlib.sha256()
-    with path.open("rb") as handle:
+    with open_input(path) as handle:
         while block := handle.read(HASH_BLOCK):
             digest.update(block)
     return digest.hexdigest()
@@ -234,16 +358,45 @@ def reject(claimed: ClaimedFile, outbox_dir: Path, operation_id: int) -> Path:
     return _move(claimed, outbox_dir / claimed.operation_type.value / "rejected", operation_id)
 
 
+def moved_name(original_name: str, operation_id: int) -> str:
+    """``<stem>.op<N><suffix>``: the name of a processed input in the archive or beside its report."""
+    return f"{outbox_stem(original_name)}.op{operation_id}{outbox_suffix(original_name)}"
+
+
 def _move(claimed: ClaimedFile, folder: Path, operation_id: int) -> Path:
-    """Move the claimed file; if it is already gone, another process finished this step first."""
-    name = Path(claimed.original_name)
-    target = folder / f"{name.stem}.op{operation_id}{name.suffix}"
+    """Move the claimed entry; if it is already gone, another process finished this step first."""
+    target = folder / moved_name(claimed.original_name, operation_id)
     try:
-        _move_into_folder(shutil.move, claimed.path, target)
+        _move_into_folder(_move_entry, claimed.path, target)
     except FileNotFoundError:
-        if not target.exists():
+        if not os.path.lexists(target):
             raise
     return target
+
+
+def _move_entry(source: Path, target: Path) -> None:
+    """Rename ``source`` to ``target``; to another filesystem, copy a regular file or a symlink (the
+    link, not what it names) and remove the source. Another entry (a FIFO, a socket, a device, a
+    directory) cannot be copied faithfully: it moves to ``refused_folder`` beside the processing area,
+    on its own filesystem, and ``target`` becomes a symlink to where it went."""
+    try:
+        os.rename(source, target)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        mode = os.lstat(source).st_mode
+        if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
+            shutil.move(source, target)
+            return
+        kept = refused_folder(source.parent) / source.name
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(source, kept)
+        os.symlink(kept.absolute(), target)
+
+
+def refused_folder(processing: Path) -> Path:
+    """Where entries that cannot leave the inbox's filesystem are kept: ``inbox/.refused/<operation>/``."""
+    return processing.parent.parent / REFUSED_FOLDER / processing.name
 
 
 def _move_into_folder(move: Callable[[Path, Path], object], source: Path, target: Path) -> None:

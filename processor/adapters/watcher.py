@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from watchdog.events import (
+    DirCreatedEvent,
+    DirMovedEvent,
     FileClosedEvent,
     FileCreatedEvent,
     FileModifiedEvent,
@@ -39,6 +41,9 @@ WATCHED_EVENT_TYPES: list[type[FileSystemEvent]] = [
     FileModifiedEvent,
     FileMovedEvent,
     FileClosedEvent,
+    # A folder named like a CSV file is an entry to answer (the inbox refuses it); other folders are not.
+    DirCreatedEvent,
+    DirMovedEvent,
 ]
 
 
@@ -63,13 +68,17 @@ class _Enqueue(FileSystemEventHandler):
 
 
 def _sighting_of(event: FileSystemEvent) -> Sighting | None:
-    if event.is_directory or event.event_type not in WATCHED_EVENTS:
+    if event.event_type not in WATCHED_EVENTS:
         return None
     if event.event_type == "moved":
         # An unpaired IN_MOVED_FROM (a file renamed out of the folder, e.g. claimed) has no destination.
         destination = str(event.dest_path or "")
-        return Sighting(Path(destination), renamed_in=True) if destination else None
-    return Sighting(Path(str(event.src_path)), renamed_in=False)
+        sighting = Sighting(Path(destination), renamed_in=True) if destination else None
+    else:
+        sighting = Sighting(Path(str(event.src_path)), renamed_in=False)
+    if sighting is not None and event.is_directory and not sighting.path.name.lower().endswith(".csv"):
+        return None
+    return sighting
 
 
 def _native_observer() -> BaseObserver:

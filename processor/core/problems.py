@@ -13,6 +13,9 @@ class Code(StrEnum):
     """Every error code wardbulk writes into errors.csv and summary.json."""
 
     # File-level: the file is rejected as a whole.
+    NOT_A_REGULAR_FILE = "not-a-regular-file"
+    FILE_UNREADABLE = "file-unreadable"
+    FILE_CHANGED = "file-changed"
     NOT_CSV = "not-csv"
     FILE_TOO_LARGE = "file-too-large"
     EMPTY_FILE = "empty-file"
