@@ -6,6 +6,10 @@
   order, and each committed file is published by the ``Publisher`` thread while the next is processed.
 - SIGTERM/SIGINT: the file in hand is rolled back at the next chunk boundary (it waits, claimed, and is
   processed again at the next start) or finished if it is already committing; then the loop exits.
+  The handler only records the signal (``SignalRelay``): logging or taking a lock inside a handler can
+  deadlock or raise a reentrant-call error in the very code it interrupted, and lose the stop.
+- No entry stops the loop: an entry that cannot be claimed is logged and left; one that fails in any
+  other way ends as its own failed summary (``pipeline``); only faults of the host back off.
 - ``once``: process every file present at start as soon as it is ready, then exit.
 """
 
@@ -13,18 +17,21 @@ from __future__ import annotations
 
 import queue
 import signal
+import socket
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from types import FrameType
+from typing import Any
 
 from processor.adapters import inbox
 from processor.adapters.arrivals import ArrivalQueue
 from processor.adapters.inbox import InboxFile
 from processor.adapters.scheduler import add_daily_job, add_report_job, build_scheduler, soon
 from processor.adapters.watcher import Sighting, start_watching
+from processor.core.names import display_name
 from processor.core.operation_types import OperationType
 from processor.logs import get_logger
 from processor.operations.registry import is_available
@@ -102,6 +109,54 @@ class Publisher:
                     self._changed.notify_all()
 
 
+class SignalRelay:
+    """Signals turned into a call on a thread of its own, so that the handler itself only records them.
+
+    The handler runs between two bytecodes of whatever the main thread was doing, possibly inside a
+    lock or a logging call; doing real work there (a log line, ``Event.set`` with its lock) can deadlock
+    or raise a reentrant-call error and lose the stop. So the C-level handler writes the signal number
+    to a socket (``signal.set_wakeup_fd``), the Python-level handler does nothing, and this thread reads
+    the number and calls ``on_signal(signum)``.
+    """
+
+    def __init__(self, on_signal: Callable[[int], None]) -> None:
+        self._on_signal = on_signal
+        self._reader, self._writer = socket.socketpair()
+        self._writer.setblocking(False)
+        self._previous_fd: int | None = None
+        self._previous_handlers: dict[signal.Signals, Any] = {}
+        self._thread = threading.Thread(target=self._relay, name="signals", daemon=True)
+
+    def install(self, signals: tuple[signal.Signals, ...]) -> None:
+        """Handle ``signals`` (from the main thread, as Python requires)."""
+        self._previous_fd = signal.set_wakeup_fd(self._writer.fileno(), warn_on_full_buffer=False)
+        for signum in signals:
+            self._previous_handlers[signum] = signal.signal(signum, _record_only)
+        self._thread.start()
+
+    def uninstall(self) -> None:
+        """Put the previous handlers and wakeup descriptor back; the relay thread ends with the socket."""
+        for signum, handler in self._previous_handlers.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(self._previous_fd if self._previous_fd is not None else -1)
+        self._writer.close()
+
+    def _relay(self) -> None:
+        while True:
+            try:
+                received = self._reader.recv(64)
+            except OSError:
+                return
+            if not received:
+                return
+            for signum in received:
+                self._on_signal(signum)
+
+
+def _record_only(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler: nothing to do, the wakeup descriptor already carries the signal."""
+
+
 def available_operation_types() -> list[OperationType]:
     """The operation types this version can apply; other inbox folders are left untouched."""
     return [operation_type for operation_type in OperationType if is_available(operation_type)]
@@ -127,19 +182,28 @@ class Daemon:
         # Set by the watcher after each sighting and by a stop request: the loop goes on at once instead
         # of at its next tick (a renamed-in file is ready the moment it is seen).
         self._wake = threading.Event()
+        self._signals: SignalRelay | None = None
+        self._stop_signal: int | None = None
+        self._stop_logged = False
 
     def _needs_marker(self, inbox_file: InboxFile) -> bool:
         return self.settings.operations.for_type(inbox_file.operation_type).done_marker
 
     def install_signal_handlers(self) -> None:
-        """SIGTERM and SIGINT ask for a graceful stop."""
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
+        """SIGTERM and SIGINT ask for a graceful stop (see ``SignalRelay``)."""
+        self._signals = SignalRelay(self.request_stop)
+        self._signals.install((signal.SIGTERM, signal.SIGINT))
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        log.info("stop_requested", signal=signal.Signals(signum).name)
+    def request_stop(self, signum: int) -> None:
+        """Stop gracefully; called on the relay's thread, never inside a signal handler."""
+        self._stop_signal = signum
         self.stop_event.set()
         self._wake.set()
+
+    def _log_stop_request(self) -> None:
+        if self._stop_signal is not None and not self._stop_logged:
+            self._stop_logged = True
+            log.info("stop_requested", signal=signal.Signals(self._stop_signal).name)
 
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
@@ -156,6 +220,9 @@ class Daemon:
         finally:
             self._publisher.close()
             self._publisher = None
+            if self._signals is not None:
+                self._signals.uninstall()
+        self._log_stop_request()
         log.info("daemon_stopped", files_processed=self.processed)
         return 0
 
@@ -258,6 +325,7 @@ class Daemon:
                 self._refresh_dashboard_if_due()
                 self._wake.wait(TICK_S)
         finally:
+            self._log_stop_request()
             observer.stop()
             observer.join(timeout=5)
 
@@ -284,19 +352,20 @@ class Daemon:
         for inbox_file in self.queue.take_ready(time.monotonic()):
             if self.stop_event.is_set():
                 return
-            claimed = inbox.claim(self.settings.inbox_dir, inbox_file, self.pipeline.host)
+            claimed = self._claim(inbox_file)
             if claimed is None:
-                continue  # another daemon took it
+                continue  # another daemon took it, or it cannot be claimed now
             try:
                 decided = decide_claimed(self.pipeline, claimed)
             except Interrupted:
                 return
             except Exception:
-                # The file stays claimed; recovery takes it up again once the cause (e.g. an outage) is gone.
+                # A fault of the host (the pipeline turns every other failure into the file's summary):
+                # the file stays claimed; recovery takes it up again once the cause is gone.
                 log.exception(
                     "file_processing_failed",
                     operation=inbox_file.operation_type.value,
-                    file=inbox_file.path.name,
+                    file=claimed.original_name,
                 )
                 self._back_off()
                 return
@@ -304,6 +373,20 @@ class Daemon:
             self._failures = 0
             self.processed += 1
             self.dashboard.changed()
+
+    def _claim(self, inbox_file: InboxFile) -> inbox.ClaimedFile | None:
+        """Claim the entry; None (logged) when it cannot be moved now. The next rescan offers it again;
+        meanwhile every other file goes on."""
+        try:
+            return inbox.claim(self.settings.inbox_dir, inbox_file, self.pipeline.host)
+        except OSError as exc:
+            log.warning(
+                "claim_failed",
+                operation=inbox_file.operation_type.value,
+                file=display_name(inbox_file.path.name),
+                error=inbox.error_name(exc),
+            )
+            return None
 
     def _publish(self, decided: Decided) -> None:
         if self._publisher is None:  # outside ``run`` (tests drive the loop's steps directly)
