@@ -282,7 +282,8 @@ def return_to_inbox(inbox_dir: Path, claim: UnboundClaim, with_done_marker: bool
         _put_back(claim.path, target)
     except FileExistsError:
         name = Path(claim.original_name)
-        target = target.with_name(f"{name.stem}.returned-{uuid.uuid4().hex[:8]}{name.suffix}")
+        returned = f"{name.stem}.returned-{uuid.uuid4().hex[:8]}{name.suffix}"
+        target = target.with_name(fitted_name(returned, NAME_MAX))
         _put_back(claim.path, target)
     if with_done_marker:
         done_marker(target).touch()
