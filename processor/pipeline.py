@@ -295,7 +295,7 @@ def _sha256_if_readable(claimed: ClaimedFile, max_bytes: int) -> str | None:
         return None
     try:
         return inbox.sha256_of(claimed.path)
-    except OSError:
+    except (inbox.NotRegularFile, PermissionError):
         return None  # ``precheck`` says why, in the file's summary
 
 
