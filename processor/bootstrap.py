@@ -3,6 +3,10 @@
 Start-up time matters: every ``wardbulk process FILE`` pays it. So what only some commands need is
 imported by the function that needs it: Alembic when the schema must change, the pipeline and its
 operations for files, the daemon (watchdog, APScheduler, the dashboard) for ``run``.
+
+Only ``wardbulk init`` creates a database (``build_app(..., create_database=True)``, then
+``initialise``). Every other command opens an existing one with ``open_database``, which refuses a
+database that was never initialised, and creates nothing, not even a SQLite file, when it refuses.
 """
 
 from __future__ import annotations
@@ -12,10 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from processor.adapters.database import schema_version
-from processor.adapters.database.engine import build_engine
+from processor.adapters.database.engine import build_engine, database_label, settings_that_lose_commits
 from processor.adapters.folders import create_folders, required_folders
 from processor.adapters.owners import this_process, token
 from processor.core.clock import Clock, system_clock
+from processor.errors import DatabaseUnavailable
+from processor.logs import get_logger
 from processor.settings import Settings
 
 if TYPE_CHECKING:
@@ -25,6 +31,8 @@ if TYPE_CHECKING:
     from processor.adapters.database.migrations import MigrationResult
     from processor.daemon import Daemon
     from processor.pipeline import Pipeline
+
+log = get_logger(__name__)
 
 
 @dataclass
@@ -54,17 +62,25 @@ class InitResult:
     demo: DemoSeedResult | None
 
 
-def build_app(settings: Settings, clock: Clock = system_clock) -> App:
-    """The application for ``settings``; nothing is touched on disk or in the database yet."""
-    return App(settings=settings, engine=build_engine(settings.database_url), clock=clock)
+def build_app(settings: Settings, clock: Clock = system_clock, *, create_database: bool = False) -> App:
+    """The application for ``settings``; nothing is touched on disk or in the database yet.
+
+    Its engine opens only an existing database unless ``create_database`` (for ``wardbulk init``): then
+    the first connection creates a missing SQLite file and its folder.
+    """
+    engine = build_engine(settings.database_url, create=create_database)
+    return App(settings=settings, engine=engine, clock=clock)
 
 
 def initialise(app: App, demo: bool = False) -> InitResult:
-    """Create folders, bring the schema to head and, with ``demo``, add demo wards and beds. Idempotent."""
+    """Bring the schema to head (creating it in an empty database), then create the folders and, with
+    ``demo``, add demo wards and beds. Idempotent. Raises ``DatabaseUnavailable`` before creating any
+    folder when the database cannot be reached.
+    """
     from processor.adapters.database.migrations import upgrade_to_head  # noqa: PLC0415 (Alembic: slow)
 
-    created = create_folders(app.folders())
     migration = upgrade_to_head(app.engine)
+    created = create_folders(app.folders())
     demo_result = None
     if demo:
         from processor.adapters.database.demo import seed_demo_data  # noqa: PLC0415 (init only)
@@ -74,14 +90,25 @@ def initialise(app: App, demo: bool = False) -> InitResult:
     return InitResult(migration=migration, folders_created=created, demo=demo_result)
 
 
-def prepare(app: App) -> None:
-    """What every command that touches files or the database needs first: ``initialise`` without demo
-    data, Alembic loaded only when the schema is not already at head (the usual case costs one query).
+def open_database(app: App) -> None:
+    """What every command that uses the database needs first: a database initialised by ``wardbulk
+    init``, at the current schema. One at an older revision is migrated (Alembic is loaded only then;
+    the usual case costs two small queries). Raises ``DatabaseUnavailable`` when the database cannot be
+    reached or was never initialised, having created nothing.
     """
-    if schema_version.is_current(app.engine):
-        create_folders(app.folders())
-    else:
-        initialise(app)
+    revisions = schema_version.recorded_revisions(app.engine)
+    if revisions is None:
+        raise DatabaseUnavailable.not_initialised(database_label(app.engine))
+    if not schema_version.is_head(revisions):
+        from processor.adapters.database.migrations import upgrade_to_head  # noqa: PLC0415 (Alembic: slow)
+
+        upgrade_to_head(app.engine)
+
+
+def prepare(app: App) -> None:
+    """What every command that processes files needs first: ``open_database``, then the folders."""
+    open_database(app)
+    create_folders(app.folders())
 
 
 def build_pipeline(app: App) -> Pipeline:
@@ -98,7 +125,19 @@ def build_pipeline(app: App) -> Pipeline:
 
 
 def build_daemon(app: App) -> Daemon:
-    """A daemon on a fresh pipeline; call ``initialise`` first so folders and schema exist."""
+    """A daemon on a fresh pipeline; call ``prepare`` first so folders and schema exist. Logs a warning
+    when the database server may lose commits in a crash (see ``warn_if_commits_may_be_lost``).
+    """
     from processor.daemon import Daemon  # noqa: PLC0415 (watchdog, APScheduler: for `run` only)
 
+    warn_if_commits_may_be_lost(app)
     return Daemon(settings=app.settings, pipeline=build_pipeline(app))
+
+
+def warn_if_commits_may_be_lost(app: App) -> None:
+    """Log ``database_durability_weakened`` for each PostgreSQL setting (``fsync``, ``synchronous_commit``)
+    that is off. wardbulk publishes a summary and archives the input right after the commit; a commit
+    lost in a crash would leave a summary saying "completed" for changes the database no longer has.
+    """
+    for setting, value in settings_that_lose_commits(app.engine).items():
+        log.warning("database_durability_weakened", setting=setting, value=value)

@@ -1,7 +1,9 @@
 """The ``wardbulk`` command line. Maps failures to exit codes with one clear line, never a traceback.
 
-Exit codes: 0 success, 1 an operation failed, 2 bad configuration or usage, 3 database unavailable,
-70 an unexpected internal error (logged, redacted, with its traceback).
+Exit codes: 0 success, 1 an operation failed, 2 bad configuration or usage, 3 database unavailable
+(unreachable, never initialised, or failing in the middle of a command), 70 an unexpected internal error
+(logged, redacted, with its traceback). Only ``init`` creates a database; every other command that uses
+one exits 3, having created nothing, when it does not exist yet.
 """
 
 from __future__ import annotations
@@ -14,17 +16,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
 from processor import __version__
 from processor.core.operation_types import OperationStatus, OperationType
 from processor.core.report_request import ReportRequest, ReportType
-from processor.errors import UsageError, WardbulkError
+from processor.errors import DatabaseUnavailable, UsageError, WardbulkError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy import Engine
 
     from processor.adapters.database.history import HistoryFilter
     from processor.bootstrap import App
@@ -38,14 +41,18 @@ if TYPE_CHECKING:
 # here because importing the settings module costs pydantic-settings and SQLAlchemy.
 CONFIG_ENV_VAR = "WARDBULK_CONFIG"
 INTERNAL_ERROR_EXIT = 70
+_T = TypeVar("_T")
 
 
 @dataclass
 class CliContext:
-    """Carries ``--config`` to subcommands; settings are loaded only when a command needs them."""
+    """Carries ``--config`` to subcommands; settings are loaded only when a command needs them. Keeps
+    the app it built, so that ``main`` can name the database of a failure in the middle of a command.
+    """
 
-    config_path: Path | None
+    config_path: Path | None = None
     _settings: Settings | None = field(default=None, init=False)
+    built: App | None = field(default=None, init=False)
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -56,10 +63,12 @@ class CliContext:
             configure_logging(self._settings.log_level, self._settings.log_format)
         return self._settings
 
-    def app(self) -> App:
+    def app(self, create_database: bool = False) -> App:
+        """The app; its engine may create the database only with ``create_database`` (``init``)."""
         from processor.bootstrap import build_app  # noqa: PLC0415
 
-        return build_app(self.settings())
+        self.built = build_app(self.settings(), create_database=create_database)
+        return self.built
 
 
 pass_context = click.make_pass_decorator(CliContext)
@@ -81,17 +90,19 @@ def cli(ctx: click.Context, config_path: Path | None) -> None:
 
     Start with `wardbulk init --demo`, then `wardbulk run`.
     """
-    ctx.obj = CliContext(config_path=config_path)
+    ctx.ensure_object(CliContext).config_path = config_path
 
 
 @cli.command()
 @click.option("--demo", is_flag=True, help="Also add demo wards and beds (idempotent).")
 @pass_context
 def init(cli_ctx: CliContext, demo: bool) -> None:
-    """Create the folders and bring the database to the current schema. Safe to run again."""
+    """Create the database if needed, bring it to the current schema and create the folders. Safe to
+    run again. The only command that creates a database.
+    """
     from processor.bootstrap import initialise  # noqa: PLC0415
 
-    app = cli_ctx.app()
+    app = cli_ctx.app(create_database=True)
     try:
         result = initialise(app, demo=demo)
     finally:
@@ -113,8 +124,8 @@ def init(cli_ctx: CliContext, demo: bool) -> None:
 def run(cli_ctx: CliContext, once: bool) -> None:
     """Watch inbox/<operation>/ and process every file dropped there, in arrival order.
 
-    Brings the database to the current schema first. SIGTERM or Ctrl-C stops gracefully: the file in
-    hand is rolled back and processed again at the next start.
+    Brings the database (created by `wardbulk init`) to the current schema first. SIGTERM or Ctrl-C
+    stops gracefully: the file in hand is rolled back and processed again at the next start.
     """
     from processor.bootstrap import build_daemon, prepare  # noqa: PLC0415
 
@@ -303,11 +314,8 @@ def ops_list(
     """Operations, newest first, with record counts, success rate and duration."""
     from processor.adapters.database.history import list_operations  # noqa: PLC0415
 
-    app = cli_ctx.app()
-    try:
-        found = list_operations(app.engine, _filters(operation_type, status, since, until, limit))
-    finally:
-        app.close()
+    filters = _filters(operation_type, status, since, until, limit)
+    found = _read_database(cli_ctx, lambda engine: list_operations(engine, filters))
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
@@ -340,14 +348,10 @@ def ops_show(cli_ctx: CliContext, operation_id: int, as_json: bool) -> None:
     """Everything about one operation: file, sha256, who, times, counts, progress, first errors, outputs."""
     from processor.adapters.database.history import operation_detail  # noqa: PLC0415
 
-    app = cli_ctx.app()
-    try:
-        detail = operation_detail(app.engine, operation_id)
-    finally:
-        app.close()
+    detail = _read_database(cli_ctx, lambda engine: operation_detail(engine, operation_id))
     if detail is None:
         raise UsageError(f"there is no operation {operation_id}")
-    detail["outputs"] = _outputs_of(app.settings.outbox_dir, detail)
+    detail["outputs"] = _outputs_of(cli_ctx.settings().outbox_dir, detail)
     if as_json:
         click.echo(json.dumps(detail, indent=2))
         return
@@ -390,11 +394,8 @@ def ops_stats(
     """Totals (all, completed, in progress, failed), success rate and durations, per operation type."""
     from processor.adapters.database.history import operation_stats  # noqa: PLC0415
 
-    app = cli_ctx.app()
-    try:
-        stats = operation_stats(app.engine, _filters(operation_type, None, since, until))
-    finally:
-        app.close()
+    filters = _filters(operation_type, None, since, until)
+    stats = _read_database(cli_ctx, lambda engine: operation_stats(engine, filters))
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
@@ -412,6 +413,18 @@ def ops_stats(
             _seconds(totals["p95_s"]),
         )
     _console().print(table)
+
+
+def _read_database(cli_ctx: CliContext, read: Callable[[Engine], _T]) -> _T:
+    """``read(engine)`` on the initialised database, then the connections are closed."""
+    from processor.bootstrap import open_database  # noqa: PLC0415
+
+    app = cli_ctx.app()
+    try:
+        open_database(app)
+        return read(app.engine)
+    finally:
+        app.close()
 
 
 def _console() -> Console:
@@ -458,8 +471,9 @@ def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``wardbulk`` script: runs the CLI and turns failures into exit codes."""
+    context = CliContext()
     try:
-        cli.main(args=argv, prog_name="wardbulk", standalone_mode=False)
+        cli.main(args=argv, prog_name="wardbulk", standalone_mode=False, obj=context)
     except click.exceptions.Abort:
         click.echo("wardbulk: aborted", err=True)
         sys.exit(130)
@@ -467,12 +481,41 @@ def main(argv: list[str] | None = None) -> None:
         exc.show()
         sys.exit(exc.exit_code)
     except WardbulkError as exc:
-        click.echo(f"wardbulk: error: {exc}", err=True)
-        sys.exit(exc.exit_code)
-    except Exception:
-        from processor.logs import get_logger  # noqa: PLC0415
-
-        get_logger(__name__).exception("command_crashed")
-        click.echo("wardbulk: internal error (details in the log above)", err=True)
-        sys.exit(INTERNAL_ERROR_EXIT)
+        _fail(exc)
+    except Exception as exc:
+        unavailable = _database_failure(exc, context)
+        if unavailable is None:
+            _crashed()
+        _fail(unavailable)
     sys.exit(0)
+
+
+def _fail(exc: WardbulkError) -> NoReturn:
+    click.echo(f"wardbulk: error: {exc}", err=True)
+    sys.exit(exc.exit_code)
+
+
+def _database_failure(exc: Exception, context: CliContext) -> DatabaseUnavailable | None:
+    """``exc`` as ``DatabaseUnavailable`` when the database failed in the middle of a command: SQLAlchemy's
+    OperationalError or InterfaceError (connection lost, server shut down, disk full, database locked).
+    Other DB-API errors (a constraint, a syntax error) are wardbulk bugs and stay internal errors.
+    """
+    if context.built is None:  # no engine was built: whatever failed, it was not the database
+        return None
+    from sqlalchemy.exc import InterfaceError, OperationalError  # noqa: PLC0415
+
+    from processor.adapters.database.engine import database_label, failure_reason  # noqa: PLC0415
+
+    if not isinstance(exc, OperationalError | InterfaceError):
+        return None
+    engine = context.built.engine
+    return DatabaseUnavailable.failed(database_label(engine), failure_reason(exc, engine.url))
+
+
+def _crashed() -> NoReturn:
+    """Log the exception being handled, with its (redacted) traceback, and exit 70."""
+    from processor.logs import get_logger  # noqa: PLC0415
+
+    get_logger(__name__).exception("command_crashed")
+    click.echo("wardbulk: internal error (details in the log above)", err=True)
+    sys.exit(INTERNAL_ERROR_EXIT)

@@ -106,6 +106,7 @@ def test_the_import_template_processed_with_process_completes(
 ) -> None:
     """`process FILE` applies a copy of FILE: outbox files written, copy archived, FILE left in place."""
     env = env_for(tmp_path, empty_database_url)
+    assert run_cli("init", cwd=tmp_path, env=env).returncode == 0
     template = run_cli("template", "import_patients", cwd=tmp_path, env=env)
     assert template.returncode == 0, template.stderr
     source = tmp_path / "admissions.csv"
@@ -134,6 +135,7 @@ def test_process_of_a_file_missing_a_required_column_exits_1(empty_database_url:
     source = tmp_path / "no-email.csv"
     source.write_text("first_name,last_name\nAna,Lee\n", encoding="utf-8")
     env = env_for(tmp_path, empty_database_url)
+    assert run_cli("init", cwd=tmp_path, env=env).returncode == 0
     result = run_cli("process", str(source), "-O", "import_patients", cwd=tmp_path, env=env)
     assert result.returncode == 1, result.stderr
     assert_no_traceback(result)

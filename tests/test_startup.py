@@ -14,8 +14,9 @@ from sqlalchemy import text
 from processor import cli
 from processor.adapters.database import schema_version
 from processor.adapters.database.engine import build_engine
-from processor.adapters.database.migrations import head_revision, upgrade_to_head
+from processor.adapters.database.migrations import downgrade_to, head_revision, upgrade_to_head
 from processor.bootstrap import build_app, prepare
+from processor.errors import DatabaseUnavailable
 from processor.settings import CONFIG_ENV_VAR, Settings
 from tests.conftest import REPO_ROOT, Database
 
@@ -120,16 +121,38 @@ def test_a_database_at_an_older_revision_is_not_current(database: Database) -> N
             )
 
 
-def test_prepare_migrates_an_empty_database_and_creates_the_folders(
-    tmp_path: Path, empty_database_url: str
-) -> None:
-    settings = Settings(
-        database_url=empty_database_url,
+def _settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(
+        database_url=database_url,
         inbox_dir=tmp_path / "inbox",
         outbox_dir=tmp_path / "outbox",
         archive_dir=tmp_path / "archive",
     )
-    app = build_app(settings)
+
+
+def test_prepare_refuses_a_database_never_initialised_and_creates_nothing(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    """Only `init` creates a database: prepare raises DatabaseUnavailable, no file, folder or table."""
+    before = sorted(tmp_path.rglob("*"))
+    app = build_app(_settings(tmp_path, empty_database_url))
+    try:
+        with pytest.raises(DatabaseUnavailable, match="is not initialised; run `wardbulk init` first"):
+            prepare(app)
+        assert schema_version.recorded_revisions(app.engine) is None
+    finally:
+        app.close()
+    assert sorted(tmp_path.rglob("*")) == before
+
+
+def test_prepare_migrates_a_database_at_an_older_revision_and_creates_the_folders(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    engine = build_engine(empty_database_url)
+    upgrade_to_head(engine)
+    downgrade_to(engine, "0001")
+    engine.dispose()
+    app = build_app(_settings(tmp_path, empty_database_url))
     try:
         prepare(app)
         assert schema_version.is_current(app.engine)

@@ -4,6 +4,8 @@ The whole upgrade runs in one transaction. On PostgreSQL that transaction first 
 transaction-scoped advisory lock, so two hosts starting together migrate once: the second waits, then
 finds the schema at head. On SQLite the transaction begins IMMEDIATE, which serialises writers the same way.
 Alembic's env does not touch logging (no ``fileConfig``), so wardbulk's redacting setup stays in place.
+Upgrading an empty database creates the schema, so only ``wardbulk init`` upgrades one that was never
+initialised (``bootstrap`` decides); a missing SQLite file is created only by an engine built to create.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.exc import OperationalError
 
-from processor.adapters.database.engine import BEGIN_IMMEDIATE
+from processor.adapters.database.engine import BEGIN_IMMEDIATE, connect_to, database_label, failure_reason
 from processor.errors import DatabaseUnavailable
 from processor.logs import get_logger
 
@@ -53,7 +55,9 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def upgrade_to_head(engine: Engine) -> MigrationResult:
-    """Migrate to head in one locked transaction. Raises ``DatabaseUnavailable`` when that fails."""
+    """Migrate to head in one locked transaction. Raises ``DatabaseUnavailable`` when the database
+    cannot be reached or the migration fails on the database's side (a lock, a full disk).
+    """
     return _migrate(engine, "upgrade", "head")
 
 
@@ -63,17 +67,16 @@ def downgrade_to(engine: Engine, revision: str = "base") -> MigrationResult:
 
 
 def _migrate(engine: Engine, direction: str, revision: str) -> MigrationResult:
+    connection = connect_to(engine).execution_options(**{BEGIN_IMMEDIATE: True})
     try:
-        with (
-            engine.connect().execution_options(**{BEGIN_IMMEDIATE: True}) as connection,
-            connection.begin(),
-        ):
+        with connection, connection.begin():
             _lock_against_other_migrators(connection)
             before = MigrationContext.configure(connection).get_current_revision()
             getattr(command, direction)(_config(connection), revision)
             after = MigrationContext.configure(connection).get_current_revision()
     except OperationalError as exc:
-        raise DatabaseUnavailable(f"database migration failed: {exc.orig}") from exc
+        reason = failure_reason(exc, engine.url)
+        raise DatabaseUnavailable.migration_failed(database_label(engine), reason) from exc
     if before != after:
         log.info("database_migrated", direction=direction, before=before, after=after)
     return MigrationResult(before=before, after=after)

@@ -1,9 +1,12 @@
-"""Whether a database is already at the schema this version ships, without loading Alembic.
+"""Whether a database was initialised, and whether it is at the schema this version ships, without
+loading Alembic.
 
-Every ``wardbulk process``, ``report`` and ``run`` makes sure the schema is current first. Alembic and
-the migration scripts take a tenth of a second to load, for what is, nearly always, nothing to do; this
-check reads the revision the database is at and the head the shipped scripts declare. When it cannot
-tell (no version table, an unexpected script, a branch), the caller migrates as before, with Alembic.
+Every ``wardbulk process``, ``report``, ``run`` and ``ops`` reads the revision first. Alembic and the
+migration scripts take a tenth of a second to load, for what is, nearly always, nothing to do; this
+module reads the revision the database is at and the head the shipped scripts declare. A database with
+no ``alembic_version`` table (or, for SQLite, no file) was never initialised: only ``wardbulk init``
+creates one. When the head cannot be told (an unexpected script, a branch), the caller migrates with
+Alembic as before.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import re
 from functools import cache
 from pathlib import Path
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine, inspect, text
 from sqlalchemy.exc import DBAPIError
 
+from processor.adapters.database.engine import connect_to, database_label, failure_reason, sqlite_file
+from processor.errors import DatabaseUnavailable
+
+VERSION_TABLE = "alembic_version"
 VERSIONS_FOLDER = Path(__file__).with_name("migration_scripts") / "versions"
 # The two module-level assignments of an Alembic revision script, with or without a type annotation.
 _ASSIGNMENT = r"^{name}(?:\s*:[^=\n]+)?\s*=\s*(?P<value>None|\"[\w-]+\"|'[\w-]+')\s*$"
@@ -48,17 +55,33 @@ def shipped_head(folder: Path = VERSIONS_FOLDER) -> str | None:
     return heads.pop() if len(heads) == 1 else None
 
 
-def database_revision(engine: Engine) -> str | None:
-    """The one revision recorded in the database's ``alembic_version`` table; None if there is none."""
-    try:
-        with engine.connect() as connection:
-            rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
-    except DBAPIError:  # no such table yet (an empty database), among others: let Alembic decide
+def recorded_revisions(engine: Engine) -> tuple[str, ...] | None:
+    """The revisions in the database's ``alembic_version`` table (one; none after a downgrade to base),
+    or None when the database was never initialised: no such table, or no SQLite file at all (which is
+    then not created). Raises ``DatabaseUnavailable`` when the database cannot be reached or read.
+    """
+    file = sqlite_file(engine.url)
+    if file is not None and not file.exists():
         return None
-    return str(rows[0]) if len(rows) == 1 else None
+    with connect_to(engine) as connection:
+        try:
+            if not inspect(connection).has_table(VERSION_TABLE):
+                return None
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+        except DBAPIError as exc:  # e.g. a SQLite file that is not a database, or a lost connection
+            reason = failure_reason(exc, engine.url)
+            raise DatabaseUnavailable.unreachable(database_label(engine), reason) from exc
+    return tuple(str(row) for row in rows)
+
+
+def is_head(revisions: tuple[str, ...] | None) -> bool:
+    """True only when ``revisions`` is certainly the shipped head revision alone."""
+    head = shipped_head()
+    return head is not None and revisions == (head,)
 
 
 def is_current(engine: Engine) -> bool:
-    """True only when the database is certainly at the shipped head revision."""
-    head = shipped_head()
-    return head is not None and database_revision(engine) == head
+    """True only when the database is certainly at the shipped head revision. Raises
+    ``DatabaseUnavailable`` when it cannot be reached.
+    """
+    return is_head(recorded_revisions(engine))
