@@ -35,6 +35,26 @@ def test_the_page_is_self_contained_and_escapes_file_names(workspace: Workspace)
     assert "<style>" in html and "<script>" in html and "<svg" in html
 
 
+def test_names_that_would_be_misshown_are_escaped_and_their_links_lead_to_their_files(
+    workspace: Workspace,
+) -> None:
+    """A right-to-left override, a newline and undecodable bytes in a file name are shown escaped (the
+    page never reverses or splits a name), and the links of such a file lead to its derived outbox names."""
+    content = b"first_name,last_name,email\nA,A,a@example.org\n"
+    folder = workspace.inbox / "import_patients"
+    (folder / "report\u202evsc.csv").write_bytes(content)
+    with open(os.fsencode(folder) + b"/night\nshift\xff.csv", "wb") as handle:
+        handle.write(content.replace(b"a@", b"b@"))
+    workspace.run_once()
+    html = refresh_dashboard(workspace.database.engine, workspace.outbox, datetime.now(UTC)).read_text(
+        encoding="utf-8"
+    )
+    assert "\u202e" not in html and "report\\u202evsc.csv" in html
+    assert "night\\x0ashift\\xff.csv" in html
+    hrefs = [unquote(h.replace("&amp;", "&")) for h in re.findall(r'href="([^"]+)"', html)]
+    assert len(hrefs) == 6 and all((workspace.outbox / href).is_file() for href in hrefs)
+
+
 def test_links_point_only_to_files_that_exist(workspace: Workspace) -> None:
     html = populated(workspace).read_text(encoding="utf-8")
     hrefs = [unquote(h.replace("&amp;", "&")) for h in re.findall(r'href="([^"]+)"', html)]
