@@ -311,6 +311,23 @@ def test_once_its_done_marker_exists_a_file_is_ready_at_once(inbox_dir: Path) ->
     assert queue.take_ready(105.0) == [sent]
 
 
+def test_a_name_too_long_for_a_marker_is_taken_by_the_stability_rule(inbox_dir: Path) -> None:
+    """<name>.done cannot exist for a 252-byte name: it is not left waiting for one forever."""
+    queue = ArrivalQueue(WINDOW, always)
+    sent = drop(inbox_dir, "n" * 248 + ".csv")
+    queue.offer(sent, now=100.0)
+    assert queue.take_ready(100.0) == []
+    assert queue.take_ready(100.0 + WINDOW) == [sent]
+
+
+def test_a_name_too_long_for_a_marker_is_claimed(inbox_dir: Path) -> None:
+    """Claiming looks for the marker to remove it; a name that cannot have one is claimed all the same."""
+    sent = drop(inbox_dir, "n" * 251 + ".csv")
+    claimed = claim(inbox_dir, sent, this_process())
+    assert claimed is not None and claimed.original_name == sent.path.name
+    assert len(claimed.path.name.encode()) <= 255
+
+
 def test_the_marker_rule_applies_only_where_configured(inbox_dir: Path) -> None:
     """needs_marker is asked per file: other operations still use the stability window."""
     queue = ArrivalQueue(WINDOW, lambda f: f.operation_type == ASSIGN)

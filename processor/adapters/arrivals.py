@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from itertools import count
 from pathlib import Path
 
-from processor.adapters.inbox import InboxFile, done_marker
+from processor.adapters.inbox import InboxFile, can_have_done_marker, has_done_marker
 
 
 @dataclass
@@ -62,8 +62,7 @@ class ArrivalQueue:
         signature = _signature(inbox_file.path)
         if signature is None:
             return
-        regular = signature[2]
-        if regular and self._needs_marker(inbox_file) and not done_marker(inbox_file.path).exists():
+        if self._waits_for_marker(inbox_file, signature) and not has_done_marker(inbox_file.path):
             return
         self._arrivals[inbox_file.path] = _Arrival(next(self._order), inbox_file, signature, now, renamed_in)
 
@@ -84,6 +83,11 @@ class ArrivalQueue:
     def _is_ready(self, arrival: _Arrival, signature: tuple[int, int, bool], now: float) -> bool:
         if signature != arrival.signature:
             arrival.signature, arrival.stable_since, arrival.renamed_in = signature, now, False
-        if arrival.renamed_in or self._needs_marker(arrival.file) or not signature[2]:
-            return True
+        if arrival.renamed_in or self._waits_for_marker(arrival.file, signature) or not signature[2]:
+            return True  # (a marker it waited for was there when it was offered)
         return now - arrival.stable_since >= self._window
+
+    def _waits_for_marker(self, inbox_file: InboxFile, signature: tuple[int, int, bool]) -> bool:
+        """A regular file of an operation configured for markers, with a name that can have one."""
+        regular = signature[2]
+        return regular and self._needs_marker(inbox_file) and can_have_done_marker(inbox_file.path)

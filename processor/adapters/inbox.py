@@ -52,6 +52,31 @@ def done_marker(path: Path) -> Path:
     return path.with_name(path.name + DONE_SUFFIX)
 
 
+def can_have_done_marker(path: Path) -> bool:
+    """Whether ``<name>.done`` fits NAME_MAX. A longer name is taken by the stability rule instead,
+    even where markers are configured: it would otherwise wait for a marker no sender can make."""
+    return len(os.fsencode(path.name + DONE_SUFFIX)) <= NAME_MAX
+
+
+def has_done_marker(path: Path) -> bool:
+    """Whether ``<name>.done`` exists; never for a name too long to have one (it could not be made)."""
+    try:
+        return done_marker(path).exists()
+    except OSError:  # ENAMETOOLONG: the name plus ".done" exceeds NAME_MAX
+        return False
+
+
+def remove_done_marker(path: Path) -> None:
+    """Remove ``<name>.done`` if there is one. Never raises: it runs after the claiming rename, which
+    must stand (a marker left behind is harmless: a marker alone is never taken)."""
+    if not can_have_done_marker(path):
+        return
+    try:
+        done_marker(path).unlink(missing_ok=True)
+    except OSError as exc:
+        log.warning("done_marker_not_removed", file=display_name(path.name), error=error_name(exc))
+
+
 @dataclass(frozen=True)
 class InboxFile:
     """A candidate file in ``inbox/<operation>/``."""
@@ -201,7 +226,7 @@ def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | 
         _move_into_folder(os.rename, candidate.path, target)
     except FileNotFoundError:
         return None
-    done_marker(candidate.path).unlink(missing_ok=True)
+    remove_done_marker(candidate.path)
     return ClaimedFile(target, display_name(candidate.path.name), candidate.operation_type, owner)
 
 
@@ -285,7 +310,7 @@ def return_to_inbox(inbox_dir: Path, claim: UnboundClaim, with_done_marker: bool
         returned = f"{name.stem}.returned-{uuid.uuid4().hex[:8]}{name.suffix}"
         target = target.with_name(fitted_name(returned, NAME_MAX))
         _put_back(claim.path, target)
-    if with_done_marker:
+    if with_done_marker and can_have_done_marker(target):
         done_marker(target).touch()
     return target
 
