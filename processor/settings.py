@@ -15,10 +15,18 @@ import re
 import tomllib
 from datetime import UTC
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from apscheduler.triggers.cron import CronTrigger
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -27,6 +35,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from processor.core.operation_kinds import OPERATION_KINDS
 from processor.core.operation_types import OperationType
 from processor.errors import ConfigError
 
@@ -60,22 +69,38 @@ class OperationSettings(BaseModel):
             raise ValueError(f"unknown text encoding {value!r}") from None
 
 
-class OperationsSettings(BaseModel):
-    """One ``OperationSettings`` per operation type; a missing table means the defaults."""
+class OperationsSettingsBase(BaseModel):
+    """What ``OperationsSettings`` has besides its fields: no unknown table, frozen, ``for_type``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-    import_patients: OperationSettings = OperationSettings()
-    bulk_assignment: OperationSettings = OperationSettings()
-    bulk_discharge: OperationSettings = OperationSettings()
-    sync_beds: OperationSettings = OperationSettings()
-    export_report: OperationSettings = OperationSettings()
-    export_patients: OperationSettings = OperationSettings()
 
     def for_type(self, operation_type: OperationType) -> OperationSettings:
         """The settings of one operation type."""
         settings: OperationSettings = getattr(self, operation_type.value)
         return settings
+
+
+def _operations_settings_model() -> type[OperationsSettingsBase]:
+    """One ``OperationSettings`` field per operation descriptor, named like its TOML table."""
+    fields: dict[str, Any] = {kind.name: (OperationSettings, OperationSettings()) for kind in OPERATION_KINDS}
+    return create_model(
+        "OperationsSettings",
+        __base__=OperationsSettingsBase,
+        __module__=__name__,
+        __doc__="One ``OperationSettings`` per operation type; a missing table means the defaults.",
+        **fields,
+    )
+
+
+# The fields come from the descriptors at run time; mypy sees a class it can use as a field's type
+# (every access goes through ``for_type``, so it needs no field names).
+if TYPE_CHECKING:
+
+    class OperationsSettings(OperationsSettingsBase):
+        """One ``OperationSettings`` per operation type; a missing table means the defaults."""
+
+else:
+    OperationsSettings = _operations_settings_model()
 
 
 INTERVAL = re.compile(r"^(\d+)\s*([smh])$")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OPERATION_KINDS
 
 REPORTS_FOLDER = "reports"
 NOTIFICATIONS_FOLDER = "notifications"
@@ -13,8 +13,8 @@ NOTIFICATIONS_FOLDER = "notifications"
 def required_folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> list[Path]:
     """Every folder wardbulk reads or writes, in creation order."""
     folders = [inbox_dir, outbox_dir, archive_dir]
-    for operation_type in OperationType:
-        folders += [inbox_dir / operation_type.value, outbox_dir / operation_type.value]
+    for kind in OPERATION_KINDS:
+        folders += [inbox_dir / kind.name, outbox_dir / kind.name]
     folders += [outbox_dir / REPORTS_FOLDER, outbox_dir / NOTIFICATIONS_FOLDER]
     return folders
 

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from processor.core.names import NAME_MAX, display_name, fitted_name, outbox_stem, outbox_suffix
+from processor.core.operation_kinds import rank_of
 from processor.core.operation_types import OperationType
 from processor.logs import get_logger
 
@@ -85,29 +86,18 @@ class InboxFile:
     operation_type: OperationType
 
 
-# Files with the same modification time (file systems keep it coarsely) are taken in the order of a
-# hospital's day: the bed registry, then patients, then their admissions, then discharges, then exports.
-TIE_ORDER = (
-    OperationType.SYNC_BEDS,
-    OperationType.IMPORT_PATIENTS,
-    OperationType.BULK_ASSIGNMENT,
-    OperationType.BULK_DISCHARGE,
-    OperationType.EXPORT_REPORT,
-    OperationType.EXPORT_PATIENTS,
-)
-
-
 def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[InboxFile]:
     """Every candidate file present now, oldest modification first (the arrival order at start).
 
-    Equal modification times are ordered by ``TIE_ORDER``, then by name.
+    Equal modification times (file systems keep them coarsely) are ordered by ``rank_of`` (the order of
+    a hospital's day: beds, patients, admissions, discharges, exports), then by name.
     """
     found = []
     for operation_type in operation_types:
         folder = inbox_dir / operation_type.value
         if not folder.is_dir():
             continue
-        rank = TIE_ORDER.index(operation_type)
+        rank = rank_of(operation_type)
         for entry in _entries(folder):
             if is_ignored(entry.name) or is_senders_folder(entry):
                 continue
