@@ -22,14 +22,16 @@ from processor.adapters.database import operation_records as records
 from processor.adapters.database.models import BulkOperation
 from processor.adapters.owners import is_abandoned
 from processor.core.names import display_name
+from processor.core.operation_kinds import REPORT_WRITERS
 from processor.core.operation_types import OperationStatus, OperationType
 from processor.core.problems import Code
 from processor.logs import get_logger
 from processor.pipeline import (
     Committed,
+    FileJob,
     FileOutcome,
     Interrupted,
-    Job,
+    Lifecycle,
     Pipeline,
     is_host_fault,
     job_for,
@@ -112,7 +114,7 @@ def _publish_committed(pipeline: Pipeline) -> list[FileOutcome]:
     return outcomes
 
 
-def _job(pipeline: Pipeline, operation: BulkOperation, owner: str | None = None) -> Job | None:
+def _job(pipeline: Pipeline, operation: BulkOperation, owner: str | None = None) -> FileJob | None:
     operation_type = OperationType(operation.operation_type)
     claimed = inbox.claimed_file_of(
         pipeline.settings.inbox_dir, operation_type, operation.id, operation.input_file or ""
@@ -132,18 +134,16 @@ def _resume(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
     return run_operation(pipeline, job)
 
 
-REPORT_TYPES = (OperationType.EXPORT_REPORT.value, OperationType.EXPORT_PATIENTS.value)
-
-
 def _fail_without_file(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:
     """No claimed file: a report run (command or schedule) died, or a file's owner died between
     registering and binding it (the file went back to the inbox)."""
-    if operation.operation_type in REPORT_TYPES and operation.sha256 is None:
+    if operation.operation_type in REPORT_WRITERS and operation.sha256 is None:
         message = "the report run was interrupted before it finished; ask for the report again"
     else:
         message = "interrupted before reading; the file was returned to the inbox and is processed again"
     counts = records.Counts(0, 0, 0)
-    code = Code.INTERNAL_ERROR.value
-    records.fail(pipeline.engine, operation.id, pipeline.host, counts, code, [message], "", pipeline.clock())
+    Lifecycle(pipeline.engine, pipeline.clock, pipeline.host, operation.id).fail(
+        counts, Code.INTERNAL_ERROR, [message]
+    )
     log.info("operation_abandoned", operation_id=operation.id)
     return FileOutcome(operation.id, OperationStatus.FAILED, Code.INTERNAL_ERROR.value, counts, None)

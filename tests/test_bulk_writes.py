@@ -21,7 +21,7 @@ from processor.adapters.database.models import Patient, User, Ward, WardBed
 from processor.adapters.first_lines import DiskFirstLineIndex
 from processor.core.excel_safe import neutralise, neutralised_row
 from processor.operations.base import MemoryFirstLineIndex
-from processor.pipeline import _collector_spares_the_heap
+from processor.pipeline.runtime import collector_spares_the_heap
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 
@@ -172,7 +172,7 @@ def test_one_scan_per_row_neutralises_exactly_the_cells_the_per_cell_rule_does(c
 def test_after_a_file_the_collector_is_as_it_was():
     """The file's run freezes the heap and raises the young threshold; both are restored afterwards."""
     before = gc.get_threshold()
-    with _collector_spares_the_heap():
+    with collector_spares_the_heap():
         assert gc.get_threshold()[0] > before[0]
         assert gc.get_freeze_count() > 0
     assert gc.get_threshold() == before

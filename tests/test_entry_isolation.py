@@ -22,10 +22,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from processor import pipeline as pipeline_module
 from processor.adapters import inbox
 from processor.core.operation_types import OperationType
-from processor.pipeline import process_claimed
+from processor.pipeline import checks, process_claimed, rejection, validation
 from processor.recovery import recover
 from tests.conftest import REPO_ROOT, Database, Workspace, make_workspace
 from tests.test_daemon_e2e import DaemonRun
@@ -40,7 +39,7 @@ def processing_is_empty(ws: Workspace) -> bool:
 
 def raise_for(marker: str, error: BaseException) -> Any:
     """A replacement for ``_validate_chunk`` that raises ``error`` in files whose rows hold ``marker``."""
-    real = pipeline_module._validate_chunk
+    real = validation._validate_chunk
 
     def validate_chunk(pipeline: Any, job: Any, run: Any, chunk: Any, *rest: Any) -> None:
         if any(marker in cell for record in chunk for cell in record.raw):
@@ -54,7 +53,7 @@ def test_an_unexpected_error_in_one_file_ends_as_its_failed_summary_and_the_next
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """internal-error, nothing applied, the file beside its report; the file after it is applied."""
-    monkeypatch.setattr(pipeline_module, "_validate_chunk", raise_for("BOOM", KeyError("bug")))
+    monkeypatch.setattr(validation, "_validate_chunk", raise_for("BOOM", KeyError("bug")))
     workspace.drop("import_patients", "a.csv", rows(2).replace("P0", "BOOM"), mtime=1_000_000)
     workspace.drop("import_patients", "b.csv", rows(2, start=10), mtime=1_000_100)
     workspace.run_once()
@@ -77,7 +76,7 @@ def test_an_error_before_the_rows_are_read_ends_as_a_summary_too(
     def broken_precheck(*_: Any) -> None:
         raise ValueError("bug in a check")
 
-    monkeypatch.setattr(pipeline_module, "precheck", broken_precheck)
+    monkeypatch.setattr(checks, "precheck", broken_precheck)
     workspace.drop("import_patients", "p.csv", rows(1))
     outcome = process_claimed(workspace.pipeline(), claim(workspace, "p.csv"))
     assert (outcome.status.value, outcome.error_code) == ("failed", "internal-error")
@@ -89,12 +88,12 @@ def test_when_even_the_rejection_fails_the_summary_is_written_from_the_database_
     workspace: Workspace, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The last resort: the operation is recorded failed, and publishing writes its summary."""
-    monkeypatch.setattr(pipeline_module, "_validate_chunk", raise_for("P0", KeyError("bug")))
+    monkeypatch.setattr(validation, "_validate_chunk", raise_for("P0", KeyError("bug")))
 
     def broken_reject(*_: Any) -> None:
         raise UnicodeError("bug while writing the report")
 
-    monkeypatch.setattr(pipeline_module, "reject_file", broken_reject)
+    monkeypatch.setattr(rejection, "reject_file", broken_reject)
     workspace.drop("import_patients", "p.csv", rows(1))
     outcome = process_claimed(workspace.pipeline(), claim(workspace, "p.csv"))
     summary = workspace.summary("import_patients", "p", 1)
@@ -112,7 +111,7 @@ def test_a_fault_of_the_host_is_not_blamed_on_the_file_it_waits_claimed_and_is_a
 ) -> None:
     """A full disk is the host's trouble: no failed summary; once it is gone the file is applied."""
     no_space = OSError(errno.ENOSPC, "No space left on device")
-    monkeypatch.setattr(pipeline_module, "_validate_chunk", raise_for("P0", no_space))
+    monkeypatch.setattr(validation, "_validate_chunk", raise_for("P0", no_space))
     workspace.drop("import_patients", "p.csv", rows(2))
     with pytest.raises(OSError, match="No space"):
         process_claimed(workspace.pipeline(), claim(workspace, "p.csv"))
@@ -160,7 +159,7 @@ def test_a_signal_arriving_while_the_main_thread_holds_a_lock_still_stops_the_da
     script = textwrap.dedent(
         """
         import os, signal, threading, time
-        from processor.daemon import SignalRelay
+        from processor.adapters.signals import SignalRelay
 
         stopped = threading.Event()
         relay = SignalRelay(lambda signum: stopped.set())

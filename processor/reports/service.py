@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import Engine, select
 
 from processor.adapters.database import operation_records as records
+from processor.adapters.database.lifecycle import Lifecycle
 from processor.adapters.database.models import Ward
 from processor.core.clock import Clock
 from processor.core.operation_types import OperationType
@@ -65,8 +66,9 @@ def run_report(
     )
     now = clock()
     new = records.NewOperation(operation_type, label, None, requested_by, owner)
-    operation_id = records.register(engine, new, now)
-    records.mark_processing(engine, operation_id, owner, now)
+    lifecycle = Lifecycle.register(engine, clock, new, now)
+    lifecycle.mark_processing()
+    operation_id = lifecycle.operation_id
     name = report_file_name(request, now, f"op{operation_id}")
     try:
         # The rows stream from the query to the file, so the connection stays open while they are written.
@@ -75,19 +77,10 @@ def run_report(
                 outbox_dir, request, stream_report(connection, request, now), destination, name
             )
     except Exception:
-        records.fail(
-            engine,
-            operation_id,
-            owner,
-            records.Counts(0, 0, 0),
-            Code.INTERNAL_ERROR.value,
-            ["the report could not be written"],
-            "",
-            clock(),
-        )
+        lifecycle.fail(records.Counts(0, 0, 0), Code.INTERNAL_ERROR, ["the report could not be written"])
         raise
     with engine.begin() as connection:
-        records.complete(connection, operation_id, owner, records.Counts(rows, rows, 0), [], output, clock())
+        lifecycle.complete(connection, records.Counts(rows, rows, 0), [], output)
     return ReportOutcome(operation_id, output, rows)
 
 

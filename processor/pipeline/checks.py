@@ -1,0 +1,77 @@
+"""The decisions taken without reading a file's rows: its type, name, size, readability; and the policy
+applied to the rows' errors once they are counted."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from processor.adapters import inbox
+from processor.adapters.inbox import ClaimedFile
+from processor.core.problems import Code, FileRejected
+from processor.settings import OperationSettings, Settings
+
+
+def precheck(claimed: ClaimedFile, settings: Settings) -> FileRejected | None:
+    """Problems found without reading the file: its type, its name, its size, whether it can be read."""
+    if not claimed.is_regular_file:
+        return not_a_regular_file()
+    if Path(claimed.original_name).suffix.lower() != ".csv":
+        return FileRejected.single(
+            Code.NOT_CSV, "only .csv files are accepted; export the sheet as CSV UTF-8"
+        )
+    if claimed.size > settings.max_file_bytes:
+        return FileRejected.single(
+            Code.FILE_TOO_LARGE,
+            f"the file has {claimed.size} bytes; the limit is {settings.max_file_bytes} (max_file_bytes)",
+        )
+    return _unreadable(claimed)
+
+
+def not_a_regular_file() -> FileRejected:
+    """The rejection of a symlink, folder, FIFO, socket or device: never opened, never followed."""
+    return FileRejected.single(
+        Code.NOT_A_REGULAR_FILE,
+        "not a regular file (a symlink, folder, FIFO, socket or device); it was not opened or followed: "
+        "drop the file itself",
+    )
+
+
+def _unreadable(claimed: ClaimedFile) -> FileRejected | None:
+    """A rejection when the file cannot be opened (its permissions, say); None when it can."""
+    try:
+        inbox.open_input(claimed.path).close()
+    except inbox.NotRegularFile:
+        return not_a_regular_file()
+    except OSError as exc:
+        return FileRejected.single(
+            Code.FILE_UNREADABLE,
+            f"wardbulk cannot read the file ({inbox.error_name(exc)}: {exc.strerror}); "
+            "make it readable by the daemon's user and send it again",
+        )
+    return None
+
+
+def sha256_if_readable(claimed: ClaimedFile, max_bytes: int) -> str | None:
+    """The file's SHA-256; None when it is refused unread anyway (too large, not a file, unreadable)."""
+    if claimed.size > max_bytes:
+        return None
+    try:
+        return inbox.sha256_of(claimed.path)
+    except (inbox.NotRegularFile, PermissionError):
+        return None  # ``precheck`` says why, in the file's summary
+
+
+def policy_rejection(settings: OperationSettings, failed: int, total: int) -> FileRejected | None:
+    """The rejection ``on_row_error`` and ``max_error_rate`` ask for, given the rows' error counts."""
+    if failed and settings.on_row_error == "reject_file":
+        return FileRejected.single(
+            Code.ROW_ERRORS,
+            f"{failed} of {total} rows have errors and on_row_error is reject_file; nothing was applied",
+        )
+    if total and failed / total > settings.max_error_rate:
+        return FileRejected.single(
+            Code.TOO_MANY_ERRORS,
+            f"{failed} of {total} rows have errors, more than max_error_rate "
+            f"{settings.max_error_rate:.0%}; nothing was applied",
+        )
+    return None

@@ -1,0 +1,43 @@
+"""What every step of the pipeline needs: the ``Pipeline`` (settings, engine, clock, owner) and the stop."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, Engine
+
+from processor.adapters.database.stores import SqlWardStore
+from processor.adapters.owners import this_process
+from processor.core.clock import Clock
+from processor.core.operation_types import OperationType
+from processor.settings import OperationSettings, Settings
+
+
+class Interrupted(Exception):
+    """A graceful stop was asked for; the file's transaction was rolled back and it waits, claimed."""
+
+
+@dataclass
+class Pipeline:
+    """Everything the pipeline needs; built by ``bootstrap``."""
+
+    settings: Settings
+    engine: Engine
+    clock: Clock
+    host: str = field(default_factory=this_process)  # the owner name of operations: host:pid:…
+    should_stop: Callable[[], bool] = lambda: False
+    on_progress: Callable[[int], None] | None = None
+    backoff_s: float = 0.5
+    # Builds the store operations read and write through, on a connection (bootstrap adds reports).
+    store_factory: Callable[[Connection], Any] = SqlWardStore
+
+    def check_stop(self) -> None:
+        """Raise ``Interrupted`` when a stop was asked for (called at every chunk boundary)."""
+        if self.should_stop():
+            raise Interrupted
+
+    def settings_of(self, operation_type: OperationType) -> OperationSettings:
+        """The ``[operations.<type>]`` settings."""
+        return self.settings.operations.for_type(operation_type)
