@@ -115,13 +115,11 @@ def build_pipeline(app: App) -> Pipeline:
     """The file pipeline on the app's engine and clock; its stores can write reports."""
     # The pipeline brings the operations (their pydantic row models); not every command needs them.
     from processor.pipeline import Pipeline  # noqa: PLC0415
-    from processor.reports.store import reporting_store_factory  # noqa: PLC0415
+    from processor.reports.store import ReportOutput  # noqa: PLC0415
 
     owner = this_process()
-    factory = reporting_store_factory(app.settings.outbox_dir, app.clock, token(owner))
-    return Pipeline(
-        settings=app.settings, engine=app.engine, clock=app.clock, host=owner, store_factory=factory
-    )
+    reports = ReportOutput(app.settings.outbox_dir, app.clock, token(owner))
+    return Pipeline(settings=app.settings, engine=app.engine, clock=app.clock, host=owner, reports=reports)
 
 
 def build_daemon(app: App) -> Daemon:

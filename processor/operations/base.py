@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from processor.core.csv_reading import ColumnSpec, Record
 from processor.core.operation_types import OperationType
 from processor.core.problems import RowError
-from processor.operations.ports import FirstLineIndex, NotificationLine
+from processor.operations.ports import FirstLineIndex, Lookups, NotificationLine, Stores
 
 
 class MemoryFirstLineIndex:
@@ -56,14 +56,18 @@ class RowOutcome:
 
 
 class OperationRun(Protocol):
-    """One file's validation and application state (e.g. which e-mails earlier lines used)."""
+    """One file's validation and application state (e.g. which e-mails earlier lines used).
 
-    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
-        """Validate a chunk; one outcome per record, in order. Only read-only store calls."""
+    The pipeline passes every named store; the run takes the one its operation needs (see
+    ``ports``). Payloads are typed by each operation; here they are whatever the spool gave back.
+    """
+
+    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+        """Validate a chunk; one outcome per record, in order. Only lookups: nothing is written."""
         ...
 
-    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
-        """Write a chunk of valid payloads through the store, inside the file's transaction.
+    def apply(self, payloads: list[Any], stores: Stores) -> list[NotificationLine]:
+        """Write a chunk of valid payloads through the stores, inside the file's transaction.
 
         Returns the caregiver notifications the chunk produced (none for most operations).
         """

@@ -4,12 +4,13 @@ Checks: the patient exists (unknown-patient) and has no active admission (alread
 exists (unknown-bed) and is available (bed-not-available, saying occupied or maintenance); a second row
 for the same bed or the same patient fails "same as line N". The bed is occupied by a conditional update,
 backed by the database's unique active-admission indexes, so two daemons never fill one bed twice.
+
+Stores: ``admissions`` (patients' stays; admits) and ``beds`` (looks beds up).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,10 +29,11 @@ from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import (
     BedState,
     CareEvent,
+    Lookups,
     NewAdmission,
     NotificationLine,
     PatientState,
-    WardStore,
+    Stores,
 )
 from processor.operations.ward_checks import FirstLines, cell_error, notify_caregivers, outcome, parse_row
 
@@ -86,14 +88,13 @@ class BulkAssignmentRun:
         self.beds_seen = FirstLines("bed_id", Code.BED_NOT_AVAILABLE, self.context.first_lines)
         self.patients_seen = FirstLines("patient_id", Code.ALREADY_ADMITTED, self.context.first_lines)
 
-    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
-        ward_store = cast(WardStore, store)
+    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
         parsed = [(record, parse_row(AssignmentRow, record, self.context)) for record in records]
         rows = [(record, row) for record, row in parsed if isinstance(row, AssignmentRow)]
         self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
         self.beds_seen.claim([(row.bed_id, record.line) for record, row in rows])
-        patients = ward_store.patients_by_mrn(row.patient_id for _, row in rows)
-        beds = ward_store.beds_by_code(row.bed_id for _, row in rows)
+        patients = lookups.admissions.patients_by_mrn(row.patient_id for _, row in rows)
+        beds = lookups.beds.beds_by_code(row.bed_id for _, row in rows)
         return [self._outcome(record, row, patients, beds) for record, row in parsed]
 
     def _outcome(
@@ -125,10 +126,9 @@ class BulkAssignmentRun:
             patient.id, bed.id, admitted_at, row.reason, row.chief_complaint, event if notify else None
         )
 
-    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
-        ward_store = cast(WardStore, store)
-        ward_store.admit(payloads, self.context.operation_id, self.context.now)
-        return notify_caregivers(ward_store, payloads, self.context)
+    def apply(self, payloads: list[NewAdmission], stores: Stores) -> list[NotificationLine]:
+        stores.admissions.admit(payloads, self.context.operation_id, self.context.now)
+        return notify_caregivers(stores.admissions, payloads, self.context)
 
 
 class BulkAssignment:

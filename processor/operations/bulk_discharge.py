@@ -3,12 +3,15 @@
 Checks: the patient exists (unknown-patient) and has an active admission (not-admitted); the discharge
 date is not in the future nor before the admission; a patient twice in one file fails the second row.
 ``discharge_status`` is one of DISCHARGE_STATUSES, ``other`` when empty (wardbulk does not guess an outcome).
+
+Store: ``admissions`` (patients' stays; discharges).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, cast
+from datetime import datetime
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 
@@ -25,7 +28,14 @@ from processor.core.formats import format_of
 from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import CareEvent, NewDischarge, NotificationLine, PatientState, WardStore
+from processor.operations.ports import (
+    CareEvent,
+    Lookups,
+    NewDischarge,
+    NotificationLine,
+    PatientState,
+    Stores,
+)
 from processor.operations.ward_checks import FirstLines, cell_error, notify_caregivers, outcome, parse_row
 
 FORMAT = format_of(OperationType.BULK_DISCHARGE)
@@ -71,12 +81,11 @@ class BulkDischargeRun:
     def __post_init__(self) -> None:
         self.patients_seen = FirstLines("patient_id", Code.NOT_ADMITTED, self.context.first_lines)
 
-    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
-        ward_store = cast(WardStore, store)
+    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
         parsed = [(record, parse_row(DischargeRow, record, self.context)) for record in records]
         rows = [(record, row) for record, row in parsed if isinstance(row, DischargeRow)]
         self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
-        patients = ward_store.patients_by_mrn(row.patient_id for _, row in rows)
+        patients = lookups.admissions.patients_by_mrn(row.patient_id for _, row in rows)
         return [self._outcome(record, row, patients) for record, row in parsed]
 
     def _outcome(
@@ -104,7 +113,7 @@ class BulkDischargeRun:
             )
         return outcome(record, [], self._discharge(row, patient, discharged_at))
 
-    def _discharge(self, row: DischargeRow, patient: PatientState, discharged_at: Any) -> NewDischarge:
+    def _discharge(self, row: DischargeRow, patient: PatientState, discharged_at: datetime) -> NewDischarge:
         assert patient.admission_id is not None and patient.bed_id is not None
         notify = self.context.notify if row.notify is None else row.notify
         event = CareEvent(
@@ -125,10 +134,9 @@ class BulkDischargeRun:
             event if notify else None,
         )
 
-    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
-        ward_store = cast(WardStore, store)
-        ward_store.discharge(payloads, self.context.operation_id, self.context.now)
-        return notify_caregivers(ward_store, payloads, self.context)
+    def apply(self, payloads: list[NewDischarge], stores: Stores) -> list[NotificationLine]:
+        stores.admissions.discharge(payloads, self.context.operation_id, self.context.now)
+        return notify_caregivers(stores.admissions, payloads, self.context)
 
 
 class BulkDischarge:

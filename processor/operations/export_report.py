@@ -1,7 +1,8 @@
 """export_report: each row of a request file asks for one report in ``outbox/reports/``.
 
 Checks: a known report type, ISO dates, end not before start, a known ward. A bad row is an error row in
-errors.csv; the others still run. result.csv names each report file (``report_file``).
+errors.csv; the others still run. result.csv names each report file (``report_file``). Stores: ``beds``
+(looks wards up) and ``reports`` (writes the reports in the file's transaction).
 
 export_patients: any file dropped in its folder asks for the quick patient list; its content is ignored.
 """
@@ -9,7 +10,7 @@ export_patients: any file dropped in its folder asks for the quick patient list;
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 
@@ -20,10 +21,11 @@ from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.core.report_request import ReportRequest, ReportType, report_file_name
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import NotificationLine, ReportWriter
+from processor.operations.ports import Lookups, NotificationLine, Stores
 from processor.operations.ward_checks import cell_error, parse_row
 
 REPORT_TYPES = tuple(report_type.value for report_type in ReportType)
+ReportToWrite = tuple[ReportRequest, str]  # a payload: the request and its file name in outbox/reports/
 
 
 class RequestRow(BaseModel):
@@ -56,10 +58,10 @@ class ExportReportRun:
 
     context: RunContext
 
-    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
         parsed = [(record, parse_row(RequestRow, record, self.context)) for record in records]
         wards = {row.ward for _, row in parsed if isinstance(row, RequestRow) and row.ward}
-        known = set(cast(ReportWriter, store).wards_by_code(wards))
+        known = set(lookups.beds.wards_by_code(wards))
         return [self._outcome(record, row, known) for record, row in parsed]
 
     def _outcome(self, record: Record, row: RequestRow | list[RowError], known: set[str]) -> RowOutcome:
@@ -72,10 +74,9 @@ class ExportReportRun:
         name = report_file_name(request, self.context.now, f"op{self.context.operation_id}-line{record.line}")
         return RowOutcome(record.line, payload=(request, name), created={"report_file": name})
 
-    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
-        writer = cast(ReportWriter, store)
+    def apply(self, payloads: list[ReportToWrite], stores: Stores) -> list[NotificationLine]:
         for request, name in payloads:
-            writer.write_report(request, name)
+            stores.reports.write_report(request, name)
         return []
 
 

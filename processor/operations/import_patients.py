@@ -3,12 +3,14 @@
 Checks, in order: the row model (required names and e-mail, formats, dates not in the future), duplicates
 inside the file (``same as line N``), duplicates against the database (one query per chunk per key).
 An empty patient_id gets a generated identifier ``WB-<operation>-<line>``, returned in result.csv.
+
+Store: ``patients`` (``PatientLookups`` to validate, ``PatientImportStore`` to apply).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any, cast
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -28,7 +30,7 @@ from processor.core.formats import format_of
 from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import NewPatient, NotificationLine, PatientImportStore
+from processor.operations.ports import Lookups, NewPatient, NotificationLine, PatientLookups, Stores
 from processor.operations.ward_checks import FirstLines
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
@@ -112,15 +114,14 @@ class ImportPatientsRun:
         self.emails_seen = FirstLines("email", Code.DUPLICATE_EMAIL, self.context.first_lines)
         self.ids_seen = FirstLines("patient_id", Code.DUPLICATE_PATIENT_ID, self.context.first_lines)
 
-    def validate(self, records: list[Record], store: Any) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
         outcomes = [self._validate_one(record) for record in records]
         self._reject_repeated_in_file(records, outcomes)
-        self._reject_known_to_database(outcomes, cast(PatientImportStore, store))
+        self._reject_known_to_database(outcomes, lookups.patients)
         return outcomes
 
-    def apply(self, payloads: list[Any], store: Any) -> list[NotificationLine]:
-        patient_store = cast(PatientImportStore, store)
-        patient_store.insert_patients(payloads, self.context.operation_id, self.context.now)
+    def apply(self, payloads: list[NewPatient], stores: Stores) -> list[NotificationLine]:
+        stores.patients.insert_patients(payloads, self.context.operation_id, self.context.now)
         return []
 
     def _validate_one(self, record: Record) -> RowOutcome:
@@ -158,7 +159,7 @@ class ImportPatientsRun:
             if outcome.errors:
                 outcome.payload, outcome.created = None, {}
 
-    def _reject_known_to_database(self, outcomes: list[RowOutcome], store: PatientImportStore) -> None:
+    def _reject_known_to_database(self, outcomes: list[RowOutcome], store: PatientLookups) -> None:
         candidates = [outcome for outcome in outcomes if outcome.ok]
         if not candidates:
             return

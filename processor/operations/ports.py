@@ -1,5 +1,16 @@
 """What operations need from the database, as protocols; ``adapters.database.stores`` implements them.
 
+Each named store comes in two halves: its lookups (``PatientLookups``), which phase 1 may call on a
+plain connection, and the store (``PatientImportStore``), which adds the writes of phase 2, inside the
+file's transaction. ``Lookups`` and ``Stores`` are the named stores together, as the pipeline passes
+them; each operation takes the one it needs (``lookups.patients``, ``stores.reports``):
+
+- ``patients``: ``PatientLookups`` / ``PatientImportStore``, for import_patients;
+- ``admissions``: ``AdmissionLookups`` / ``AdmissionStore``, for bulk_assignment and bulk_discharge;
+- ``beds``: ``BedRegistryLookups`` / ``BedRegistryStore``, for sync_beds (bulk_assignment and
+  export_report look beds and wards up in it);
+- ``reports``: ``ReportWriter`` (writes only), for export_report.
+
 Every method takes a whole chunk: one query per chunk, never one per row.
 """
 
@@ -45,8 +56,8 @@ class FirstLineIndex(Protocol):
         ...
 
 
-class PatientImportStore(Protocol):
-    """Lookups and inserts for import_patients."""
+class PatientLookups(Protocol):
+    """What import_patients looks up while it validates."""
 
     def existing_emails(self, emails: Iterable[str]) -> set[str]:
         """Which of these (lower-case) e-mails already belong to a user."""
@@ -55,6 +66,10 @@ class PatientImportStore(Protocol):
     def existing_patient_ids(self, mrns: Iterable[str]) -> set[str]:
         """Which of these patient identifiers already exist (exact match)."""
         ...
+
+
+class PatientImportStore(PatientLookups, Protocol):
+    """The patients store: import_patients' lookups and inserts."""
 
     def insert_patients(self, patients: list[NewPatient], operation_id: int, now: datetime) -> None:
         """Create a User, a Patient and (when named) a Caregiver for each."""
@@ -164,14 +179,16 @@ class NotificationLine:
     status: str
 
 
-class WardStore(Protocol):
-    """Lookups and writes of bulk_assignment, bulk_discharge and sync_beds, a chunk at a time."""
+class AdmissionLookups(Protocol):
+    """What bulk_assignment and bulk_discharge look up about patients while they validate."""
 
-    def patients_by_mrn(self, mrns: Iterable[str]) -> dict[str, PatientState]: ...
+    def patients_by_mrn(self, mrns: Iterable[str]) -> dict[str, PatientState]:
+        """The known patients among ``mrns``, each with its active admission if any."""
+        ...
 
-    def beds_by_code(self, codes: Iterable[str]) -> dict[str, BedState]: ...
 
-    def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]: ...
+class AdmissionStore(AdmissionLookups, Protocol):
+    """The admissions store: patients' stays in beds, and the caregiver notifications they send."""
 
     def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
         """Insert the admissions and occupy their beds, only if still available (else ConcurrentChange)."""
@@ -185,16 +202,60 @@ class WardStore(Protocol):
         """Record a notification per caregiver (or one 'skipped' without caregivers); return the lines."""
         ...
 
+
+class BedRegistryLookups(Protocol):
+    """What operations look up in the ward and bed registry while they validate."""
+
+    def beds_by_code(self, codes: Iterable[str]) -> dict[str, BedState]:
+        """The known beds among ``codes``, with their ward and status."""
+        ...
+
+    def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]:
+        """The known wards among ``codes``."""
+        ...
+
+
+class BedRegistryStore(BedRegistryLookups, Protocol):
+    """The beds store: the ward and bed registry that sync_beds maintains."""
+
     def upsert_beds(self, beds: list[BedUpsert], now: datetime) -> None:
         """Create missing wards and beds, update existing ones (ConcurrentChange if one became occupied)."""
         ...
 
 
 class ReportWriter(Protocol):
-    """What the export operations need: build a report in the file's transaction and write it."""
+    """The reports store: builds a report in the file's transaction and writes it."""
 
     def write_report(self, request: ReportRequest, file_name: str) -> int:
-        """Write the report to ``outbox/reports/<file_name>`` (and its latest copy); returns its rows."""
+        """Write the report under ``file_name`` in ``outbox/reports/``, unpublished until the file's
+        transaction commits; returns its rows."""
         ...
 
-    def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]: ...
+
+class Lookups(Protocol):
+    """The named stores of phase 1, read-only: what ``OperationRun.validate`` may call."""
+
+    @property
+    def patients(self) -> PatientLookups: ...
+
+    @property
+    def admissions(self) -> AdmissionLookups: ...
+
+    @property
+    def beds(self) -> BedRegistryLookups: ...
+
+
+class Stores(Lookups, Protocol):
+    """The named stores of phase 2, on the file's one transaction: what ``OperationRun.apply`` may call."""
+
+    @property
+    def patients(self) -> PatientImportStore: ...
+
+    @property
+    def admissions(self) -> AdmissionStore: ...
+
+    @property
+    def beds(self) -> BedRegistryStore: ...
+
+    @property
+    def reports(self) -> ReportWriter: ...

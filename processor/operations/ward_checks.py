@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,7 +12,13 @@ from processor.core.csv_reading import Record
 from processor.core.fields import present_cells, row_errors
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import FirstLineIndex, NotificationLine, WardStore
+from processor.operations.ports import (
+    AdmissionStore,
+    FirstLineIndex,
+    NewAdmission,
+    NewDischarge,
+    NotificationLine,
+)
 
 
 def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> Any:
@@ -63,7 +70,9 @@ def outcome(record: Record, errors: list[RowError], payload: Any = None) -> RowO
     return RowOutcome(record.line, payload=payload)
 
 
-def notify_caregivers(store: WardStore, payloads: list[Any], context: RunContext) -> list[NotificationLine]:
+def notify_caregivers(
+    store: AdmissionStore, payloads: Sequence[NewAdmission | NewDischarge], context: RunContext
+) -> list[NotificationLine]:
     """The notifications of applied admissions or discharges whose ``event`` asks for one."""
     events = [payload.event for payload in payloads if payload.event is not None]
     return store.notify(events, context.operation_id, context.now) if events else []

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
-from processor.adapters.database.stores import SqlWardStore
+from processor.adapters.database.unit_of_work import ReportWriting
 from processor.adapters.owners import this_process
 from processor.core.clock import Clock
 from processor.core.operation_types import OperationType
@@ -30,8 +29,8 @@ class Pipeline:
     should_stop: Callable[[], bool] = lambda: False
     on_progress: Callable[[int], None] | None = None
     backoff_s: float = 0.5
-    # Builds the store operations read and write through, on a connection (bootstrap adds reports).
-    store_factory: Callable[[Connection], Any] = SqlWardStore
+    # Where the reports of export files go (bootstrap: ``reports.store.ReportOutput``); None: no reports.
+    reports: ReportWriting | None = None
 
     def check_stop(self) -> None:
         """Raise ``Interrupted`` when a stop was asked for (called at every chunk boundary)."""

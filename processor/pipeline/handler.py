@@ -175,11 +175,11 @@ def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation | ExportPati
     policy = checks.policy_rejection(settings, validation.failed, validation.total)
     if policy is not None:
         return reject_after_validation(pipeline, job, validation, policy)
-    with UnitOfWork(pipeline.engine, pipeline.store_factory) as uow:
+    with UnitOfWork(pipeline.engine, reports=pipeline.reports) as uow:
         notifications = NotificationsFile(job.files.partial("notifications.csv"))
         for payloads in read_spool(job.spool):
             pipeline.check_stop()
-            notifications.add(run.apply(payloads, uow.store))
+            notifications.add(run.apply(payloads, uow))
         notifications.close()
         output = str(job.files.final("result.csv"))
         messages = validation.report.first_messages
@@ -204,8 +204,8 @@ def _attempt_trigger(pipeline: Pipeline, job: FileJob, trigger: ExportPatients) 
     """A trigger file: write the export it asks for; its content is never read."""
     job.discard_work()
     name = report_file_name(trigger.request, pipeline.clock(), f"op{job.operation_id}")
-    with UnitOfWork(pipeline.engine, pipeline.store_factory) as uow:
-        rows = uow.store.write_report(trigger.request, name)
+    with UnitOfWork(pipeline.engine, reports=pipeline.reports) as uow:
+        rows = uow.reports.write_report(trigger.request, name)
         counts = records.Counts(rows, rows, 0)
         result = ExcelCsvWriter(job.files.partial("result.csv"), [*RESULT_TAIL, "report_file"])
         result.write(["", "ok", f"{rows} patients exported", name])

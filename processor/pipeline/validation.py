@@ -15,6 +15,7 @@ from typing import IO, Any, BinaryIO, TypeVar
 
 from processor.adapters import inbox
 from processor.adapters.database import operation_records as records
+from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork
 from processor.adapters.first_lines import DiskFirstLineIndex
 from processor.adapters.outbox import ERRORS_HEADER, NOTIFICATIONS_HEADER, ExcelCsvWriter
 from processor.core.csv_reading import Record, decode_lines, read_csv
@@ -187,8 +188,8 @@ def _validate_chunk(
     validation: Validation,
 ) -> None:
     pipeline.check_stop()
-    with pipeline.engine.connect() as connection:
-        outcomes = run.validate(chunk, pipeline.store_factory(connection))
+    with ReadOnlyUnitOfWork(pipeline.engine) as lookups:
+        outcomes = run.validate(chunk, lookups)
     for record, outcome in zip(chunk, outcomes, strict=True):
         result.write(_result_row(record, outcome, validation.width, validation.created_width))
         validation.report.add(outcome.errors)

@@ -1,40 +1,48 @@
-"""The database store with reports: what the export operations write reports through."""
+"""The ``reports`` store: how export operations write reports inside their file's transaction.
+
+``ReportOutput`` is the small configuration a unit of work is built with
+(``UnitOfWork(engine, reports=ReportOutput(outbox_dir, clock, owner_token))``); it builds a
+``SqlReportWriter`` on the unit of work's connection. It lives here, not beside the unit of work, because
+the report queries and files belong to ``processor.reports``, a layer above the database adapters.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Connection
 
-from processor.adapters.database.stores import SqlWardStore
 from processor.core.clock import Clock
 from processor.core.report_request import ReportRequest
 from processor.reports.files import write_partial_report
 from processor.reports.queries import stream_report
 
 
-class ReportingStore(SqlWardStore):
-    """``SqlWardStore`` plus ``write_report`` (the ``ReportWriter`` port of the export operations)."""
+@dataclass(frozen=True)
+class ReportOutput:
+    """Where a file's reports go (``outbox_dir``), their clock, and the owner token their partials carry
+    (so that only this owner's partials are published or discarded)."""
 
-    def __init__(self, connection: Connection, outbox_dir: Path, clock: Clock, owner_token: str) -> None:
-        super().__init__(connection)
-        self._outbox_dir = outbox_dir
-        self._clock = clock
-        self._owner_token = owner_token
+    outbox_dir: Path
+    clock: Clock
+    owner_token: str
+
+    def writer_on(self, connection: Connection) -> SqlReportWriter:
+        """The ``reports`` store on ``connection`` (a ``ReportWriting`` for the unit of work)."""
+        return SqlReportWriter(connection, self)
+
+
+class SqlReportWriter:
+    """The ``ReportWriter`` port: reports read on the file's connection, written as partials."""
+
+    def __init__(self, connection: Connection, output: ReportOutput) -> None:
+        self.connection = connection
+        self._output = output
 
     def write_report(self, request: ReportRequest, file_name: str) -> int:
         """Stream the report from this connection into its file, unpublished until the file's transaction
         commits (the pipeline publishes it then); returns its row count. Rows are never all in memory."""
-        report = stream_report(self.connection, request, self._clock())
-        return write_partial_report(self._outbox_dir, report, file_name, self._owner_token).rows
-
-
-def reporting_store_factory(
-    outbox_dir: Path, clock: Clock, owner_token: str
-) -> Callable[[Connection], ReportingStore]:
-    """What bootstrap gives the pipeline, so the export operations can write reports."""
-    return lambda connection: ReportingStore(connection, outbox_dir, clock, owner_token)
-
-
-__all__ = ["ReportingStore", "reporting_store_factory"]
+        report = stream_report(self.connection, request, self._output.clock())
+        output = self._output
+        return write_partial_report(output.outbox_dir, report, file_name, output.owner_token).rows

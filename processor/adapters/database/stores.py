@@ -1,6 +1,8 @@
-"""The operations' database ports, implemented with batched Core SQL on one connection.
+"""The operations' named stores (``operations.ports``), implemented with batched Core SQL on one connection.
 
-Every method handles a whole chunk: lookups are one ``IN (...)`` query, inserts one executemany.
+Every method handles a whole chunk: lookups are one ``IN (...)`` query, inserts one executemany (or COPY).
+``SqlStores`` puts the named stores of one connection together; the unit of work builds it on the
+file's transaction, the read-only unit of work on a plain connection.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from processor.adapters.database.models import (
     WardBed,
 )
 from processor.core.operation_types import BedStatus
+from processor.core.report_request import ReportRequest
 from processor.operations.ports import (
     BedState,
     BedUpsert,
@@ -33,12 +36,13 @@ from processor.operations.ports import (
     NewPatient,
     NotificationLine,
     PatientState,
+    ReportWriter,
     WardState,
 )
 
 
-class SqlWardStore:
-    """Implements ``PatientImportStore`` and ``WardStore`` on one connection."""
+class SqlPatientStore:
+    """The ``patients`` store (``PatientImportStore``): users, patients and caregivers."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -98,7 +102,12 @@ class SqlWardStore:
             shared={"created_at": now},
         )
 
-    # --- ward operations (WardStore) ---
+
+class SqlAdmissionStore:
+    """The ``admissions`` store (``AdmissionStore``): patients' stays in beds, and their notifications."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
 
     def patients_by_mrn(self, mrns: Iterable[str]) -> dict[str, PatientState]:
         wanted = list(set(mrns))
@@ -122,6 +131,86 @@ class SqlWardStore:
             .where(is_among(self.connection, Patient.mrn, wanted))
         )
         return {row[1]: PatientState(*row) for row in self.connection.execute(query)}
+
+    def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
+        if not admissions:
+            return
+        chunk = values_table(
+            self.connection,
+            {"bed": Integer(), "patient": Integer()},
+            [(a.bed_id, a.patient_id) for a in admissions],
+        )
+        occupy = (
+            update(WardBed)
+            .where(WardBed.id == chunk.c.bed, WardBed.status == BedStatus.AVAILABLE.value)
+            .values(status=BedStatus.OCCUPIED.value, current_patient_id=chunk.c.patient, updated_at=now)
+        )
+        _expect_changed(self.connection, occupy, len(admissions))
+        insert_rows(
+            self.connection,
+            PatientAdmission,
+            ("patient_id", "bed_id", "admitted_at", "reason", "chief_complaint"),
+            ((a.patient_id, a.bed_id, a.admitted_at, a.reason, a.chief_complaint) for a in admissions),
+            shared={"is_active": True, "bulk_operation_id": operation_id, "created_at": now},
+        )
+
+    def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
+        if not discharges:
+            return
+        chunk = values_table(
+            self.connection,
+            {"admission": Integer(), "bed": Integer(), "patient": Integer()},
+            [(d.admission_id, d.bed_id, d.patient_id) for d in discharges],
+        )
+        end_admission = (
+            update(PatientAdmission)
+            .where(PatientAdmission.id == chunk.c.admission, PatientAdmission.is_active.is_(True))
+            .values(is_active=False)
+        )
+        _expect_changed(self.connection, end_admission, len(discharges))
+        release = (
+            update(WardBed)
+            .where(WardBed.id == chunk.c.bed, WardBed.current_patient_id == chunk.c.patient)
+            .values(status=BedStatus.AVAILABLE.value, current_patient_id=None, updated_at=now)
+        )
+        _expect_changed(self.connection, release, len(discharges))
+        insert_rows(
+            self.connection,
+            PatientDischarge,
+            ("admission_id", "patient_id", "discharged_at", "discharge_status", "discharge_notes"),
+            (
+                (d.admission_id, d.patient_id, d.discharged_at, d.discharge_status, d.discharge_notes)
+                for d in discharges
+            ),
+            shared={"bulk_operation_id": operation_id, "created_at": now},
+        )
+
+    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
+        if not events:
+            return []
+        patient_ids = list({event.patient_id for event in events})
+        caregivers: dict[int, list[Any]] = {}
+        query = select(Caregiver.id, Caregiver.patient_id, Caregiver.name, Caregiver.email, Caregiver.phone)
+        for row in self.connection.execute(
+            query.where(is_among(self.connection, Caregiver.patient_id, patient_ids))
+        ):
+            caregivers.setdefault(row.patient_id, []).append(row)
+        records, lines = [], []
+        for event in events:
+            for record, line in _notifications(
+                event, caregivers.get(event.patient_id, []), operation_id, now
+            ):
+                records.append(record)
+                lines.append(line)
+        self.connection.execute(insert(PatientNotification), records)
+        return lines
+
+
+class SqlBedRegistry:
+    """The ``beds`` store (``BedRegistryStore``): the ward and bed registry."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
 
     def beds_by_code(self, codes: Iterable[str]) -> dict[str, BedState]:
         wanted = list(set(codes))
@@ -148,88 +237,6 @@ class SqlWardStore:
             return {}
         query = select(Ward.id, Ward.code, Ward.name).where(is_among(self.connection, Ward.code, wanted))
         return {row[1]: WardState(*row) for row in self.connection.execute(query)}
-
-    def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
-        if not admissions:
-            return
-        chunk = values_table(
-            self.connection,
-            {"bed": Integer(), "patient": Integer()},
-            [(a.bed_id, a.patient_id) for a in admissions],
-        )
-        occupy = (
-            update(WardBed)
-            .where(WardBed.id == chunk.c.bed, WardBed.status == BedStatus.AVAILABLE.value)
-            .values(status=BedStatus.OCCUPIED.value, current_patient_id=chunk.c.patient, updated_at=now)
-        )
-        self._expect_changed(occupy, len(admissions))
-        insert_rows(
-            self.connection,
-            PatientAdmission,
-            ("patient_id", "bed_id", "admitted_at", "reason", "chief_complaint"),
-            ((a.patient_id, a.bed_id, a.admitted_at, a.reason, a.chief_complaint) for a in admissions),
-            shared={"is_active": True, "bulk_operation_id": operation_id, "created_at": now},
-        )
-
-    def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
-        if not discharges:
-            return
-        chunk = values_table(
-            self.connection,
-            {"admission": Integer(), "bed": Integer(), "patient": Integer()},
-            [(d.admission_id, d.bed_id, d.patient_id) for d in discharges],
-        )
-        end_admission = (
-            update(PatientAdmission)
-            .where(PatientAdmission.id == chunk.c.admission, PatientAdmission.is_active.is_(True))
-            .values(is_active=False)
-        )
-        self._expect_changed(end_admission, len(discharges))
-        release = (
-            update(WardBed)
-            .where(WardBed.id == chunk.c.bed, WardBed.current_patient_id == chunk.c.patient)
-            .values(status=BedStatus.AVAILABLE.value, current_patient_id=None, updated_at=now)
-        )
-        self._expect_changed(release, len(discharges))
-        insert_rows(
-            self.connection,
-            PatientDischarge,
-            ("admission_id", "patient_id", "discharged_at", "discharge_status", "discharge_notes"),
-            (
-                (d.admission_id, d.patient_id, d.discharged_at, d.discharge_status, d.discharge_notes)
-                for d in discharges
-            ),
-            shared={"bulk_operation_id": operation_id, "created_at": now},
-        )
-
-    def _expect_changed(
-        self, statement: Any, expected: int, parameters: list[dict[str, Any]] | None = None
-    ) -> None:
-        """Run a conditional update (an executemany with ``parameters``); fewer rows changed than
-        expected means someone got there first."""
-        changed = self.connection.execute(statement, parameters).rowcount
-        if changed != expected:
-            raise ConcurrentChange(f"{expected - changed} rows changed since validation")
-
-    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
-        if not events:
-            return []
-        patient_ids = list({event.patient_id for event in events})
-        caregivers: dict[int, list[Any]] = {}
-        query = select(Caregiver.id, Caregiver.patient_id, Caregiver.name, Caregiver.email, Caregiver.phone)
-        for row in self.connection.execute(
-            query.where(is_among(self.connection, Caregiver.patient_id, patient_ids))
-        ):
-            caregivers.setdefault(row.patient_id, []).append(row)
-        records, lines = [], []
-        for event in events:
-            for record, line in _notifications(
-                event, caregivers.get(event.patient_id, []), operation_id, now
-            ):
-                records.append(record)
-                lines.append(line)
-        self.connection.execute(insert(PatientNotification), records)
-        return lines
 
     def upsert_beds(self, beds: list[BedUpsert], now: datetime) -> None:
         if not beds:
@@ -261,7 +268,7 @@ class SqlWardStore:
             if b.existing_bed_id is not None
         ]
         if existing:
-            self._expect_changed(_bed_update(), len(existing), existing)
+            _expect_changed(self.connection, _bed_update(), len(existing), existing)
 
     def _upsert_wards(self, beds: list[BedUpsert], now: datetime) -> dict[str, int]:
         names = {b.ward_code: b.ward_name for b in beds}
@@ -285,6 +292,16 @@ class SqlWardStore:
                 update(Ward).where(Ward.id == bindparam("ward")).values(name=bindparam("name")), renamed
             )
         return {code: ward.id for code, ward in self.wards_by_code(names).items()}
+
+
+def _expect_changed(
+    connection: Connection, statement: Any, expected: int, parameters: list[dict[str, Any]] | None = None
+) -> None:
+    """Run a conditional update (an executemany with ``parameters``); fewer rows changed than expected
+    means someone got there first."""
+    changed = connection.execute(statement, parameters).rowcount
+    if changed != expected:
+        raise ConcurrentChange(f"{expected - changed} rows changed since validation")
 
 
 def _bed_update() -> Any:
@@ -340,3 +357,25 @@ def _notifications(
         )
         for c in caregivers
     ]
+
+
+class NoReports:
+    """The ``reports`` store of stores built without a report writer: any report it is asked for is a
+    wiring mistake, so it says so instead of writing nothing."""
+
+    def write_report(self, request: ReportRequest, file_name: str) -> int:
+        raise RuntimeError("these stores were built without a report writer (UnitOfWork(reports=...))")
+
+
+class SqlStores:
+    """The named stores on one connection (a ``Stores``, and so also a ``Lookups``).
+
+    ``reports`` writes the reports of export operations; without one, asking for a report fails.
+    """
+
+    def __init__(self, connection: Connection, reports: ReportWriter | None = None) -> None:
+        self.connection = connection
+        self.patients = SqlPatientStore(connection)
+        self.admissions = SqlAdmissionStore(connection)
+        self.beds = SqlBedRegistry(connection)
+        self.reports: ReportWriter = reports or NoReports()

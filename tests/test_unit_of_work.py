@@ -1,0 +1,84 @@
+"""The unit of work's named stores on a real database: one transaction for all of them, a read-only
+counterpart for validation, and a report writer built from its configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from processor.adapters.database import operation_records as records
+from processor.adapters.database.demo import seed_demo_data
+from processor.adapters.database.models import Patient
+from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
+from processor.core.report_request import ReportRequest, ReportType
+from processor.operations.base import Operation, OperationRun, RunContext
+from processor.operations.bulk_assignment import BulkAssignment
+from processor.operations.import_patients import ImportPatients
+from processor.reports.store import ReportOutput
+from tests.conftest import Database
+from tests.fakes import NOW, payloads, records_of
+
+IMPORT, ASSIGNMENT = ImportPatients(), BulkAssignment()
+
+
+@pytest.fixture
+def ward(database: Database) -> Database:
+    with database.engine.begin() as connection:
+        seed_demo_data(connection, lambda: NOW)
+    return database
+
+
+def start(database: Database, operation: Operation) -> OperationRun:
+    """A run of ``operation`` under a registered BulkOperation (the rows it writes refer to it)."""
+    new = records.NewOperation(operation.operation_type, "f.csv", None, "tester", "host:1")
+    return operation.start(RunContext(records.register(database.engine, new, NOW), NOW))
+
+
+def patients(database: Database) -> int:
+    with database.engine.connect() as connection:
+        return int(connection.execute(select(func.count()).select_from(Patient)).scalar_one())
+
+
+def test_an_operation_validates_on_lookups_and_applies_through_the_unit_of_work(ward: Database) -> None:
+    """The pipeline's two calls: ``run.validate(chunk, lookups)``, then ``run.apply(payloads, uow)``."""
+    run = start(ward, IMPORT)
+    with ReadOnlyUnitOfWork(ward.engine) as lookups:
+        outcomes = run.validate(
+            records_of(IMPORT, "first_name,last_name,email\nA,A,a@example.org\n"), lookups
+        )
+    with UnitOfWork(ward.engine) as uow:
+        assert run.apply(payloads(outcomes), uow) == []
+        uow.commit()
+    assert patients(ward) == 1
+
+
+def test_the_named_stores_share_the_one_transaction_and_roll_back_together(ward: Database) -> None:
+    """A patient inserted through ``patients`` is admitted through ``admissions`` before the commit; without
+    the commit neither stays."""
+    importing, assigning = start(ward, IMPORT), start(ward, ASSIGNMENT)
+    with UnitOfWork(ward.engine) as uow:
+        patient = records_of(IMPORT, "first_name,last_name,email,patient_id\nA,A,a@example.org,001\n")
+        importing.apply(payloads(importing.validate(patient, uow)), uow)
+        admission = records_of(ASSIGNMENT, "patient_id,bed_id,reason\n001,CARD-01,r\n")
+        assigning.apply(payloads(assigning.validate(admission, uow)), uow)
+        assert uow.beds.beds_by_code(["CARD-01"])["CARD-01"].status == "occupied"
+    assert patients(ward) == 0
+    with ReadOnlyUnitOfWork(ward.engine) as lookups:
+        assert lookups.beds.beds_by_code(["CARD-01"])["CARD-01"].status == "available"
+
+
+def test_a_unit_of_work_without_report_configuration_refuses_to_write_a_report(ward: Database) -> None:
+    with UnitOfWork(ward.engine) as uow, pytest.raises(RuntimeError, match="without a report writer"):
+        uow.reports.write_report(ReportRequest(ReportType.OCCUPANCY), "occupancy-op1.csv")
+
+
+def test_the_report_writer_writes_an_unpublished_partial_from_its_configuration(
+    ward: Database, tmp_path: Path
+) -> None:
+    output = ReportOutput(tmp_path, lambda: NOW, "owner1")
+    with UnitOfWork(ward.engine, reports=output) as uow:
+        rows = uow.reports.write_report(ReportRequest(ReportType.OCCUPANCY), "occupancy-op1.csv")
+    assert rows > 0
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == [".occupancy-op1.csv.owner1.partial"]
