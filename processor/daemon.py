@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 
-from processor.adapters import inbox
+from processor.adapters import entries, inbox, retention
 from processor.adapters.arrivals import ArrivalQueue
 from processor.adapters.inbox import InboxFile
 from processor.adapters.scheduler import add_daily_job, add_report_job, build_scheduler, soon
@@ -189,7 +189,7 @@ class Daemon:
 
     def purge_archive(self) -> int:
         """Delete archived inputs older than ``archive_retention_days`` (a daily scheduled job)."""
-        removed = inbox.purge_archive(self.settings.archive_dir, self.settings.archive_retention_days)
+        removed = retention.purge_archive(self.settings.archive_dir, self.settings.archive_retention_days)
         log.info("archive_purged", files_removed=removed, retention_days=self.settings.archive_retention_days)
         return removed
 
@@ -334,7 +334,7 @@ class Daemon:
                 "claim_failed",
                 operation=inbox_file.operation_type.value,
                 file=display_name(inbox_file.path.name),
-                error=inbox.error_name(exc),
+                error=entries.error_name(exc),
             )
             return None
 

@@ -6,7 +6,7 @@ import os
 import time
 from pathlib import Path
 
-from processor.adapters.inbox import purge_archive
+from processor.adapters.retention import purge_archive
 from processor.bootstrap import build_daemon
 from tests.conftest import Workspace
 

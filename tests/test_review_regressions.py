@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from processor.adapters import inbox
+from processor.adapters import entries, inbox
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.operation_records import OwnershipLost
 from processor.adapters.owners import owner_of_pid, this_process
@@ -41,7 +41,7 @@ def dead_owner() -> str:
 
 def leave_registered_but_unjudged(ws: Workspace, source: Path, name: str) -> int:
     """The state of a process killed after registering a file and before recording its rejection."""
-    sha = inbox.sha256_of(source)
+    sha = entries.sha256_of(source)
     new = records.NewOperation(IMPORT, name, sha, "someone", dead_owner())
     operation_id = records.register(ws.database.engine, new, ws.app.clock())
     processing = inbox.processing_folder(ws.inbox, IMPORT)

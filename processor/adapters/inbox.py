@@ -15,20 +15,18 @@ to NAME_MAX (see ``processor.core.names``).
 from __future__ import annotations
 
 import errno
-import hashlib
 import os
 import pwd
 import shutil
 import stat
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import BinaryIO
 
+from processor.adapters.entries import HASH_BLOCK, NotRegularFile, error_name, open_input
 from processor.core.names import NAME_MAX, display_name, fitted_name, outbox_stem, outbox_suffix
 from processor.core.operation_kinds import rank_of
 from processor.core.operation_types import OperationType
@@ -40,7 +38,6 @@ PROCESSING_FOLDER = ".processing"
 REFUSED_FOLDER = ".refused"
 DONE_SUFFIX = ".done"
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", DONE_SUFFIX)
-HASH_BLOCK = 1024 * 1024
 
 
 def is_ignored(name: str) -> bool:
@@ -132,11 +129,6 @@ def _entries(folder: Path) -> list[os.DirEntry[str]]:
 
 def log_folder_unreadable(folder: Path, exc: OSError) -> None:
     log.warning("inbox_folder_unreadable", folder=display_name(str(folder)), error=error_name(exc))
-
-
-def error_name(exc: OSError) -> str:
-    """The errno's symbol (``ENAMETOOLONG``): what a log line says of an OS error, never its path."""
-    return errno.errorcode.get(exc.errno or 0, type(exc).__name__)
 
 
 def operation_type_of(inbox_dir: Path, path: Path) -> OperationType | None:
@@ -323,44 +315,6 @@ def _put_back(source: Path, target: Path) -> None:
     os.unlink(source)
 
 
-class NotRegularFile(OSError):
-    """The entry is not a regular file (a symlink, FIFO, socket, device or directory): never read."""
-
-
-def open_input(path: Path) -> BinaryIO:
-    """Open a regular file to read, never following a symlink and never waiting on a FIFO.
-
-    Raises ``NotRegularFile`` for anything but a regular file (the check is on the open descriptor, so
-    an entry swapped in between a check and the open cannot slip through), ``OSError`` as ``open`` does.
-    """
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as exc:
-        if exc.errno in (errno.ELOOP, errno.ENXIO):  # a symlink; a socket
-            raise NotRegularFile(exc.errno, "not a regular file", str(path)) from exc
-        raise
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        raise NotRegularFile(errno.EINVAL, "not a regular file", str(path))
-    os.set_blocking(descriptor, True)
-    return os.fdopen(descriptor, "rb")
-
-
-def identity_of(handle: BinaryIO) -> tuple[int, int]:
-    """Size and modification time of an open file: they change when anyone still writes to it."""
-    status = os.fstat(handle.fileno())
-    return (status.st_size, status.st_mtime_ns)
-
-
-def sha256_of(path: Path) -> str:
-    """The SHA-256 of the regular file's bytes, read in blocks (raises as ``open_input`` does)."""
-    digest = hashlib.sha256()
-    with open_input(path) as handle:
-        while block := handle.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def archive(claimed: ClaimedFile, archive_dir: Path, operation_id: int, today: datetime) -> Path:
     """Move a processed file to ``archive/<operation>/<YYYY-MM-DD>/<stem>.opN<suffix>``."""
     folder = archive_dir / claimed.operation_type.value / today.date().isoformat()
@@ -425,17 +379,3 @@ def _move_into_folder(move: Callable[[Path, Path], object], source: Path, target
             raise
         target.parent.mkdir(parents=True, exist_ok=True)
         move(source, target)
-
-
-def purge_archive(archive_dir: Path, retention_days: int, now: float | None = None) -> int:
-    """Delete archived files older than ``retention_days``; returns how many were deleted."""
-    cutoff = (now if now is not None else time.time()) - timedelta(days=retention_days).total_seconds()
-    removed = 0
-    for path in archive_dir.glob("*/*/*"):
-        if path.is_file() and path.stat().st_mtime < cutoff:
-            path.unlink()
-            removed += 1
-    for folder in archive_dir.glob("*/*"):
-        if folder.is_dir() and not any(folder.iterdir()):
-            folder.rmdir()
-    return removed

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from processor.adapters import inbox
+from processor.adapters import entries
 from processor.adapters.inbox import ClaimedFile
 from processor.core.problems import Code, FileRejected
 from processor.settings import OperationSettings, Settings
@@ -39,13 +39,13 @@ def not_a_regular_file() -> FileRejected:
 def _unreadable(claimed: ClaimedFile) -> FileRejected | None:
     """A rejection when the file cannot be opened (its permissions, say); None when it can."""
     try:
-        inbox.open_input(claimed.path).close()
-    except inbox.NotRegularFile:
+        entries.open_input(claimed.path).close()
+    except entries.NotRegularFile:
         return not_a_regular_file()
     except OSError as exc:
         return FileRejected.single(
             Code.FILE_UNREADABLE,
-            f"wardbulk cannot read the file ({inbox.error_name(exc)}: {exc.strerror}); "
+            f"wardbulk cannot read the file ({entries.error_name(exc)}: {exc.strerror}); "
             "make it readable by the daemon's user and send it again",
         )
     return None
@@ -56,8 +56,8 @@ def sha256_if_readable(claimed: ClaimedFile, max_bytes: int) -> str | None:
     if claimed.size > max_bytes:
         return None
     try:
-        return inbox.sha256_of(claimed.path)
-    except (inbox.NotRegularFile, PermissionError):
+        return entries.sha256_of(claimed.path)
+    except (entries.NotRegularFile, PermissionError):
         return None  # ``precheck`` says why, in the file's summary
 
 

@@ -13,7 +13,7 @@ from itertools import islice
 from pathlib import Path
 from typing import IO, Any, BinaryIO, TypeVar
 
-from processor.adapters import inbox
+from processor.adapters import entries
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork
 from processor.adapters.first_lines import DiskFirstLineIndex
@@ -145,8 +145,8 @@ def validate_to_spool(
 ) -> Validation:
     """Read and validate the whole file, chunk by chunk; raises ``FileRejected`` for a file-level problem."""
     encoding = pipeline.settings_of(job.claimed.operation_type).encoding
-    with inbox.open_input(job.claimed.path) as raw, job.spool.open("wb") as spool:
-        identity = inbox.identity_of(raw)
+    with entries.open_input(job.claimed.path) as raw, job.spool.open("wb") as spool:
+        identity = entries.identity_of(raw)
         csv_file = read_csv(decode_lines(raw, encoding), operation.spec)
         header = [*csv_file.labels, *RESULT_TAIL, *operation.created_columns]
         result = ExcelCsvWriter(job.files.partial("result.csv"), header)
@@ -170,7 +170,7 @@ def validate_to_spool(
 def _check_unchanged(raw: BinaryIO, identity: tuple[int, int]) -> None:
     """Refuse a file that someone wrote to (or truncated) while it was read: its rows are not what
     was sent, and its SHA-256 names other bytes."""
-    if inbox.identity_of(raw) != identity:
+    if entries.identity_of(raw) != identity:
         raise FileRejected.single(
             Code.FILE_CHANGED,
             "the file changed while it was read (its sender was still writing it); nothing was applied: "
