@@ -5,12 +5,21 @@
     WardbulkError                 raised on purpose; the CLI prints one line, never a traceback
     ├── ConfigError               a bad configuration key or file (exit code 2)
     ├── UsageError                a bad command-line request, e.g. an unknown operation (exit code 2)
-    └── DatabaseUnavailable       the database cannot be reached, was never initialised (only
-                                  ``wardbulk init`` creates one), or cannot be migrated (exit code 3)
+    └── DatabaseUnavailable  ─┐   the database cannot be reached or was lost, is locked or out of space,
+                              │   was never initialised (only ``wardbulk init`` creates one), or cannot
+                              │   be migrated (exit code 3); waiting may cure it
+    DatabaseError  ───────────┤   any failure of a database operation, translated at the adapter edge
+    ├── DatabaseUnavailable ──┘   (both a WardbulkError and a DatabaseError)
+    ├── DatabaseConflict          a concurrent writer got there first (a unique key taken meanwhile):
+    │                             validating the file again may succeed
+    └── DatabaseRefused           the database refused a statement (a value it rejects, a defect): no
+                                  retry helps; not raised on purpose, so the CLI treats it as internal
 
-SQLAlchemy's errors become ``DatabaseUnavailable`` at the database adapter's edges (opening a connection,
-reading the schema revision, migrating) and, for an OperationalError or InterfaceError in the middle of
-a command, in ``cli.main``. Inside, the pipeline keeps SQLAlchemy's types: its retries depend on them.
+The database adapters translate SQLAlchemy's errors into these at their edges, httpx style (the
+driver's error stays the ``__cause__``): opening a connection, reading the schema revision, migrating,
+every ``operation_records`` function, and whatever a unit of work's block raised. Above the adapters no
+module needs SQLAlchemy's exception types; ``cli.main`` still maps a stray OperationalError or
+InterfaceError to ``DatabaseUnavailable`` as a last line.
 
 Messages never carry cell values from an input file: they name files, lines, columns and error codes.
 They never carry a password either: a database is named by its URL with the password masked.
@@ -37,7 +46,19 @@ class UsageError(WardbulkError):
     exit_code = 2
 
 
-class DatabaseUnavailable(WardbulkError):
+class DatabaseError(Exception):
+    """A database operation failed; the driver's own error is the ``__cause__``."""
+
+
+class DatabaseConflict(DatabaseError):
+    """A concurrent writer got there first (an integrity error on a key another file just took)."""
+
+
+class DatabaseRefused(DatabaseError):
+    """The database refused a statement: a value it rejects, or a defect. Retrying does not help."""
+
+
+class DatabaseUnavailable(WardbulkError, DatabaseError):
     """The database could not be reached, was never initialised, or could not be brought to the current
     schema. ``database`` is its URL with the password masked; ``reason`` one line, without values.
     """

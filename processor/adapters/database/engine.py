@@ -82,13 +82,13 @@ def database_label(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
 
 
-def failure_reason(exc: DBAPIError, url: URL) -> str:
+def failure_reason(exc: DBAPIError, url: URL | None) -> str:
     """Why a database operation failed, in one line: the first line of the driver's message (PostgreSQL's
     DETAIL lines can hold row values), scrubbed like a log line, and never the password.
     """
     lines = [line.strip() for line in str(exc.orig or exc).splitlines() if line.strip()]
     reason = scrub(lines[0]) if lines else type(exc.orig or exc).__name__
-    return reason.replace(url.password, "***") if url.password else reason
+    return reason.replace(url.password, "***") if url is not None and url.password else reason
 
 
 def connect_to(engine: Engine) -> Connection:

@@ -1,5 +1,9 @@
 """BulkOperation lifecycle in the database: register and claim, progress, complete, fail, recover.
 
+Every function that opens its own transaction raises the project's database errors
+(``processor.errors.DatabaseError``), not SQLAlchemy's; ``complete`` runs on the caller's connection,
+inside a unit of work, which translates what its block raised.
+
 pending → processing → completed | failed. ``complete`` runs inside the file's own transaction, so an
 operation is ``completed`` exactly when its rows are committed; everything else uses short transactions.
 """
@@ -18,6 +22,7 @@ from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, sel
 
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
 from processor.adapters.database.models import BulkOperation, FileClaim, User
+from processor.adapters.database.translation import translates_database_errors
 from processor.core.operation_types import OperationStatus, OperationType
 
 ERROR_MESSAGE_LIMIT = 20  # the seed keeps the first 20 errors in error_message
@@ -105,12 +110,14 @@ def _writing(engine: Engine) -> Iterator[Connection]:
         yield connection
 
 
+@translates_database_errors
 def register(engine: Engine, new: NewOperation, now: datetime) -> int:
     """Insert the operation, pending, owned by ``new.host``; returns its id. See ``claim_bytes``."""
     with _writing(engine) as connection:
         return _insert_operation(connection, new, now, OperationStatus.PENDING)
 
 
+@translates_database_errors
 def claim_bytes(
     engine: Engine, operation_type: OperationType, sha256: str, operation_id: int, now: datetime
 ) -> int:
@@ -182,6 +189,7 @@ def _expect_owned(updated: bool) -> None:
         raise OwnershipLost("the operation was taken over by another process")
 
 
+@translates_database_errors
 def mark_processing(engine: Engine, operation_id: int, owner: str, now: datetime) -> None:
     """Start (or, after an interruption that never committed, restart) an operation from zero."""
     with engine.begin() as connection:
@@ -201,6 +209,7 @@ class BytesToClaim:
     sha256: str
 
 
+@translates_database_errors
 def start_processing(
     engine: Engine, operation_id: int, owner: str, now: datetime, claim: BytesToClaim | None
 ) -> int | None:
@@ -218,6 +227,7 @@ def start_processing(
     return holder
 
 
+@translates_database_errors
 def record_progress(engine: Engine, operation_id: int, owner: str, processed: int, now: datetime) -> None:
     """Publish how many records have been validated so far (a short transaction of its own)."""
     with engine.begin() as connection:
@@ -225,12 +235,14 @@ def record_progress(engine: Engine, operation_id: int, owner: str, processed: in
         _expect_owned(_update_owned(connection, operation_id, owner, values))
 
 
+@translates_database_errors
 def beat(engine: Engine, operation_id: int, owner: str, now: datetime) -> None:
     """Say that the owner is alive and working on the operation."""
     with engine.begin() as connection:
         _update_owned(connection, operation_id, owner, {"heartbeat_at": now})
 
 
+@translates_database_errors
 def set_pending(engine: Engine, operation_id: int, owner: str) -> None:
     """A graceful stop rolled the file back: it waits, claimed, for the next start."""
     with engine.begin() as connection:
@@ -269,6 +281,7 @@ def complete(
     _expect_owned(_update_owned(connection, operation_id, owner, values))
 
 
+@translates_database_errors
 def fail(
     engine: Engine,
     operation_id: int,
@@ -293,6 +306,7 @@ def _first_errors(errors: list[str]) -> str | None:
     return "\n".join(errors[:ERROR_MESSAGE_LIMIT]) or None
 
 
+@translates_database_errors
 def load(engine: Engine, operation_id: int) -> BulkOperation:
     """One operation row, detached (read-only use)."""
     with engine.connect() as connection:
@@ -302,6 +316,7 @@ def load(engine: Engine, operation_id: int) -> BulkOperation:
     return BulkOperation(**row._asdict())
 
 
+@translates_database_errors
 def unfinished_operations(engine: Engine) -> list[BulkOperation]:
     """Every operation still pending or processing (whoever owns it), oldest first."""
     query = (
@@ -311,6 +326,7 @@ def unfinished_operations(engine: Engine) -> list[BulkOperation]:
         return [BulkOperation(**row._asdict()) for row in connection.execute(query)]
 
 
+@translates_database_errors
 def committed_but_unpublished(engine: Engine, operation_ids: list[int]) -> list[BulkOperation]:
     """Of these operations, the ones already completed or failed (their outbox step may be unfinished)."""
     if not operation_ids:
@@ -323,6 +339,7 @@ def committed_but_unpublished(engine: Engine, operation_ids: list[int]) -> list[
         return [BulkOperation(**row._asdict()) for row in connection.execute(query)]
 
 
+@translates_database_errors
 def take_over(
     engine: Engine, operation_id: int, previous_owner: str | None, owner: str, now: datetime
 ) -> bool:

@@ -1,5 +1,8 @@
 """One transaction per file: ``with UnitOfWork(engine) as uow: ...; uow.commit()``.
 
+Whatever SQLAlchemy raises in the block, on entering or on commit leaves as the project's
+``processor.errors.DatabaseError`` (the driver's error as its cause).
+
 The unit of work holds the file's connection and transaction, and the named stores on them
 (``uow.patients``, ``uow.admissions``, ``uow.beds``, ``uow.reports``: an ``operations.ports.Stores``).
 It rolls back unless committed. On SQLite the transaction begins IMMEDIATE: the writer takes the lock up
@@ -15,9 +18,11 @@ from types import TracebackType
 from typing import Protocol
 
 from sqlalchemy import Connection, Engine, RootTransaction
+from sqlalchemy.exc import DBAPIError
 
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
 from processor.adapters.database.stores import SqlAdmissionStore, SqlBedRegistry, SqlPatientStore, SqlStores
+from processor.adapters.database.translation import database_errors_translated, translated
 from processor.operations.ports import AdmissionLookups, BedRegistryLookups, PatientLookups, ReportWriter
 
 
@@ -64,8 +69,9 @@ class UnitOfWork:
         return self._stores.reports
 
     def __enter__(self) -> UnitOfWork:
-        self.connection = self._engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
-        self._transaction = self.connection.begin()
+        with database_errors_translated(self._engine):
+            self.connection = self._engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
+            self._transaction = self.connection.begin()
         self._stores = self._stores_on(self.connection)
         return self
 
@@ -75,7 +81,8 @@ class UnitOfWork:
 
     def commit(self) -> None:
         assert self._transaction is not None
-        self._transaction.commit()
+        with database_errors_translated(self._engine):
+            self._transaction.commit()
 
     def __exit__(
         self,
@@ -83,9 +90,14 @@ class UnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._transaction is not None and self._transaction.is_active:
-            self._transaction.rollback()
-        self.connection.close()
+        """Roll back unless committed; a DB-API error the block raised leaves as the project's."""
+        try:
+            if self._transaction is not None and self._transaction.is_active:
+                self._transaction.rollback()
+            self.connection.close()
+        finally:
+            if isinstance(exc, DBAPIError):
+                raise translated(exc, self._engine.url) from exc
 
 
 class ReadOnlyUnitOfWork:
@@ -104,10 +116,14 @@ class ReadOnlyUnitOfWork:
         self._engine = engine
 
     def __enter__(self) -> ReadOnlyUnitOfWork:
-        self.connection = self._engine.connect()
+        with database_errors_translated(self._engine):
+            self.connection = self._engine.connect()
         stores = SqlStores(self.connection)
         self.patients, self.admissions, self.beds = stores.patients, stores.admissions, stores.beds
         return self
 
-    def __exit__(self, *_: object) -> None:
+    def __exit__(self, _type: object, exc: BaseException | None, _traceback: object) -> None:
+        """Close the connection; a DB-API error the block raised leaves as the project's."""
         self.connection.close()
+        if isinstance(exc, DBAPIError):
+            raise translated(exc, self._engine.url) from exc
