@@ -30,6 +30,7 @@ from processor.operations.ports import (
     NewAdmission,
     NewDischarge,
     NewPatient,
+    NewTransfer,
     NotificationLine,
     PatientState,
     Stores,
@@ -59,6 +60,8 @@ class FakeWard:
     inserted: list[NewPatient] = field(default_factory=list)
     admitted: list[NewAdmission] = field(default_factory=list)
     discharged: list[NewDischarge] = field(default_factory=list)
+    transferred: list[NewTransfer] = field(default_factory=list)
+    last_moved: dict[int, datetime] = field(default_factory=dict)  # admission key → its latest transfer
     notified: list[CareEvent] = field(default_factory=list)
     upserted: list[BedUpsert] = field(default_factory=list)
     reports: list[tuple[ReportRequest, str]] = field(default_factory=list)
@@ -76,6 +79,7 @@ class FakeWard:
             *self.inserted,
             *self.admitted,
             *self.discharged,
+            *self.transferred,
             *self.notified,
             *self.upserted,
             *self.reports,
@@ -127,6 +131,17 @@ class FakeWard:
             ward_code=bed.ward_code,
             bed_patient_id=patient.id,
         )
+
+    def move(self, patient: PatientState, to: BedState, at: datetime) -> None:
+        """Move ``patient``'s stay to bed ``to`` at ``at``: the old bed freed, the admission kept."""
+        assert patient.bed_code is not None and patient.admission_id is not None
+        old = self.beds[patient.bed_code]
+        self.beds[old.code] = replace(old, status=BedStatus.AVAILABLE.value, current_patient_id=None)
+        self.beds[to.code] = replace(to, status=BedStatus.OCCUPIED.value, current_patient_id=patient.id)
+        self.patients[patient.mrn] = replace(
+            patient, bed_id=to.id, bed_code=to.code, ward_code=to.ward_code, bed_patient_id=patient.id
+        )
+        self.last_moved[patient.admission_id] = at
 
     def release(self, patient: PatientState) -> None:
         """End ``patient``'s admission and free the bed."""
@@ -182,6 +197,29 @@ class FakeAdmissionStore:
         for admission, bed in zip(admissions, beds, strict=True):
             self.ward.occupy(self.ward.patient_by_id(admission.patient_id), bed, admission.admitted_at)
         self.ward.admitted.extend(admissions)
+
+    def last_transfers(self, admission_ids: Iterable[int]) -> dict[int, datetime]:
+        self.ward.lookups["last_transfers"] += 1
+        return {key: self.ward.last_moved[key] for key in set(admission_ids) if key in self.ward.last_moved}
+
+    def transfer(self, transfers: list[NewTransfer], operation_id: int, now: datetime) -> None:
+        """What the SQL store's conditional updates refuse: a patient no longer in the bed they left, an
+        admission no longer active, or a target bed no longer available."""
+        moves = [
+            (
+                self.ward.patient_by_id(t.patient_id),
+                self.ward.bed_by_id(t.from_bed_id),
+                self.ward.bed_by_id(t.to_bed_id),
+            )
+            for t in transfers
+        ]
+        for transfer, (patient, left, to) in zip(transfers, moves, strict=True):
+            stale = patient.admission_id != transfer.admission_id or left.current_patient_id != patient.id
+            if stale or to.status != BedStatus.AVAILABLE:
+                raise ConcurrentChange("a stay or a bed changed since validation")
+        for transfer, (patient, _, to) in zip(transfers, moves, strict=True):
+            self.ward.move(patient, to, transfer.transferred_at)
+        self.ward.transferred.extend(transfers)
 
     def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
         patients = [self.ward.patient_by_id(discharge.patient_id) for discharge in discharges]

@@ -14,6 +14,7 @@ from tests.conftest import CliResult, run_cli
 OPERATIONS = (
     "import_patients",
     "bulk_assignment",
+    "transfer_patients",
     "bulk_discharge",
     "sync_beds",
     "export_report",
@@ -33,6 +34,7 @@ DESIGN_COLUMNS = {
         "caregiver_phone",
     ],
     "bulk_assignment": ["patient_id", "bed_id", "reason", "chief_complaint", "admission_date", "notify"],
+    "transfer_patients": ["patient_id", "to_bed_id", "reason", "transfer_date", "notify"],
     "bulk_discharge": ["patient_id", "discharge_notes", "discharge_status", "discharge_date", "notify"],
     "sync_beds": ["ward", "bed_id", "bed_number", "ward_name", "status"],
     "export_report": ["report_type", "start_date", "end_date", "ward"],
@@ -83,7 +85,7 @@ def test_template_of_export_patients_is_one_empty_header_line(tmp_path: Path) ->
 
 
 def test_every_operation_type_has_a_template() -> None:
-    """The operations covered above are exactly the six operation types."""
+    """The operations covered above are exactly the seven operation types."""
     from processor.core.operation_types import OperationType
 
     assert {t.value for t in OperationType} == set(OPERATIONS) == {*DESIGN_COLUMNS, "export_patients"}

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import func, inspect, select, table
+from sqlalchemy import Engine, func, inspect, select, table, text
+from sqlalchemy.exc import IntegrityError
 
 from processor.adapters.database.engine import build_engine
 from processor.adapters.database.migrations import (
@@ -34,6 +35,7 @@ SCHEMA_TABLES = {
     "bulk_operations",
     "scheduled_runs",
     "file_claims",
+    "bed_transfers",
 }
 
 
@@ -136,4 +138,105 @@ def test_several_hosts_starting_together_migrate_once(
     with engine.connect() as connection:
         versions = connection.execute(select(func.count()).select_from(table("alembic_version")))
         assert versions.scalar_one() == 1
+    engine.dispose()
+
+
+# --- 0004: bed transfers, and the CHECK constraints it widens (a table rebuild on SQLite) -------------
+
+SEED_0003 = (
+    "INSERT INTO users (id, username, email, first_name, last_name, is_active, created_at) "
+    "VALUES (1, 'patient:001', 'ann@example.org', 'Ann', 'Lee', true, '2026-11-01 08:00:00')",
+    "INSERT INTO bulk_operations (id, operation_type, status, initiated_by_id, created_at, total_records, "
+    "processed_records, successful_records, failed_records) "
+    "VALUES (1, 'bulk_assignment', 'completed', 1, '2026-11-01 08:00:00', 1, 1, 1, 0)",
+    "INSERT INTO file_claims (id, operation_type, sha256, operation_id, claimed_at) "
+    "VALUES (1, 'bulk_assignment', 'ab', 1, '2026-11-01 08:00:00')",
+    "INSERT INTO wards (id, code, name, is_active, created_at) VALUES (1, 'CARD', 'C', true, '2026-11-01')",
+    "INSERT INTO patients (id, user_id, mrn, created_at, bulk_operation_id) "
+    "VALUES (1, 1, '001', '2026-11-01 08:00:00', 1)",
+    "INSERT INTO ward_beds (id, code, ward_id, bed_number, status, current_patient_id, updated_at) "
+    "VALUES (1, 'CARD-01', 1, '01', 'occupied', 1, '2026-11-01 08:00:00')",
+    "INSERT INTO patient_admissions (id, patient_id, bed_id, admitted_at, reason, is_active, "
+    "bulk_operation_id, created_at) VALUES (1, 1, 1, '2026-11-01 08:00:00', 'r', true, 1, '2026-11-01')",
+    "INSERT INTO patient_notifications (id, patient_id, kind, status, bulk_operation_id, created_at) "
+    "VALUES (1, 1, 'admission', 'skipped', 1, '2026-11-01 08:00:00')",
+)
+SEEDED_COUNTS = {
+    "users": 1,
+    "bulk_operations": 1,
+    "file_claims": 1,
+    "patients": 1,
+    "ward_beds": 1,
+    "patient_admissions": 1,
+    "patient_notifications": 1,
+}
+
+
+def counts(engine: Engine) -> dict[str, int]:
+    with engine.connect() as connection:
+        return {
+            name: connection.execute(text(f"SELECT count(*) FROM {name}")).scalar_one()
+            for name in SEEDED_COUNTS
+        }
+
+
+def index_names(engine: Engine, table_name: str) -> set[str]:
+    return {str(index["name"]) for index in inspect(engine).get_indexes(table_name)}
+
+
+def seeded_at_0003(url: str) -> Engine:
+    """A database at revision 0003 holding an operation, its claim, a patient in a bed, a notification."""
+    engine = build_engine(url)
+    upgrade_to_head(engine)
+    downgrade_to(engine, "0003")
+    with engine.begin() as connection:
+        for statement in SEED_0003:
+            connection.execute(text(statement))
+    return engine
+
+
+def test_0004_up_down_and_up_again_keeps_every_row_and_reference(empty_database_url: str) -> None:
+    """The rebuild of bulk_operations and patient_notifications (SQLite) keeps their rows, the rows that
+    reference them, their indexes, and foreign keys enforced afterwards."""
+    engine = seeded_at_0003(empty_database_url)
+    indexes_before = index_names(engine, "bulk_operations")
+    for step in (upgrade_to_head, lambda e: downgrade_to(e, "0003"), upgrade_to_head):
+        step(engine)
+        assert counts(engine) == SEEDED_COUNTS
+        assert index_names(engine, "bulk_operations") == indexes_before
+    assert "bed_transfers" in user_tables(empty_database_url)
+    if empty_database_url.startswith("sqlite"):
+        with engine.connect() as connection:
+            history_indexes = connection.execute(
+                text("SELECT count(*) FROM sqlite_master WHERE sql LIKE '%created_at DESC%'")
+            )
+            assert history_indexes.scalar_one() == 2
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE file_claims SET operation_id = 99"))
+    engine.dispose()
+
+
+def test_after_0004_a_transfer_operation_and_a_transfer_notification_may_be_recorded(
+    empty_database_url: str,
+) -> None:
+    engine = seeded_at_0003(empty_database_url)
+    upgrade_to_head(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE bulk_operations SET operation_type = 'transfer_patients'"))
+        connection.execute(text("UPDATE patient_notifications SET kind = 'transfer'"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE bulk_operations SET operation_type = 'move_patients'"))
+    engine.dispose()
+
+
+def test_0004_refuses_to_downgrade_while_transfers_are_recorded(empty_database_url: str) -> None:
+    """The older schema cannot say which beds a moved stay held: nothing is deleted to make it fit."""
+    engine = seeded_at_0003(empty_database_url)
+    upgrade_to_head(engine)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE bulk_operations SET operation_type = 'transfer_patients'"))
+    with pytest.raises(RuntimeError, match="transfers are recorded"):
+        downgrade_to(engine, "0003")
+    assert current_revision(engine) == head_revision()
+    assert counts(engine) == SEEDED_COUNTS
     engine.dispose()

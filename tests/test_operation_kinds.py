@@ -33,6 +33,7 @@ HOSPITAL_DAY = [
     OperationType.SYNC_BEDS,
     OperationType.IMPORT_PATIENTS,
     OperationType.BULK_ASSIGNMENT,
+    OperationType.TRANSFER_PATIENTS,
     OperationType.BULK_DISCHARGE,
     OperationType.EXPORT_REPORT,
     OperationType.EXPORT_PATIENTS,
@@ -59,7 +60,8 @@ def test_each_type_has_its_own_descriptor() -> None:
 
 
 def test_the_tie_order_is_a_hospitals_day() -> None:
-    """Beds, then patients, then their admissions, then discharges, then the exports (README)."""
+    """Beds, then patients, then their admissions, their transfers, then discharges, then the exports
+    (README)."""
     assert sorted(OperationType, key=rank_of) == HOSPITAL_DAY
     assert [rank_of(operation_type) for operation_type in HOSPITAL_DAY] == list(range(len(HOSPITAL_DAY)))
 
@@ -87,11 +89,12 @@ def test_the_exports_write_reports_and_export_patients_files_are_triggers() -> N
 
 def test_each_type_declares_what_it_does_to_beds_stays_and_patients() -> None:
     """The effects reports rely on: sync_beds registers beds, import_patients patients, an assignment
-    admits, a discharge discharges, and the exports change nothing of the ward."""
+    admits, a transfer transfers, a discharge discharges, and the exports change nothing of the ward."""
     assert {kind.name: kind.effect for kind in OPERATION_KINDS} == {
         "sync_beds": Effect.REGISTERS_BEDS,
         "import_patients": Effect.REGISTERS_PATIENTS,
         "bulk_assignment": Effect.ADMITS,
+        "transfer_patients": Effect.TRANSFERS,
         "bulk_discharge": Effect.DISCHARGES,
         "export_report": Effect.NONE,
         "export_patients": Effect.NONE,
@@ -123,8 +126,8 @@ def test_the_settings_have_one_table_per_descriptor_and_refuse_any_other() -> No
     assert list(OperationsSettings.model_fields) == list(OPERATION_NAMES)
     defaults = OperationsSettings()
     assert all(defaults.for_type(t) == OperationSettings() for t in OperationType)
-    with pytest.raises(ValidationError, match="transfer_patients"):
-        OperationsSettings.model_validate({"transfer_patients": {}})
+    with pytest.raises(ValidationError, match="swap_patients"):
+        OperationsSettings.model_validate({"swap_patients": {}})
 
 
 def test_the_settings_tables_are_frozen() -> None:

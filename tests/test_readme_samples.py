@@ -8,7 +8,14 @@ import re
 from tests.conftest import REPO_ROOT, Workspace
 
 SECTION = re.compile(r"^### (\w+) \(`inbox/(\w+)/`\)$(.*?)^```csv\n(.*?)^```", re.M | re.S)
-ORDER = ("import_patients", "sync_beds", "bulk_assignment", "bulk_discharge", "export_report")
+ORDER = (
+    "import_patients",
+    "sync_beds",
+    "bulk_assignment",
+    "transfer_patients",
+    "bulk_discharge",
+    "export_report",
+)
 
 
 def readme_samples() -> dict[str, str]:

@@ -13,6 +13,7 @@ from sqlalchemy import event, insert
 from sqlalchemy import text as sa_text
 
 from processor.adapters.database.models import (
+    BedTransfer,
     Patient,
     PatientAdmission,
     PatientDischarge,
@@ -387,3 +388,157 @@ def test_on_sqlite_the_reports_find_current_admissions_without_reading_past_ones
     allowed = ("INDEX uq_patient_admissions_active_", "INDEX ix_patient_admissions_active_", "PRIMARY KEY")
     for line in plans:
         assert any(way in line for way in allowed), line
+
+
+# Transfers (transfer_patients): a stay held each bed for part of its time; the reports follow it.
+
+
+def move(db: Database, mrn: str, to_bed: str, when: str) -> None:
+    """Move ``mrn``'s active stay to ``to_bed`` at ``when``, as transfer_patients writes it."""
+    with db.engine.begin() as c:
+        patient, admission, from_bed = c.execute(
+            sa_text(
+                "SELECT p.id, a.id, a.bed_id FROM patients p JOIN patient_admissions a ON a.patient_id = p.id "
+                "WHERE p.mrn = :mrn AND a.is_active"
+            ),
+            {"mrn": mrn},
+        ).one()
+        to = c.execute(sa_text("SELECT id FROM ward_beds WHERE code = :code"), {"code": to_bed}).scalar_one()
+        c.execute(
+            WardBed.__table__.update()
+            .where(WardBed.id == from_bed)
+            .values(status="available", current_patient_id=None)
+        )
+        c.execute(
+            WardBed.__table__.update()
+            .where(WardBed.id == to)
+            .values(status="occupied", current_patient_id=patient)
+        )
+        c.execute(
+            PatientAdmission.__table__.update().where(PatientAdmission.id == admission).values(bed_id=to)
+        )
+        c.execute(
+            insert(BedTransfer),
+            {
+                "admission_id": admission,
+                "from_bed_id": from_bed,
+                "to_bed_id": to,
+                "transferred_at": at(when),
+                "reason": "moved",
+                "created_at": NOW,
+            },
+        )
+
+
+def test_bed_utilization_counts_each_bed_for_its_part_of_a_moved_stay(hospital: Database) -> None:
+    """P2, in A1 since 20 Nov 08:00, moved to A2 on 23 Nov 08:00: A1 until then, A2 from then."""
+    move(hospital, "P2", "A2", "2026-11-23T08:00")
+    beds = utilization(hospital, start=date(2026, 11, 20), end=date(2026, 11, 26))
+    assert beds["A1"] == ("available", "", 3.0, 42.9, "2026-11-20", "2026-11-26")
+    assert beds["A2"] == ("occupied", "P2", 3.17, 45.3, "2026-11-20", "2026-11-26")
+
+
+def test_bed_utilization_before_and_after_a_move_counts_only_the_bed_held_then(hospital: Database) -> None:
+    """A period after the move counts only the new bed; one before it only the old bed, although the
+    admission now names the new one."""
+    move(hospital, "P2", "A2", "2026-11-23T08:00")
+    after = utilization(hospital, start=date(2026, 11, 24), end=date(2026, 11, 26))
+    assert (after["A1"][2], after["A2"][2]) == (0.0, 2.5)
+    before = utilization(hospital, start=date(2026, 11, 20), end=date(2026, 11, 21))
+    assert (before["A1"][2], before["A2"][2]) == (1.67, 0.0)
+
+
+def test_bed_utilization_follows_a_stay_moved_twice_and_then_discharged(hospital: Database) -> None:
+    """A1 → A2 on 22 Nov, back to A1 on 24 Nov, discharged on 25 Nov: A1 twice, A2 once, no day past
+    the discharge."""
+    move(hospital, "P2", "A2", "2026-11-22T00:00")
+    move(hospital, "P2", "A1", "2026-11-24T00:00")
+    with hospital.engine.begin() as c:
+        admission, patient = c.execute(
+            sa_text(
+                "SELECT a.id, a.patient_id FROM patient_admissions a WHERE a.is_active AND a.reason = 'reason2'"
+            )
+        ).one()
+        c.execute(
+            insert(PatientDischarge),
+            {
+                "admission_id": admission,
+                "patient_id": patient,
+                "discharged_at": at("2026-11-25T00:00"),
+                "discharge_status": "recovered",
+                "created_at": NOW,
+            },
+        )
+    beds = utilization(hospital, start=date(2026, 11, 20), end=date(2026, 11, 26))
+    assert (beds["A1"][2], beds["A2"][2]) == (2.67, 2.0)
+
+
+def test_bed_utilization_of_a_ward_counts_a_stay_that_left_it_for_another_ward(hospital: Database) -> None:
+    """P2 moved from A1 to X1 (ward X): ward A still counts the days in A1, ward X those in X1."""
+    move(hospital, "P2", "X1", "2026-11-23T08:00")
+    period = {"start": date(2026, 11, 20), "end": date(2026, 11, 26)}
+    assert utilization(hospital, ward="A", **period)["A1"][2] == 3.0
+    assert utilization(hospital, ward="X", **period)["X1"][2] == 3.17
+
+
+def test_bed_utilization_merges_a_moved_stay_with_an_overlapping_one_and_stays_under_100(
+    hospital: Database,
+) -> None:
+    """P2 moved into A2 on 21 Nov while a backdated stay held A2 from 20 to 22 Nov: counted once."""
+    move(hospital, "P2", "A2", "2026-11-21T00:00")
+    with hospital.engine.begin() as c:
+        ids = dict(c.execute(sa_text("SELECT mrn, id FROM patients")).all())
+        a2 = c.execute(sa_text("SELECT id FROM ward_beds WHERE code = 'A2'")).scalar_one()
+        admission = c.execute(
+            insert(PatientAdmission).returning(PatientAdmission.id),
+            {
+                "patient_id": ids["P1"],
+                "bed_id": a2,
+                "admitted_at": at("2026-11-20T00:00"),
+                "reason": "r",
+                "is_active": False,
+                "created_at": NOW,
+            },
+        ).scalar_one()
+        c.execute(
+            insert(PatientDischarge),
+            {
+                "admission_id": admission,
+                "patient_id": ids["P1"],
+                "discharged_at": at("2026-11-22T00:00"),
+                "discharge_status": "other",
+                "created_at": NOW,
+            },
+        )
+    beds = utilization(hospital, start=date(2026, 11, 20), end=date(2026, 11, 22))
+    assert beds["A2"][2:4] == (3.0, 100.0)
+
+
+def test_after_a_move_the_patient_list_occupancy_and_export_show_the_new_bed(hospital: Database) -> None:
+    move(hospital, "P2", "A2", "2026-11-23T08:00")
+    [p2] = [row for row in report(hospital, ReportType.PATIENT_LIST)[1:] if row[0] == "P2"]
+    assert (p2[4], p2[6][:16], p2[7]) == ("A2", "2026-11-20T08:00", 6)
+    assert report(hospital, ReportType.OCCUPANCY, ward="A")[1] == ["A", "Alpha", 3, 1, 1, 1, 33.3]
+    assert [r[4] for r in report(hospital, ReportType.EXPORT_PATIENTS)[1:] if r[0] == "P2"] == ["A2"]
+
+
+def test_a_discharged_moved_stay_is_one_row_from_admission_to_discharge_in_its_last_bed(
+    hospital: Database,
+) -> None:
+    move(hospital, "P2", "A2", "2026-11-23T08:00")
+    with hospital.engine.begin() as c:
+        admission, patient = c.execute(
+            sa_text("SELECT id, patient_id FROM patient_admissions WHERE is_active AND reason = 'reason2'")
+        ).one()
+        c.execute(
+            insert(PatientDischarge),
+            {
+                "admission_id": admission,
+                "patient_id": patient,
+                "discharged_at": at("2026-11-25T10:00"),
+                "discharge_status": "recovered",
+                "created_at": NOW,
+            },
+        )
+    rows = report(hospital, ReportType.ADMISSION_DISCHARGE, start=date(2026, 11, 25))[1:]
+    assert [(r[1], r[4], r[5][:16], r[6]) for r in rows] == [("P2", "A2", "2026-11-20T08:00", 5)]

@@ -41,9 +41,10 @@ class Effect(Flag):
     """What an operation's file does to the ward: the rows it writes, which the reports read.
 
     A report is stale after an operation whose effect touches what it reads: ``occupancy`` reads beds
-    (REGISTERS_BEDS, ADMITS, DISCHARGES); ``patient_list`` and ``bed_utilization`` read beds and stays
-    (the same three); ``admission_discharge`` reads discharges (DISCHARGES); ``export_patients`` reads
-    patients and their current stay (REGISTERS_PATIENTS, ADMITS, DISCHARGES).
+    (REGISTERS_BEDS, ADMITS, TRANSFERS, DISCHARGES); ``patient_list`` and ``bed_utilization`` read beds
+    and stays (the same four); ``admission_discharge`` reads discharges (DISCHARGES; a discharged stay
+    moves no more); ``export_patients`` reads patients and their current stay (REGISTERS_PATIENTS,
+    ADMITS, TRANSFERS, DISCHARGES).
     """
 
     NONE = 0
@@ -51,6 +52,7 @@ class Effect(Flag):
     REGISTERS_PATIENTS = auto()  # user accounts, patients and caregivers created
     ADMITS = auto()  # stays begin: an active admission per row, its bed occupied
     DISCHARGES = auto()  # stays end: a discharge per row, its admission inactive, its bed available
+    TRANSFERS = auto()  # stays move: a transfer record per row, the old bed available, the new occupied
 
 
 # eq=False: there is exactly one descriptor per type, so identity is equality, and the descriptor
@@ -141,6 +143,25 @@ BULK_ASSIGNMENT = OperationKind(
     Effect.ADMITS,
 )
 
+# The example moves the patient that the README's assignment sample admits to CARD-01.
+TRANSFER_PATIENTS = OperationKind(
+    OperationType.TRANSFER_PATIENTS,
+    CsvFormat(
+        ColumnSpec(
+            required=("patient_id", "to_bed_id", "reason"),
+            optional=("transfer_date", "notify"),
+        ),
+        {
+            "patient_id": "000123",
+            "to_bed_id": "CARD-02",
+            "reason": "Step-down care",
+            "transfer_date": "",
+            "notify": "yes",
+        },
+    ),
+    Effect.TRANSFERS,
+)
+
 BULK_DISCHARGE = OperationKind(
     OperationType.BULK_DISCHARGE,
     CsvFormat(
@@ -177,11 +198,13 @@ EXPORT_PATIENTS = OperationKind(
     writes_reports=True,
 )
 
-# A hospital's day: the bed registry, then patients, then their admissions, then discharges, then exports.
+# A hospital's day: the bed registry, then patients, then their admissions, their transfers to other
+# beds, then discharges, then exports.
 OPERATION_KINDS: tuple[OperationKind, ...] = (
     SYNC_BEDS,
     IMPORT_PATIENTS,
     BULK_ASSIGNMENT,
+    TRANSFER_PATIENTS,
     BULK_DISCHARGE,
     EXPORT_REPORT,
     EXPORT_PATIENTS,

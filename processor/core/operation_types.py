@@ -14,6 +14,7 @@ class OperationType(StrEnum):
     SYNC_BEDS = "sync_beds"
     IMPORT_PATIENTS = "import_patients"
     BULK_ASSIGNMENT = "bulk_assignment"
+    TRANSFER_PATIENTS = "transfer_patients"
     BULK_DISCHARGE = "bulk_discharge"
     EXPORT_REPORT = "export_report"
     EXPORT_PATIENTS = "export_patients"

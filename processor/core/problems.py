@@ -45,6 +45,8 @@ class Code(StrEnum):
     BED_OCCUPIED = "bed-occupied"
     ALREADY_ADMITTED = "already-admitted"
     NOT_ADMITTED = "not-admitted"
+    SAME_BED = "same-bed"
+    TRANSFER_BEFORE_ADMISSION = "transfer-before-admission"
 
 
 @dataclass(frozen=True, slots=True)

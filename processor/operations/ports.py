@@ -6,9 +6,10 @@ file's transaction. ``Lookups`` and ``Stores`` are the named stores together, as
 them; each operation takes the one it needs (``lookups.patients``, ``stores.reports``):
 
 - ``patients``: ``PatientLookups`` / ``PatientImportStore``, for import_patients;
-- ``admissions``: ``AdmissionLookups`` / ``AdmissionStore``, for bulk_assignment and bulk_discharge;
-- ``beds``: ``BedRegistryLookups`` / ``BedRegistryStore``, for sync_beds (bulk_assignment and
-  export_report look beds and wards up in it);
+- ``admissions``: ``AdmissionLookups`` / ``AdmissionStore``, for bulk_assignment, transfer_patients
+  and bulk_discharge;
+- ``beds``: ``BedRegistryLookups`` / ``BedRegistryStore``, for sync_beds (bulk_assignment,
+  transfer_patients and export_report look beds and wards up in it);
 - ``reports``: ``ReportWriter`` (writes only), for export_report.
 
 Every method takes a whole chunk: one query per chunk, never one per row.
@@ -119,9 +120,9 @@ class WardState:
 
 @dataclass(frozen=True, slots=True)
 class CareEvent:
-    """An admission or discharge that may notify the patient's caregivers."""
+    """An admission, transfer or discharge that may notify the patient's caregivers."""
 
-    kind: str  # "admission" or "discharge"
+    kind: str  # "admission", "transfer" or "discharge"
     patient_id: int
     mrn: str
     ward_code: str
@@ -138,6 +139,18 @@ class NewAdmission(NamedTuple):
     reason: str
     chief_complaint: str | None
     event: CareEvent | None  # None: no notification for this row
+
+
+class NewTransfer(NamedTuple):
+    """A validated transfer_patients row (its payload): the stay moves from one bed to the other."""
+
+    patient_id: int
+    admission_id: int
+    from_bed_id: int
+    to_bed_id: int
+    transferred_at: datetime
+    reason: str
+    event: CareEvent | None
 
 
 class NewDischarge(NamedTuple):
@@ -180,10 +193,15 @@ class NotificationLine:
 
 
 class AdmissionLookups(Protocol):
-    """What bulk_assignment and bulk_discharge look up about patients while they validate."""
+    """What bulk_assignment, transfer_patients and bulk_discharge look up about patients' stays."""
 
     def patients_by_mrn(self, mrns: Iterable[str]) -> dict[str, PatientState]:
         """The known patients among ``mrns``, each with its active admission if any."""
+        ...
+
+    def last_transfers(self, admission_ids: Iterable[int]) -> dict[int, datetime]:
+        """When each of these admissions last moved bed (its latest transfer); admissions that never
+        moved are absent (their patient has been in the bed since ``admitted_at``)."""
         ...
 
 
@@ -192,6 +210,11 @@ class AdmissionStore(AdmissionLookups, Protocol):
 
     def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
         """Insert the admissions and occupy their beds, only if still available (else ConcurrentChange)."""
+        ...
+
+    def transfer(self, transfers: list[NewTransfer], operation_id: int, now: datetime) -> None:
+        """Move the stays: free each old bed, occupy each new one (only if still available), point the
+        admission at it and record the transfer (ConcurrentChange if any of it changed since)."""
         ...
 
     def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:

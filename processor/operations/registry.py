@@ -15,11 +15,13 @@ from processor.operations.bulk_discharge import BulkDischarge
 from processor.operations.export_report import ExportPatients, ExportReport
 from processor.operations.import_patients import ImportPatients
 from processor.operations.sync_beds import SyncBeds
+from processor.operations.transfer_patients import TransferPatients
 
 OPERATIONS: dict[OperationKind, Operation] = {
     kinds.SYNC_BEDS: SyncBeds(),
     kinds.IMPORT_PATIENTS: ImportPatients(),
     kinds.BULK_ASSIGNMENT: BulkAssignment(),
+    kinds.TRANSFER_PATIENTS: TransferPatients(),
     kinds.BULK_DISCHARGE: BulkDischarge(),
     kinds.EXPORT_REPORT: ExportReport(),
 }

@@ -41,6 +41,7 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 from processor.adapters.database.models import Base
+from processor.operations.ports import ConcurrentChange
 
 Processor = Callable[[Any], Any]
 T = TypeVar("T")
@@ -76,6 +77,16 @@ def is_among(
     if connection.dialect.name == "sqlite":
         return column.in_(select(_json_array(list(values)).c.value))
     return column == any_(bindparam(None, list(values), type_=ARRAY(column.type)))  # type: ignore[attr-defined]
+
+
+def expect_changed(
+    connection: Connection, statement: Any, expected: int, parameters: list[dict[str, Any]] | None = None
+) -> None:
+    """Run a conditional update (an executemany with ``parameters``); fewer rows changed than expected
+    means someone got there first: ``ConcurrentChange``."""
+    changed = connection.execute(statement, parameters).rowcount
+    if changed != expected:
+        raise ConcurrentChange(f"{expected - changed} rows changed since validation")
 
 
 def values_table(

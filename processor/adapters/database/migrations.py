@@ -2,7 +2,9 @@
 
 The whole upgrade runs in one transaction. On PostgreSQL that transaction first takes a
 transaction-scoped advisory lock, so two hosts starting together migrate once: the second waits, then
-finds the schema at head. On SQLite the transaction begins IMMEDIATE, which serialises writers the same way.
+finds the schema at head. On SQLite the transaction begins IMMEDIATE, which serialises writers the same way,
+and runs with foreign keys off: a CHECK constraint changes only by rebuilding its table, and dropping the
+old table would fail on every row that references it. Every foreign key is checked before the commit.
 Alembic's env does not touch logging (no ``fileConfig``), so wardbulk's redacting setup stays in place.
 Upgrading an empty database creates the schema, so only ``wardbulk init`` upgrades one that was never
 initialised (``bootstrap`` decides); a missing SQLite file is created only by an engine built to create.
@@ -10,6 +12,8 @@ initialised (``bootstrap`` decides); a missing SQLite file is created only by an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -69,17 +73,46 @@ def downgrade_to(engine: Engine, revision: str = "base") -> MigrationResult:
 def _migrate(engine: Engine, direction: str, revision: str) -> MigrationResult:
     connection = connect_to(engine).execution_options(**{BEGIN_IMMEDIATE: True})
     try:
-        with connection, connection.begin():
+        with connection, _sqlite_foreign_keys_off(connection), connection.begin():
             _lock_against_other_migrators(connection)
             before = MigrationContext.configure(connection).get_current_revision()
             getattr(command, direction)(_config(connection), revision)
             after = MigrationContext.configure(connection).get_current_revision()
+            _check_sqlite_foreign_keys(connection)
     except OperationalError as exc:
         reason = failure_reason(exc, engine.url)
         raise DatabaseUnavailable.migration_failed(database_label(engine), reason) from exc
     if before != after:
         log.info("database_migrated", direction=direction, before=before, after=after)
     return MigrationResult(before=before, after=after)
+
+
+@contextmanager
+def _sqlite_foreign_keys_off(connection: Connection) -> Iterator[None]:
+    """SQLite: foreign keys off for the block, on again after it (the pool reuses the connection).
+
+    The pragma is a no-op inside a transaction, so it goes to the driver's connection before BEGIN
+    (SQLAlchemy's own ``execute`` would begin one first).
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    driver_connection = connection.connection.driver_connection
+    assert driver_connection is not None
+    driver_connection.execute("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        driver_connection.execute("PRAGMA foreign_keys = ON")
+
+
+def _check_sqlite_foreign_keys(connection: Connection) -> None:
+    """SQLite: refuse to commit a migration that left a row referencing nothing."""
+    if connection.dialect.name == "sqlite":
+        broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            tables = sorted({str(row[0]) for row in broken})
+            raise RuntimeError(f"the migration broke foreign keys of {', '.join(tables)}; nothing changed")
 
 
 def _lock_against_other_migrators(connection: Connection) -> None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Integer, String, and_, bindparam, func, insert, or_, select, update
 
-from processor.adapters.database.bulk import insert_rows, is_among, reserve_ids, values_table
+from processor.adapters.database.bulk import expect_changed, insert_rows, is_among, reserve_ids, values_table
 from processor.adapters.database.models import (
     Caregiver,
     Patient,
@@ -24,16 +24,17 @@ from processor.adapters.database.models import (
     Ward,
     WardBed,
 )
+from processor.adapters.database.transfers import last_transfers, transfer_stays
 from processor.core.operation_types import BedStatus
 from processor.core.report_request import ReportRequest
 from processor.operations.ports import (
     BedState,
     BedUpsert,
     CareEvent,
-    ConcurrentChange,
     NewAdmission,
     NewDischarge,
     NewPatient,
+    NewTransfer,
     NotificationLine,
     PatientState,
     ReportWriter,
@@ -104,7 +105,9 @@ class SqlPatientStore:
 
 
 class SqlAdmissionStore:
-    """The ``admissions`` store (``AdmissionStore``): patients' stays in beds, and their notifications."""
+    """The ``admissions`` store (``AdmissionStore``): patients' stays in beds, and their notifications.
+
+    Transfers are written by ``transfers``, the SQL of transfer_patients."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
@@ -145,7 +148,7 @@ class SqlAdmissionStore:
             .where(WardBed.id == chunk.c.bed, WardBed.status == BedStatus.AVAILABLE.value)
             .values(status=BedStatus.OCCUPIED.value, current_patient_id=chunk.c.patient, updated_at=now)
         )
-        _expect_changed(self.connection, occupy, len(admissions))
+        expect_changed(self.connection, occupy, len(admissions))
         insert_rows(
             self.connection,
             PatientAdmission,
@@ -153,6 +156,12 @@ class SqlAdmissionStore:
             ((a.patient_id, a.bed_id, a.admitted_at, a.reason, a.chief_complaint) for a in admissions),
             shared={"is_active": True, "bulk_operation_id": operation_id, "created_at": now},
         )
+
+    def last_transfers(self, admission_ids: Iterable[int]) -> dict[int, datetime]:
+        return last_transfers(self.connection, admission_ids)
+
+    def transfer(self, transfers: list[NewTransfer], operation_id: int, now: datetime) -> None:
+        transfer_stays(self.connection, transfers, operation_id, now)
 
     def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
         if not discharges:
@@ -167,13 +176,13 @@ class SqlAdmissionStore:
             .where(PatientAdmission.id == chunk.c.admission, PatientAdmission.is_active.is_(True))
             .values(is_active=False)
         )
-        _expect_changed(self.connection, end_admission, len(discharges))
+        expect_changed(self.connection, end_admission, len(discharges))
         release = (
             update(WardBed)
             .where(WardBed.id == chunk.c.bed, WardBed.current_patient_id == chunk.c.patient)
             .values(status=BedStatus.AVAILABLE.value, current_patient_id=None, updated_at=now)
         )
-        _expect_changed(self.connection, release, len(discharges))
+        expect_changed(self.connection, release, len(discharges))
         insert_rows(
             self.connection,
             PatientDischarge,
@@ -268,7 +277,7 @@ class SqlBedRegistry:
             if b.existing_bed_id is not None
         ]
         if existing:
-            _expect_changed(self.connection, _bed_update(), len(existing), existing)
+            expect_changed(self.connection, _bed_update(), len(existing), existing)
 
     def _upsert_wards(self, beds: list[BedUpsert], now: datetime) -> dict[str, int]:
         names = {b.ward_code: b.ward_name for b in beds}
@@ -292,16 +301,6 @@ class SqlBedRegistry:
                 update(Ward).where(Ward.id == bindparam("ward")).values(name=bindparam("name")), renamed
             )
         return {code: ward.id for code, ward in self.wards_by_code(names).items()}
-
-
-def _expect_changed(
-    connection: Connection, statement: Any, expected: int, parameters: list[dict[str, Any]] | None = None
-) -> None:
-    """Run a conditional update (an executemany with ``parameters``); fewer rows changed than expected
-    means someone got there first."""
-    changed = connection.execute(statement, parameters).rowcount
-    if changed != expected:
-        raise ConcurrentChange(f"{expected - changed} rows changed since validation")
 
 
 def _bed_update() -> Any:
