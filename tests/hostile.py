@@ -273,7 +273,8 @@ class HostileRun(DaemonRun):
     def wait_for_summary(
         self, input_file: str, operation: str = "import_patients", timeout: float = SUMMARY_TIMEOUT_S
     ) -> tuple[Path, dict[str, Any]]:
-        """Wait for the summary naming ``input_file``; on a timeout, say which summaries did appear."""
+        """Wait for the summary naming ``input_file``, then for its input to have moved on (to the archive
+        or rejected/: that follows the summary's publication); on a timeout, say which summaries did appear."""
         before = {path for path, _ in self.all_summaries(operation)}
         try:
             self.wait_until(
@@ -284,6 +285,7 @@ class HostileRun(DaemonRun):
         except AssertionError as exc:
             others = [s.get("input_file") for p, s in self.all_summaries(operation) if p not in before]
             raise AssertionError(f"{exc}; other new summaries name: {others!r}") from None
+        self.wait_until(lambda: not self.leftovers_in_processing(), SETTLE_TIMEOUT_S, "the input moved on")
         return self.summary_of(input_file, operation)
 
     def output_path(self, summary: dict[str, Any], kind: str) -> Path:
