@@ -36,7 +36,14 @@ from processor.operations.ports import (
     PatientState,
     Stores,
 )
-from processor.operations.ward_checks import FirstLines, cell_error, notify_caregivers, outcome, parse_row
+from processor.operations.ward_checks import (
+    FirstLines,
+    admission_problem,
+    cell_error,
+    notify_caregivers,
+    outcome,
+    parse_row,
+)
 
 FORMAT = format_of(OperationType.BULK_DISCHARGE)
 DISCHARGE_STATUSES = ("recovered", "transferred", "against_medical_advice", "deceased", "other")
@@ -53,22 +60,6 @@ class DischargeRow(BaseModel):
     discharge_status: Annotated[OptionalText, one_of(DISCHARGE_STATUSES)] = None
     discharge_date: OptionalPastDateTime = None
     notify: OptionalFlag = None
-
-
-def admission_problem(record: Record, patient: PatientState | None) -> RowError | None:
-    """unknown-patient or not-admitted."""
-    if patient is None:
-        return cell_error(record, "patient_id", Code.UNKNOWN_PATIENT, "patient_id is not a known patient")
-    if patient.admission_id is None:
-        return cell_error(record, "patient_id", Code.NOT_ADMITTED, "the patient has no active admission")
-    if patient.bed_patient_id != patient.id:
-        return cell_error(
-            record,
-            "patient_id",
-            Code.CONSTRAINT_ERROR,
-            f"bed {patient.bed_code} does not record this patient; correct the bed registry first",
-        )
-    return None
 
 
 @dataclass

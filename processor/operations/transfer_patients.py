@@ -37,7 +37,7 @@ from processor.operations.ports import (
     PatientState,
     Stores,
 )
-from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
+from processor.operations.ward_checks import FirstLines, admission_problem, cell_error, outcome, parse_row
 
 FORMAT = format_of(OperationType.TRANSFER_PATIENTS)
 
@@ -72,22 +72,6 @@ def stay_of(patient: PatientState, last_transfers: dict[int, datetime]) -> Stay 
     moved = last_transfers.get(patient.admission_id)
     since = patient.admitted_at if moved is None else moved
     return Stay(patient, patient.admission_id, patient.bed_id, since, moved is not None)
-
-
-def patient_problem(record: Record, patient: PatientState | None) -> RowError | None:
-    """unknown-patient, not-admitted, or a constraint-error when the bed does not record the patient."""
-    if patient is None:
-        return cell_error(record, "patient_id", Code.UNKNOWN_PATIENT, "patient_id is not a known patient")
-    if patient.admission_id is None:
-        return cell_error(record, "patient_id", Code.NOT_ADMITTED, "the patient has no active admission")
-    if patient.bed_patient_id != patient.id:
-        return cell_error(
-            record,
-            "patient_id",
-            Code.CONSTRAINT_ERROR,
-            f"bed {patient.bed_code} does not record this patient; correct the bed registry first",
-        )
-    return None
 
 
 def bed_problem(record: Record, bed: BedState | None, patient: PatientState | None) -> RowError | None:
@@ -149,7 +133,7 @@ class TransferPatientsRun:
         checks = (
             self.patients_seen.check(record),
             self.beds_seen.check(record),
-            patient_problem(record, patient),
+            admission_problem(record, patient),
             bed_problem(record, bed, patient),
         )
         errors = [error for error in checks if error is not None]

@@ -18,6 +18,7 @@ from processor.operations.ports import (
     NewAdmission,
     NewDischarge,
     NotificationLine,
+    PatientState,
 )
 
 
@@ -34,6 +35,23 @@ def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> An
 def cell_error(record: Record, column: str, code: Code, message: str) -> RowError:
     """A RowError about one cell of ``record``, carrying the cell as read."""
     return RowError(record.line, column, code, message, record.cells.get(column, ""))
+
+
+def admission_problem(record: Record, patient: PatientState | None) -> RowError | None:
+    """For a row about a stay: unknown-patient, not-admitted, or a constraint-error when the patient's
+    bed does not record the patient (the registry must be corrected first)."""
+    if patient is None:
+        return cell_error(record, "patient_id", Code.UNKNOWN_PATIENT, "patient_id is not a known patient")
+    if patient.admission_id is None:
+        return cell_error(record, "patient_id", Code.NOT_ADMITTED, "the patient has no active admission")
+    if patient.bed_patient_id != patient.id:
+        return cell_error(
+            record,
+            "patient_id",
+            Code.CONSTRAINT_ERROR,
+            f"bed {patient.bed_code} does not record this patient; correct the bed registry first",
+        )
+    return None
 
 
 @dataclass
