@@ -14,7 +14,6 @@ from pydantic import ValidationError
 
 from processor.adapters.folders import required_folders
 from processor.adapters.inbox import scan
-from processor.core import formats
 from processor.core.operation_kinds import (
     OPERATION_KINDS,
     OPERATION_NAMES,
@@ -109,9 +108,8 @@ def test_a_trigger_reads_no_columns() -> None:
 
 
 def test_format_of_is_the_descriptors_format_and_every_example_fills_known_columns() -> None:
-    """``format_of`` (also importable from processor.core.formats) reads the descriptor; the example
+    """``format_of`` reads the descriptor; the example
     rows printed by ``wardbulk template`` name only the format's columns and fill the required ones."""
-    assert formats.format_of is format_of
     for kind in OPERATION_KINDS:
         assert format_of(kind.operation_type) is kind.format
         assert set(kind.format.example) <= set(kind.format.columns)

@@ -224,7 +224,7 @@ def report(
 @click.argument("operation", type=OPERATION_CHOICE)
 def template(operation: str) -> None:
     """Print a header row and one example row for OPERATION (valid against `init --demo` data)."""
-    from processor.core.formats import format_of  # noqa: PLC0415
+    from processor.core.operation_kinds import format_of  # noqa: PLC0415
 
     csv_format = format_of(OperationType(operation))
     writer = csv.writer(sys.stdout, lineterminator="\n")

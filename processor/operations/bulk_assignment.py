@@ -22,7 +22,7 @@ from processor.core.fields import (
     RequiredCode,
     RequiredText,
 )
-from processor.core.formats import format_of
+from processor.core.operation_kinds import format_of
 from processor.core.operation_types import BedStatus, OperationType
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from processor.core.csv_reading import ColumnSpec, Record
 from processor.core.fields import OptionalDate, OptionalText, Text, one_of
-from processor.core.formats import format_of
+from processor.core.operation_kinds import format_of
 from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.core.report_request import ReportRequest, ReportType, report_file_name

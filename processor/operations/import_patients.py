@@ -26,7 +26,7 @@ from processor.core.fields import (
     present_cells,
     row_errors,
 )
-from processor.core.formats import format_of
+from processor.core.operation_kinds import format_of
 from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
