@@ -30,7 +30,7 @@ from processor.adapters.scheduler import add_daily_job, add_report_job, build_sc
 from processor.adapters.signals import SignalRelay
 from processor.adapters.watcher import Sighting, start_watching
 from processor.core.names import display_name
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 from processor.logs import get_logger
 from processor.operations.registry import is_available
 from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, publish_all

@@ -12,6 +12,8 @@
     ├── DatabaseUnavailable ──┘   (both a WardbulkError and a DatabaseError)
     ├── DatabaseConflict          a concurrent writer got there first (a unique key taken meanwhile):
     │                             validating the file again may succeed
+    │   └── ConcurrentChange      a chunk's conditional update changed fewer rows than it validated
+    │                             (a bed taken by another daemon since): validate the file again
     └── DatabaseRefused           the database refused a statement (a value it rejects, a defect): no
                                   retry helps; not raised on purpose, so the CLI treats it as internal
 
@@ -52,6 +54,12 @@ class DatabaseError(Exception):
 
 class DatabaseConflict(DatabaseError):
     """A concurrent writer got there first (an integrity error on a key another file just took)."""
+
+
+class ConcurrentChange(DatabaseConflict):
+    """The database changed under a chunk since it was validated (another daemon admitted a patient to
+    the same bed, say): an operation's store found fewer rows to change than it validated. Nothing of the
+    file is committed; the pipeline validates it again."""
 
 
 class DatabaseRefused(DatabaseError):

@@ -22,8 +22,8 @@ from processor.adapters.database import operation_records as records
 from processor.adapters.database.models import BulkOperation
 from processor.adapters.owners import is_abandoned
 from processor.core.names import display_name
-from processor.core.operation_kinds import REPORT_WRITERS
-from processor.core.operation_types import OperationStatus, OperationType
+from processor.core.operation_kinds import REPORT_WRITERS, OperationType
+from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code
 from processor.logs import get_logger
 from processor.pipeline import (

@@ -35,8 +35,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from processor.core.operation_kinds import OPERATION_KINDS
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OPERATION_KINDS, OperationType
 from processor.errors import ConfigError
 
 DEFAULT_CONFIG_PATH = Path("config/wardbulk.toml")

@@ -24,6 +24,7 @@ from sqlalchemy.engine import URL, make_url
 from processor.adapters.database.engine import build_engine
 from processor.adapters.database.migrations import upgrade_to_head
 from processor.adapters.database.models import Base
+from processor.operations import registry  # noqa: F401  (every room's tables join Base.metadata)
 
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -1,11 +1,11 @@
-"""In-memory stores for the operations' rule tests: each implements its port of ``operations.ports``.
+"""In-memory stores for the operations' rule tests: one fake that implements every room's store port.
 
 A ``FakeWard`` is the whole database: the wards, beds and patients the lookups see, and every write the
-stores were asked for, in order. ``FakeStores(ward)`` puts the named stores on it: a ``Stores`` (and so a
-``Lookups``) to pass to ``run.validate`` and ``run.apply``. Writes change the ward as the SQL stores change
-the database, and a write the database would refuse (a bed taken since validation) raises
-``ConcurrentChange`` as they do. ``ward.lookups`` counts the lookups per method: one per chunk, as the SQL
-stores query once per chunk.
+stores were asked for, in order. ``FakeStores(ward)`` is every room's store on it (``PatientImportStore``,
+``AssignmentStore``, ``TransferStore``, ``DischargeStore``, ``BedRegistryStore`` and ``ReportWriter``), to
+pass to ``run.validate`` and ``run.apply``. Writes change the ward as the SQL stores change the database,
+and a write the database would refuse (a bed taken since validation) raises ``ConcurrentChange`` as they
+do. ``ward.lookups`` counts the lookups per method: one per chunk, as the SQL stores query once per chunk.
 
 The helpers below read a CSV text the way the pipeline does and summarise outcomes for assertions.
 """
@@ -20,22 +20,15 @@ from typing import TYPE_CHECKING, Any
 
 from processor.core.csv_reading import Record, read_csv
 from processor.core.operation_types import BedStatus
-from processor.core.report_request import ReportRequest
-from processor.operations.base import Operation, OperationRun, RowOutcome, RunContext
-from processor.operations.ports import (
-    BedState,
-    BedUpsert,
-    CareEvent,
-    ConcurrentChange,
-    NewAdmission,
-    NewDischarge,
-    NewPatient,
-    NewTransfer,
-    NotificationLine,
-    PatientState,
-    Stores,
-    WardState,
-)
+from processor.core.report_request import ReportRequest, ReportWriter
+from processor.errors import ConcurrentChange
+from processor.operations.base import OperationRun, RowOutcome, Rules, RunContext
+from processor.operations.bulk_assignment.ports import AssignmentStore, NewAdmission
+from processor.operations.bulk_discharge.ports import DischargeStore, NewDischarge
+from processor.operations.import_patients.ports import NewPatient, PatientImportStore
+from processor.operations.ports import BedState, CareEvent, NotificationLine, PatientState, WardState
+from processor.operations.sync_beds.ports import BedRegistryStore, BedUpsert
+from processor.operations.transfer_patients.ports import NewTransfer, TransferStore
 
 NOW = datetime(2026, 11, 26, 9, 30, tzinfo=UTC)
 OPERATION_ID = 7
@@ -301,35 +294,36 @@ class FakeReportWriter:
         return self.rows
 
 
-class FakeStores:
-    """The named stores on one ``FakeWard`` (a new, empty one by default)."""
+class FakeStores(FakePatientStore, FakeAdmissionStore, FakeBedRegistry, FakeReportWriter):
+    """Every room's store on one ``FakeWard`` (a new, empty one by default)."""
 
     def __init__(self, ward: FakeWard | None = None) -> None:
-        self.ward = ward if ward is not None else FakeWard()
-        self.patients = FakePatientStore(self.ward)
-        self.admissions = FakeAdmissionStore(self.ward)
-        self.beds = FakeBedRegistry(self.ward)
-        self.reports = FakeReportWriter(self.ward)
+        super().__init__(ward if ward is not None else FakeWard())
 
 
-if TYPE_CHECKING:  # mypy checks the fakes against the ports they stand in for
-    _conforms: Stores = FakeStores()
+if TYPE_CHECKING:  # mypy checks the fake against every port it stands in for
+    _imports: PatientImportStore = FakeStores()
+    _assigns: AssignmentStore = FakeStores()
+    _transfers: TransferStore = FakeStores()
+    _discharges: DischargeStore = FakeStores()
+    _beds: BedRegistryStore = FakeStores()
+    _reports: ReportWriter = FakeStores()
 
 
 # --- reading files and looking at outcomes ---
 
 
-def records_of(operation: Operation, text: str) -> list[Record]:
+def records_of(operation: Rules, text: str) -> list[Record]:
     """The records of a CSV text (header first), as the pipeline reads them for ``operation``."""
     return list(read_csv(iter(text.splitlines(keepends=True)), operation.spec).records)
 
 
-def start(operation: Operation, notify: bool = False) -> OperationRun:
+def start(operation: Rules, notify: bool = False) -> OperationRun[Any, Any]:
     """A fresh run of operation ``OPERATION_ID`` at ``NOW``, its first lines kept in memory."""
     return operation.start(RunContext(OPERATION_ID, NOW, notify))
 
 
-def validated(operation: Operation, text: str, stores: FakeStores, notify: bool = False) -> list[RowOutcome]:
+def validated(operation: Rules, text: str, stores: FakeStores, notify: bool = False) -> list[RowOutcome]:
     """Validate a whole CSV text as one chunk of a fresh run."""
     return start(operation, notify).validate(records_of(operation, text), stores)
 

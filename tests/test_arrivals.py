@@ -19,7 +19,7 @@ from processor.adapters.inbox import (
     scan,
 )
 from processor.adapters.owners import this_process
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 
 IMPORT = OperationType.IMPORT_PATIENTS
 ASSIGN = OperationType.BULK_ASSIGNMENT

@@ -86,7 +86,7 @@ def test_template_of_export_patients_is_one_empty_header_line(tmp_path: Path) ->
 
 def test_every_operation_type_has_a_template() -> None:
     """The operations covered above are exactly the seven operation types."""
-    from processor.core.operation_types import OperationType
+    from processor.core.operation_kinds import OperationType
 
     assert {t.value for t in OperationType} == set(OPERATIONS) == {*DESIGN_COLUMNS, "export_patients"}
 

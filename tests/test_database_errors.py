@@ -14,8 +14,13 @@ from processor.adapters.database.engine import build_engine
 from processor.adapters.database.operation_records import OwnershipLost
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from processor.core.problems import Code, FileRejected
-from processor.errors import DatabaseConflict, DatabaseRefused, DatabaseUnavailable, WardbulkError
-from processor.operations.ports import ConcurrentChange
+from processor.errors import (
+    ConcurrentChange,
+    DatabaseConflict,
+    DatabaseRefused,
+    DatabaseUnavailable,
+    WardbulkError,
+)
 from processor.pipeline import Interrupted
 from processor.pipeline.faults import Disposition, disposition_of, is_host_fault
 from tests.conftest import Database

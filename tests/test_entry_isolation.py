@@ -23,7 +23,7 @@ import pytest
 from sqlalchemy import text
 
 from processor.adapters import inbox
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 from processor.pipeline import checks, process_claimed, rejection, validation
 from processor.recovery import recover
 from tests.conftest import REPO_ROOT, Database, Workspace, make_workspace

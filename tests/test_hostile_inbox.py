@@ -38,7 +38,8 @@ from sqlalchemy import text
 from processor.adapters import inbox
 from processor.adapters.database.engine import build_engine
 from processor.adapters.owners import this_process
-from processor.core.operation_types import OperationStatus, OperationType
+from processor.core.operation_kinds import OperationType
+from processor.core.operation_types import OperationStatus
 from processor.pipeline import Pipeline, process_claimed
 from tests.conftest import Database, Workspace, make_workspace
 from tests.hostile import (

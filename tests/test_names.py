@@ -20,7 +20,7 @@ from processor.core.names import (
     outbox_stem,
     outbox_suffix,
 )
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 
 LONGEST_OWNER = f"{'h' * 64}:4194304:18446744073709551615:4026531836"  # HOST_NAME_MAX, pid_max, …
 LARGEST_ID = 2**63 - 1

@@ -20,11 +20,11 @@ from processor.core.operation_kinds import (
     REPORT_WRITERS,
     TRIGGER_TYPES,
     Effect,
+    OperationType,
     format_of,
     kind_of,
     rank_of,
 )
-from processor.core.operation_types import OperationType
 from processor.operations.registry import OPERATIONS, TRIGGERS, is_available, operation_for, trigger_for
 from processor.settings import OperationSettings, OperationsSettings
 

@@ -15,7 +15,7 @@ from sqlalchemy import text
 from processor.adapters import inbox
 from processor.adapters.database.engine import build_engine
 from processor.adapters.owners import owner_of_pid, this_process, token
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 from processor.pipeline import Interrupted, process_claimed
 from processor.recovery import recover
 from tests.conftest import Database, Workspace, make_workspace

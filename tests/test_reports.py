@@ -13,7 +13,6 @@ from sqlalchemy import event, insert
 from sqlalchemy import text as sa_text
 
 from processor.adapters.database.models import (
-    BedTransfer,
     Patient,
     PatientAdmission,
     PatientDischarge,
@@ -23,6 +22,7 @@ from processor.adapters.database.models import (
 )
 from processor.adapters.outbox import ExcelCsvWriter
 from processor.core.report_request import ReportRequest, ReportType
+from processor.operations.transfer_patients.tables import BedTransfer
 from processor.reports.files import write_table, write_to_stream
 from processor.reports.queries import ReportStream, build_report, stream_report
 from tests.conftest import Database

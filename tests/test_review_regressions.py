@@ -17,7 +17,7 @@ from processor.adapters import entries, inbox
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.operation_records import OwnershipLost
 from processor.adapters.owners import owner_of_pid, this_process
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 from processor.pipeline import process_claimed
 from processor.recovery import recover
 from tests.conftest import Database, Workspace, make_workspace

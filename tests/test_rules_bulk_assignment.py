@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 import pytest
 
 from processor.core.operation_types import BedStatus
+from processor.errors import ConcurrentChange
 from processor.operations.base import RowOutcome
 from processor.operations.bulk_assignment import BulkAssignment
-from processor.operations.ports import CareEvent, ConcurrentChange, NewAdmission
+from processor.operations.bulk_assignment.ports import NewAdmission
+from processor.operations.ports import CareEvent
 from tests.fakes import NOW, Caregiver, FakeStores, FakeWard, messages, payloads, problems, records_of, start
 
 ASSIGNMENT = BulkAssignment()

@@ -7,9 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from processor.errors import ConcurrentChange
 from processor.operations.base import RowOutcome
-from processor.operations.bulk_discharge import DISCHARGE_STATUSES, BulkDischarge
-from processor.operations.ports import CareEvent, ConcurrentChange
+from processor.operations.bulk_discharge import BulkDischarge
+from processor.operations.bulk_discharge.rules import DISCHARGE_STATUSES
+from processor.operations.ports import CareEvent
 from tests.fakes import NOW, Caregiver, FakeStores, FakeWard, messages, payloads, problems, records_of, start
 
 DISCHARGE = BulkDischarge()

@@ -8,7 +8,8 @@ import pytest
 
 from processor.core.report_request import ReportRequest, ReportType
 from processor.operations.base import RowOutcome
-from processor.operations.export_report import REPORT_TYPES, ExportReport
+from processor.operations.export_report import ExportReport
+from processor.operations.export_report.rules import REPORT_TYPES
 from tests.fakes import FakeStores, FakeWard, messages, payloads, problems, records_of, start
 
 EXPORT = ExportReport()

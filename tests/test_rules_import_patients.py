@@ -8,7 +8,7 @@ import pytest
 
 from processor.operations.base import RowOutcome
 from processor.operations.import_patients import ImportPatients
-from processor.operations.ports import NewPatient
+from processor.operations.import_patients.ports import NewPatient
 from tests.fakes import (
     NOW,
     OPERATION_ID,

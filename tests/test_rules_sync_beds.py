@@ -6,8 +6,8 @@ import pytest
 
 from processor.core.operation_types import BedStatus
 from processor.operations.base import RowOutcome
-from processor.operations.ports import BedUpsert
 from processor.operations.sync_beds import SyncBeds
+from processor.operations.sync_beds.ports import BedUpsert
 from tests.fakes import FakeStores, FakeWard, messages, payloads, problems, records_of, start
 
 SYNC = SyncBeds()

@@ -8,9 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from processor.core.operation_types import BedStatus
+from processor.errors import ConcurrentChange
 from processor.operations.base import RowOutcome
-from processor.operations.ports import CareEvent, ConcurrentChange, NewTransfer
+from processor.operations.ports import CareEvent
 from processor.operations.transfer_patients import TransferPatients
+from processor.operations.transfer_patients.ports import NewTransfer
 from tests.fakes import NOW, Caregiver, FakeStores, FakeWard, messages, payloads, problems, records_of, start
 
 TRANSFER = TransferPatients()

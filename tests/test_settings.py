@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 from processor.errors import ConfigError
 from processor.settings import Settings, load_settings
 

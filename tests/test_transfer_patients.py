@@ -9,8 +9,8 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
-from processor.adapters.database import transfers as transfer_sql
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
+from processor.operations.transfer_patients import sql as transfer_sql
 from processor.pipeline import process_claimed
 from tests.conftest import Database, Workspace, make_workspace, run_cli
 from tests.test_review_regressions import claim_in
@@ -153,8 +153,7 @@ def test_a_database_failure_in_a_later_chunk_leaves_no_row_of_the_file_applied(
             raise IntegrityError("UPDATE ward_beds", None, Exception("a constraint said no"))
         real(*args)
 
-    # The admissions store calls the name it imported.
-    monkeypatch.setattr("processor.adapters.database.stores.transfer_stays", fail_the_second_chunk)
+    monkeypatch.setattr(transfer_sql, "transfer_stays", fail_the_second_chunk)
     summary, _ = process(ws, "transfer_patients", "t.csv", HEADER + "001,CARD-03,r,,\n002,SURG-01,r,,\n")
     assert (summary["status"], summary["error_code"]) == ("failed", "database-error")
     assert ws.scalar("SELECT count(*) FROM bed_transfers") == 0

@@ -1,9 +1,10 @@
-"""The unit of work's named stores on a real database: one transaction for all of them, a read-only
+"""The unit of work on a real database: the operations' stores built on its one transaction, a read-only
 counterpart for validation, and a report writer built from its configuration."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,9 +14,10 @@ from processor.adapters.database.demo import seed_demo_data
 from processor.adapters.database.models import Patient
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from processor.core.report_request import ReportRequest, ReportType
-from processor.operations.base import Operation, OperationRun, RunContext
+from processor.operations.base import OperationRun, RunContext
 from processor.operations.bulk_assignment import BulkAssignment
 from processor.operations.import_patients import ImportPatients
+from processor.operations.registry import Operation
 from processor.reports.store import ReportOutput
 from tests.conftest import Database
 from tests.fakes import NOW, payloads, records_of
@@ -30,7 +32,7 @@ def ward(database: Database) -> Database:
     return database
 
 
-def start(database: Database, operation: Operation) -> OperationRun:
+def start(database: Database, operation: Operation) -> OperationRun[Any, Any]:
     """A run of ``operation`` under a registered BulkOperation (the rows it writes refer to it)."""
     new = records.NewOperation(operation.operation_type, "f.csv", None, "tester", "host:1")
     return operation.start(RunContext(records.register(database.engine, new, NOW), NOW))
@@ -42,31 +44,35 @@ def patients(database: Database) -> int:
 
 
 def test_an_operation_validates_on_lookups_and_applies_through_the_unit_of_work(ward: Database) -> None:
-    """The pipeline's two calls: ``run.validate(chunk, lookups)``, then ``run.apply(payloads, uow)``."""
+    """The pipeline's two calls: ``run.validate(chunk, operation.lookups_on(connection))``, then
+    ``run.apply(payloads, operation.stores_on(uow))``."""
     run = start(ward, IMPORT)
     with ReadOnlyUnitOfWork(ward.engine) as lookups:
         outcomes = run.validate(
-            records_of(IMPORT, "first_name,last_name,email\nA,A,a@example.org\n"), lookups
+            records_of(IMPORT, "first_name,last_name,email\nA,A,a@example.org\n"),
+            IMPORT.lookups_on(lookups.connection),
         )
     with UnitOfWork(ward.engine) as uow:
-        assert run.apply(payloads(outcomes), uow) == []
+        assert run.apply(payloads(outcomes), IMPORT.stores_on(uow)) == []
         uow.commit()
     assert patients(ward) == 1
 
 
-def test_the_named_stores_share_the_one_transaction_and_roll_back_together(ward: Database) -> None:
-    """A patient inserted through ``patients`` is admitted through ``admissions`` before the commit; without
-    the commit neither stays."""
+def test_the_operations_stores_share_the_one_transaction_and_roll_back_together(ward: Database) -> None:
+    """A patient inserted through import_patients' store is admitted through bulk_assignment's before the
+    commit; without the commit neither stays."""
     importing, assigning = start(ward, IMPORT), start(ward, ASSIGNMENT)
     with UnitOfWork(ward.engine) as uow:
+        patient_store, admission_store = IMPORT.stores_on(uow), ASSIGNMENT.stores_on(uow)
         patient = records_of(IMPORT, "first_name,last_name,email,patient_id\nA,A,a@example.org,001\n")
-        importing.apply(payloads(importing.validate(patient, uow)), uow)
+        importing.apply(payloads(importing.validate(patient, patient_store)), patient_store)
         admission = records_of(ASSIGNMENT, "patient_id,bed_id,reason\n001,CARD-01,r\n")
-        assigning.apply(payloads(assigning.validate(admission, uow)), uow)
-        assert uow.beds.beds_by_code(["CARD-01"])["CARD-01"].status == "occupied"
+        assigning.apply(payloads(assigning.validate(admission, admission_store)), admission_store)
+        assert admission_store.beds_by_code(["CARD-01"])["CARD-01"].status == "occupied"
     assert patients(ward) == 0
     with ReadOnlyUnitOfWork(ward.engine) as lookups:
-        assert lookups.beds.beds_by_code(["CARD-01"])["CARD-01"].status == "available"
+        beds = ASSIGNMENT.lookups_on(lookups.connection)
+        assert beds.beds_by_code(["CARD-01"])["CARD-01"].status == "available"
 
 
 def test_a_unit_of_work_without_report_configuration_refuses_to_write_a_report(ward: Database) -> None:

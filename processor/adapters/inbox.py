@@ -28,8 +28,7 @@ from pathlib import Path
 
 from processor.adapters.entries import HASH_BLOCK, NotRegularFile, error_name, open_input
 from processor.core.names import NAME_MAX, display_name, fitted_name, outbox_stem, outbox_suffix
-from processor.core.operation_kinds import rank_of
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType, rank_of
 from processor.logs import get_logger
 
 log = get_logger(__name__)

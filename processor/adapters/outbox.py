@@ -27,7 +27,7 @@ from typing import IO, Any
 from processor.adapters.folders import NOTIFICATIONS_FOLDER, REPORTS_FOLDER
 from processor.core.excel_safe import neutralised_row
 from processor.core.names import outbox_stem
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 
 ERRORS_HEADER = ("line", "column", "code", "message", "value")
 NOTIFICATIONS_HEADER = (

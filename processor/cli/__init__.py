@@ -22,7 +22,8 @@ import click
 from processor import __version__
 from processor.cli.context import OPERATION_CHOICE, CliContext, pass_context
 from processor.cli.history import ops
-from processor.core.operation_types import OperationStatus, OperationType
+from processor.core.operation_kinds import OperationType
+from processor.core.operation_types import OperationStatus
 from processor.core.report_request import ReportRequest, ReportType
 from processor.errors import DatabaseUnavailable, UsageError, WardbulkError
 

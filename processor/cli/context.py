@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 
 if TYPE_CHECKING:
     from processor.bootstrap import App

@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import click
 
 from processor.cli.context import OPERATION_CHOICE, CliContext, pass_context
-from processor.core.operation_types import OperationStatus, OperationType
+from processor.core.operation_kinds import OperationType
+from processor.core.operation_types import OperationStatus
 from processor.errors import UsageError
 
 if TYPE_CHECKING:

@@ -4,13 +4,13 @@
 layers need is derived from it, never listed beside it: the inbox and outbox folders, the
 ``[operations.<name>]`` settings tables, the order of files with equal modification times
 (``rank_of``), the CSV formats (``format_of``), which types write reports (``REPORT_WRITERS``) and whose
-files are triggers (``TRIGGER_TYPES``), and the database CHECK constraint on
-``bulk_operations.operation_type``.
+files are triggers (``TRIGGER_TYPES``), the caregiver notification kinds (``CARE_EVENTS``), and the
+database CHECK constraints on ``bulk_operations.operation_type`` and ``patient_notifications.kind``.
 
-Adding an operation type takes four steps, and a test fails until each is done: its member in
-``OperationType`` (same place as here), its ``OperationKind`` below, its implementation in
-``processor.operations.registry``, and an Alembic migration that widens
-``ck_bulk_operations_operation_type_known``.
+Adding an operation type takes, besides this file (its ``OperationType`` member and its ``OperationKind``
+here), its room ``processor/operations/<name>/`` (rules, ports, SQL, own tables and codes; the registry
+finds it), an Alembic migration that widens the CHECK constraints, and, if it changes what reports read,
+the report queries. A test fails until each is done.
 
 The example rows work against the demo data of ``wardbulk init --demo``; ``wardbulk template OP`` prints
 them.
@@ -19,10 +19,26 @@ them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Flag, auto
+from enum import Flag, StrEnum, auto
 
 from processor.core.csv_reading import ColumnSpec
-from processor.core.operation_types import OperationType
+
+
+class OperationType(StrEnum):
+    """One inbox folder per operation type; the value is the folder name and the database value.
+
+    The members mirror ``OPERATION_KINDS`` below, in its order: a hospital's day. They stay literal so
+    that mypy sees ``OperationType.SYNC_BEDS``; an import-time check (``_check_members``) fails when the
+    two differ.
+    """
+
+    SYNC_BEDS = "sync_beds"
+    IMPORT_PATIENTS = "import_patients"
+    BULK_ASSIGNMENT = "bulk_assignment"
+    TRANSFER_PATIENTS = "transfer_patients"
+    BULK_DISCHARGE = "bulk_discharge"
+    EXPORT_REPORT = "export_report"
+    EXPORT_PATIENTS = "export_patients"
 
 
 @dataclass(frozen=True)
@@ -71,6 +87,8 @@ class OperationKind:
     is_trigger: bool = False
     # A report writer leaves report files (and their partials) in outbox/reports/ besides its outbox files.
     writes_reports: bool = False
+    # The kind of caregiver notification its rows may send ("admission", ...), if any.
+    care_event: str | None = None
 
     @property
     def name(self) -> str:
@@ -141,6 +159,7 @@ BULK_ASSIGNMENT = OperationKind(
         },
     ),
     Effect.ADMITS,
+    care_event="admission",
 )
 
 # The example moves the patient that the README's assignment sample admits to CARD-01.
@@ -160,6 +179,7 @@ TRANSFER_PATIENTS = OperationKind(
         },
     ),
     Effect.TRANSFERS,
+    care_event="transfer",
 )
 
 BULK_DISCHARGE = OperationKind(
@@ -178,6 +198,7 @@ BULK_DISCHARGE = OperationKind(
         },
     ),
     Effect.DISCHARGES,
+    care_event="discharge",
 )
 
 EXPORT_REPORT = OperationKind(
@@ -220,6 +241,18 @@ REPORT_WRITERS: frozenset[OperationType] = frozenset(
 TRIGGER_TYPES: frozenset[OperationType] = frozenset(
     kind.operation_type for kind in OPERATION_KINDS if kind.is_trigger
 )
+CARE_EVENTS: tuple[str, ...] = tuple(kind.care_event for kind in OPERATION_KINDS if kind.care_event)
+
+
+def _check_members() -> None:
+    """The enum and the descriptors name the same types in the same order (checked at import: a type
+    added to one and not the other stops every command at once, with this message)."""
+    described = [kind.operation_type for kind in OPERATION_KINDS]
+    if described != list(OperationType):
+        raise RuntimeError(f"OperationType {list(OperationType)} differs from OPERATION_KINDS {described}")
+
+
+_check_members()
 
 
 def kind_of(operation_type: OperationType) -> OperationKind:

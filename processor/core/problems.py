@@ -1,6 +1,8 @@
 """Problems found in an input file, as values, and the stable error codes they carry.
 
 Codes are kebab-case words other systems match on; never rename one. Frictionless names where one fits.
+``Code`` holds the codes of files and those several operations share; a code only one operation writes
+is declared in its room (``transfer_patients.rules.TransferCode``), a ``StrEnum`` like ``Code``.
 """
 
 from __future__ import annotations
@@ -45,8 +47,6 @@ class Code(StrEnum):
     BED_OCCUPIED = "bed-occupied"
     ALREADY_ADMITTED = "already-admitted"
     NOT_ADMITTED = "not-admitted"
-    SAME_BED = "same-bed"
-    TRANSFER_BEFORE_ADMISSION = "transfer-before-admission"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ class RowError:
 
     line: int | None
     column: str
-    code: Code
+    code: StrEnum  # a ``Code``, or one of an operation's own codes
     message: str
     value: str = ""
 
@@ -81,7 +81,8 @@ class FileRejected(Exception):
 
     @property
     def code(self) -> Code:
-        return self.problems[0].code
+        """The file's error code: its first problem's (file-level problems carry ``Code`` members)."""
+        return Code(self.problems[0].code)
 
     @property
     def message(self) -> str:

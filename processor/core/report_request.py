@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import StrEnum
+from typing import Protocol
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -38,3 +39,12 @@ def _base(request: ReportRequest) -> str:
 def report_file_name(request: ReportRequest, at: datetime, tag: str) -> str:
     """``<type>[-<ward>]-<YYYYmmddTHHMMSSZ>-<tag>.csv``; the tag (e.g. ``op12``) keeps names unique."""
     return f"{_base(request)}-{at.strftime('%Y%m%dT%H%M%SZ')}-{tag}.csv"
+
+
+class ReportWriter(Protocol):
+    """The reports store: builds a report in the file's transaction and writes it."""
+
+    def write_report(self, request: ReportRequest, file_name: str) -> int:
+        """Write the report under ``file_name`` in ``outbox/reports/``, unpublished until the file's
+        transaction commits; returns its rows."""
+        ...

@@ -1,20 +1,27 @@
-"""The interface every operation type implements, so that the pipeline is written once.
+"""The rules' side of the interface every operation type implements, so that the pipeline is written once.
 
 An operation validates records chunk by chunk (phase 1: read-only lookups, row errors as values), then
 applies the valid rows' payloads chunk by chunk inside the file's single transaction (phase 2). Payloads
 must be picklable: between the phases they wait in a spool file, so memory stays bounded by a chunk.
+
+Nothing here touches a database or a file: each room's ``rules`` module builds on this alone, and
+``registry.Operation`` adds how a room's store is built on a connection.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from processor.core.csv_reading import ColumnSpec, Record
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationKind, OperationType
 from processor.core.problems import RowError
-from processor.operations.ports import FirstLineIndex, Lookups, NotificationLine, Stores
+from processor.core.report_request import ReportRequest
+from processor.operations.ports import FirstLineIndex, NotificationLine
+
+LookupsT_contra = TypeVar("LookupsT_contra", contravariant=True)
+StoreT_contra = TypeVar("StoreT_contra", contravariant=True)
 
 
 class MemoryFirstLineIndex:
@@ -55,32 +62,61 @@ class RowOutcome:
         return not self.errors
 
 
-class OperationRun(Protocol):
+class OperationRun(Protocol[LookupsT_contra, StoreT_contra]):
     """One file's validation and application state (e.g. which e-mails earlier lines used).
 
-    The pipeline passes every named store; the run takes the one its operation needs (see
-    ``ports``). Payloads are typed by each operation; here they are whatever the spool gave back.
+    ``LookupsT_contra`` is what the operation's validation looks up (its room's lookups port, read-only) and
+    ``StoreT_contra`` what its apply writes through (its room's store port, on the file's transaction).
+    Payloads are typed by each operation; here they are whatever the spool gave back.
     """
 
-    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: LookupsT_contra) -> list[RowOutcome]:
         """Validate a chunk; one outcome per record, in order. Only lookups: nothing is written."""
         ...
 
-    def apply(self, payloads: list[Any], stores: Stores) -> list[NotificationLine]:
-        """Write a chunk of valid payloads through the stores, inside the file's transaction.
+    def apply(self, payloads: list[Any], store: StoreT_contra) -> list[NotificationLine]:
+        """Write a chunk of valid payloads through the store, inside the file's transaction.
 
         Returns the caregiver notifications the chunk produced (none for most operations).
         """
         ...
 
 
-class Operation(Protocol):
-    """An operation type: its columns, the keys it adds to result.csv, and a run per file."""
+class Rules(Protocol):
+    """An operation type's rules: its columns, the keys it adds to result.csv, and a run per file."""
 
-    operation_type: OperationType
-    spec: ColumnSpec
-    created_columns: tuple[str, ...]
+    @property
+    def operation_type(self) -> OperationType: ...
 
-    def start(self, context: RunContext) -> OperationRun:
+    @property
+    def spec(self) -> ColumnSpec: ...
+
+    @property
+    def created_columns(self) -> tuple[str, ...]: ...
+
+    def start(self, context: RunContext) -> OperationRun[Any, Any]:
         """Fresh state for one file."""
         ...
+
+
+class Trigger(Protocol):
+    """An operation type whose files are triggers: any file asks for ``request``; its content is
+    neither parsed nor de-duplicated."""
+
+    operation_type: OperationType
+    request: ReportRequest
+
+
+class Described:
+    """An operation type's name and columns, read off its descriptor (``kind``)."""
+
+    kind: ClassVar[OperationKind]
+    created_columns: ClassVar[tuple[str, ...]] = ()  # the keys it adds to result.csv
+
+    @property
+    def operation_type(self) -> OperationType:
+        return self.kind.operation_type
+
+    @property
+    def spec(self) -> ColumnSpec:
+        return self.kind.format.spec

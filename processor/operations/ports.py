@@ -1,16 +1,9 @@
-"""What operations need from the database, as protocols; ``adapters.database.stores`` implements them.
+"""What the ward operations share: the states their lookups return, and the lookups themselves.
 
-Each named store comes in two halves: its lookups (``PatientLookups``), which phase 1 may call on a
-plain connection, and the store (``PatientImportStore``), which adds the writes of phase 2, inside the
-file's transaction. ``Lookups`` and ``Stores`` are the named stores together, as the pipeline passes
-them; each operation takes the one it needs (``lookups.patients``, ``stores.reports``):
-
-- ``patients``: ``PatientLookups`` / ``PatientImportStore``, for import_patients;
-- ``admissions``: ``AdmissionLookups`` / ``AdmissionStore``, for bulk_assignment, transfer_patients
-  and bulk_discharge;
-- ``beds``: ``BedRegistryLookups`` / ``BedRegistryStore``, for sync_beds (bulk_assignment,
-  transfer_patients and export_report look beds and wards up in it);
-- ``reports``: ``ReportWriter`` (writes only), for export_report.
+Each operation's room declares the store it needs (``<room>/ports.py``) from these small protocols and
+its own writes, so that an operation sees exactly the lookups and writes it uses: its validation gets
+the store typed as lookups only, its apply the whole store, on the file's one transaction. The rooms'
+SQL implements them (``ward_sql`` the shared lookups); tests/fakes.py has in-memory fakes.
 
 Every method takes a whole chunk: one query per chunk, never one per row.
 """
@@ -19,29 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
-from typing import NamedTuple, Protocol
-
-from processor.core.report_request import ReportRequest
-
-
-class NewPatient(NamedTuple):
-    """A validated import row, ready to insert (the payload of import_patients).
-
-    A named tuple rather than a dataclass: payloads wait in the spool between the phases, and a tuple
-    pickles and unpickles several times faster, which counts at a million rows.
-    """
-
-    mrn: str
-    first_name: str
-    last_name: str
-    email: str
-    phone: str | None
-    date_of_birth: date | None
-    gender: str | None
-    caregiver_name: str | None
-    caregiver_email: str | None
-    caregiver_phone: str | None
+from datetime import datetime
+from typing import Protocol
 
 
 class FirstLineIndex(Protocol):
@@ -55,31 +27,6 @@ class FirstLineIndex(Protocol):
         """For each ``(key, line)``, in file order: the earlier line that holds ``key`` among keys of
         ``kind``, or ``None`` when this line is the first (and is remembered as such)."""
         ...
-
-
-class PatientLookups(Protocol):
-    """What import_patients looks up while it validates."""
-
-    def existing_emails(self, emails: Iterable[str]) -> set[str]:
-        """Which of these (lower-case) e-mails already belong to a user."""
-        ...
-
-    def existing_patient_ids(self, mrns: Iterable[str]) -> set[str]:
-        """Which of these patient identifiers already exist (exact match)."""
-        ...
-
-
-class PatientImportStore(PatientLookups, Protocol):
-    """The patients store: import_patients' lookups and inserts."""
-
-    def insert_patients(self, patients: list[NewPatient], operation_id: int, now: datetime) -> None:
-        """Create a User, a Patient and (when named) a Caregiver for each."""
-        ...
-
-
-class ConcurrentChange(Exception):
-    """The database changed under a chunk since it was validated (another daemon admitted a patient to
-    the same bed, say). Nothing of the file is committed; the pipeline validates it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,53 +77,6 @@ class CareEvent:
     at: datetime
 
 
-class NewAdmission(NamedTuple):
-    """A validated bulk_assignment row (its payload)."""
-
-    patient_id: int
-    bed_id: int
-    admitted_at: datetime
-    reason: str
-    chief_complaint: str | None
-    event: CareEvent | None  # None: no notification for this row
-
-
-class NewTransfer(NamedTuple):
-    """A validated transfer_patients row (its payload): the stay moves from one bed to the other."""
-
-    patient_id: int
-    admission_id: int
-    from_bed_id: int
-    to_bed_id: int
-    transferred_at: datetime
-    reason: str
-    event: CareEvent | None
-
-
-class NewDischarge(NamedTuple):
-    """A validated bulk_discharge row (its payload)."""
-
-    patient_id: int
-    admission_id: int
-    bed_id: int
-    discharged_at: datetime
-    discharge_status: str
-    discharge_notes: str | None
-    event: CareEvent | None
-
-
-@dataclass(frozen=True, slots=True)
-class BedUpsert:
-    """A validated sync_beds row: the bed's wanted state (None keeps what is there)."""
-
-    code: str
-    ward_code: str
-    ward_name: str | None
-    bed_number: str | None
-    status: str | None
-    existing_bed_id: int | None
-
-
 @dataclass(frozen=True, slots=True)
 class NotificationLine:
     """One line of the notifications CSV for the hospital's messaging system."""
@@ -192,93 +92,33 @@ class NotificationLine:
     status: str
 
 
-class AdmissionLookups(Protocol):
-    """What bulk_assignment, transfer_patients and bulk_discharge look up about patients' stays."""
+class PatientsByMrn(Protocol):
+    """Looks patients up by their hospital identifier, each with their active stay."""
 
     def patients_by_mrn(self, mrns: Iterable[str]) -> dict[str, PatientState]:
         """The known patients among ``mrns``, each with its active admission if any."""
         ...
 
-    def last_transfers(self, admission_ids: Iterable[int]) -> dict[int, datetime]:
-        """When each of these admissions last moved bed (its latest transfer); admissions that never
-        moved are absent (their patient has been in the bed since ``admitted_at``)."""
-        ...
 
-
-class AdmissionStore(AdmissionLookups, Protocol):
-    """The admissions store: patients' stays in beds, and the caregiver notifications they send."""
-
-    def admit(self, admissions: list[NewAdmission], operation_id: int, now: datetime) -> None:
-        """Insert the admissions and occupy their beds, only if still available (else ConcurrentChange)."""
-        ...
-
-    def transfer(self, transfers: list[NewTransfer], operation_id: int, now: datetime) -> None:
-        """Move the stays: free each old bed, occupy each new one (only if still available), point the
-        admission at it and record the transfer (ConcurrentChange if any of it changed since)."""
-        ...
-
-    def discharge(self, discharges: list[NewDischarge], operation_id: int, now: datetime) -> None:
-        """Insert the discharges, end the admissions, free the beds (ConcurrentChange if already done)."""
-        ...
-
-    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
-        """Record a notification per caregiver (or one 'skipped' without caregivers); return the lines."""
-        ...
-
-
-class BedRegistryLookups(Protocol):
-    """What operations look up in the ward and bed registry while they validate."""
+class BedsByCode(Protocol):
+    """Looks beds up by their code."""
 
     def beds_by_code(self, codes: Iterable[str]) -> dict[str, BedState]:
         """The known beds among ``codes``, with their ward and status."""
         ...
+
+
+class WardsByCode(Protocol):
+    """Looks wards up by their code."""
 
     def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]:
         """The known wards among ``codes``."""
         ...
 
 
-class BedRegistryStore(BedRegistryLookups, Protocol):
-    """The beds store: the ward and bed registry that sync_beds maintains."""
+class CaregiverNotifier(Protocol):
+    """Records the caregiver notifications of applied admissions, transfers and discharges."""
 
-    def upsert_beds(self, beds: list[BedUpsert], now: datetime) -> None:
-        """Create missing wards and beds, update existing ones (ConcurrentChange if one became occupied)."""
+    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
+        """Record a notification per caregiver (or one 'skipped' without caregivers); return the lines."""
         ...
-
-
-class ReportWriter(Protocol):
-    """The reports store: builds a report in the file's transaction and writes it."""
-
-    def write_report(self, request: ReportRequest, file_name: str) -> int:
-        """Write the report under ``file_name`` in ``outbox/reports/``, unpublished until the file's
-        transaction commits; returns its rows."""
-        ...
-
-
-class Lookups(Protocol):
-    """The named stores of phase 1, read-only: what ``OperationRun.validate`` may call."""
-
-    @property
-    def patients(self) -> PatientLookups: ...
-
-    @property
-    def admissions(self) -> AdmissionLookups: ...
-
-    @property
-    def beds(self) -> BedRegistryLookups: ...
-
-
-class Stores(Lookups, Protocol):
-    """The named stores of phase 2, on the file's one transaction: what ``OperationRun.apply`` may call."""
-
-    @property
-    def patients(self) -> PatientImportStore: ...
-
-    @property
-    def admissions(self) -> AdmissionStore: ...
-
-    @property
-    def beds(self) -> BedRegistryStore: ...
-
-    @property
-    def reports(self) -> ReportWriter: ...

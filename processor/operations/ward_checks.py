@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from enum import StrEnum
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ValidationError
 
@@ -13,10 +14,9 @@ from processor.core.fields import present_cells, row_errors
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import (
-    AdmissionStore,
+    CareEvent,
+    CaregiverNotifier,
     FirstLineIndex,
-    NewAdmission,
-    NewDischarge,
     NotificationLine,
     PatientState,
 )
@@ -32,7 +32,7 @@ def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> An
         return row_errors(exc, record.line, record.cells)
 
 
-def cell_error(record: Record, column: str, code: Code, message: str) -> RowError:
+def cell_error(record: Record, column: str, code: StrEnum, message: str) -> RowError:
     """A RowError about one cell of ``record``, carrying the cell as read."""
     return RowError(record.line, column, code, message, record.cells.get(column, ""))
 
@@ -63,7 +63,7 @@ class FirstLines:
     """
 
     column: str
-    code: Code
+    code: StrEnum
     index: FirstLineIndex
     earlier_line: dict[int, int] = field(default_factory=dict)  # this chunk's repeats: line → first line
 
@@ -88,9 +88,16 @@ def outcome(record: Record, errors: list[RowError], payload: Any = None) -> RowO
     return RowOutcome(record.line, payload=payload)
 
 
+class Notifying(Protocol):
+    """A payload that may notify caregivers (an admission, a transfer, a discharge)."""
+
+    @property
+    def event(self) -> CareEvent | None: ...
+
+
 def notify_caregivers(
-    store: AdmissionStore, payloads: Sequence[NewAdmission | NewDischarge], context: RunContext
+    store: CaregiverNotifier, payloads: Sequence[Notifying], context: RunContext
 ) -> list[NotificationLine]:
-    """The notifications of applied admissions or discharges whose ``event`` asks for one."""
+    """The notifications of applied admissions, transfers or discharges whose ``event`` asks for one."""
     events = [payload.event for payload in payloads if payload.event is not None]
     return store.notify(events, context.operation_id, context.now) if events else []

@@ -10,7 +10,7 @@ from sqlalchemy import Engine
 from processor.adapters.database.unit_of_work import ReportWriting
 from processor.adapters.owners import this_process
 from processor.core.clock import Clock
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 from processor.settings import OperationSettings, Settings
 
 

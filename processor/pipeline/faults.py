@@ -32,9 +32,8 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 
 from processor.adapters.database.operation_records import OwnershipLost
 from processor.core.problems import Code, FileRejected
-from processor.errors import DatabaseConflict, DatabaseRefused, DatabaseUnavailable
+from processor.errors import ConcurrentChange, DatabaseConflict, DatabaseRefused, DatabaseUnavailable
 from processor.logs import scrub
-from processor.operations.ports import ConcurrentChange
 from processor.pipeline.context import Interrupted
 
 

@@ -11,7 +11,9 @@ file is decided in one place, ``faults.DISPOSITIONS``.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.lifecycle import Committed
@@ -23,9 +25,8 @@ from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected
 from processor.core.report_request import report_file_name
 from processor.logs import get_logger
-from processor.operations.base import Operation, RunContext
-from processor.operations.export_report import ExportPatients
-from processor.operations.registry import is_available, operation_for, trigger_for
+from processor.operations.base import RunContext, Trigger
+from processor.operations.registry import Operation, is_available, operation_for, trigger_for
 from processor.pipeline import checks
 from processor.pipeline.context import Pipeline
 from processor.pipeline.faults import (
@@ -95,10 +96,14 @@ def _decide_unguarded(pipeline: Pipeline, job: FileJob) -> Committed:
     rejection = _start(pipeline, job)
     if rejection is not None:
         return reject_file(pipeline, job, rejection)
-    operation = operation_for(job.claimed.operation_type) or trigger_for(job.claimed.operation_type)
-    assert operation is not None  # checked by _start
+    operation, trigger = operation_for(job.claimed.operation_type), trigger_for(job.claimed.operation_type)
+    if trigger is not None:
+        attempt = partial(_attempt_trigger, pipeline, job, trigger)
+    else:
+        assert operation is not None  # checked by _start
+        attempt = partial(_attempt, pipeline, job, operation)
     with Heartbeat(job.lifecycle), collector_spares_the_heap():
-        return _with_retries(pipeline, job, operation)
+        return _with_retries(pipeline, job, attempt)
 
 
 def _start(pipeline: Pipeline, job: FileJob) -> FileRejected | None:
@@ -127,11 +132,12 @@ def _start(pipeline: Pipeline, job: FileJob) -> FileRejected | None:
     return None
 
 
-def _with_retries(pipeline: Pipeline, job: FileJob, operation: Operation | ExportPatients) -> Committed:
-    """Phases 1 and 2, retried with backoff on transient database failures and conflicts."""
+def _with_retries(pipeline: Pipeline, job: FileJob, attempt_once: Callable[[], Committed]) -> Committed:
+    """Phases 1 and 2 (``attempt_once``), retried with backoff on transient database failures and
+    conflicts."""
     for attempt in range(1, TRANSIENT_ATTEMPTS + 1):
         try:
-            return _attempt(pipeline, job, operation)
+            return attempt_once()
         except Exception as exc:
             committed = _after_failed_attempt(pipeline, job, exc, attempt)
             if committed is not None:
@@ -164,9 +170,7 @@ def _after_failed_attempt(pipeline: Pipeline, job: FileJob, exc: Exception, atte
     return reject_file(pipeline, job, database_failure(exc)) if attempt == TRANSIENT_ATTEMPTS else None
 
 
-def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation | ExportPatients) -> Committed:
-    if isinstance(operation, ExportPatients):
-        return _attempt_trigger(pipeline, job, operation)
+def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committed:
     job.discard_work()
     settings = pipeline.settings_of(job.claimed.operation_type)
     with first_line_index(job) as first_lines:
@@ -177,9 +181,10 @@ def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation | ExportPati
         return reject_after_validation(pipeline, job, validation, policy)
     with UnitOfWork(pipeline.engine, reports=pipeline.reports) as uow:
         notifications = NotificationsFile(job.files.partial("notifications.csv"))
+        store = operation.stores_on(uow)
         for payloads in read_spool(job.spool):
             pipeline.check_stop()
-            notifications.add(run.apply(payloads, uow))
+            notifications.add(run.apply(payloads, store))
         notifications.close()
         output = str(job.files.final("result.csv"))
         messages = validation.report.first_messages
@@ -200,7 +205,7 @@ def _write_completed_summary(
     write_json(job.files.partial("summary.json"), summary)
 
 
-def _attempt_trigger(pipeline: Pipeline, job: FileJob, trigger: ExportPatients) -> Committed:
+def _attempt_trigger(pipeline: Pipeline, job: FileJob, trigger: Trigger) -> Committed:
     """A trigger file: write the export it asks for; its content is never read."""
     job.discard_work()
     name = report_file_name(trigger.request, pipeline.clock(), f"op{job.operation_id}")

@@ -21,8 +21,9 @@ from processor.adapters.outbox import ERRORS_HEADER, NOTIFICATIONS_HEADER, Excel
 from processor.core.csv_reading import Record, decode_lines, read_csv
 from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected, RowError
-from processor.operations.base import MemoryFirstLineIndex, Operation, OperationRun, RowOutcome
+from processor.operations.base import MemoryFirstLineIndex, OperationRun, RowOutcome
 from processor.operations.ports import FirstLineIndex, NotificationLine
+from processor.operations.registry import Operation
 from processor.pipeline.context import Pipeline
 from processor.pipeline.file_job import FileJob
 from processor.pipeline.spool import spool_chunk
@@ -141,7 +142,7 @@ def first_line_index(job: FileJob) -> AbstractContextManager[FirstLineIndex]:
 
 
 def validate_to_spool(
-    pipeline: Pipeline, job: FileJob, operation: Operation, run: OperationRun
+    pipeline: Pipeline, job: FileJob, operation: Operation, run: OperationRun[Any, Any]
 ) -> Validation:
     """Read and validate the whole file, chunk by chunk; raises ``FileRejected`` for a file-level problem."""
     encoding = pipeline.settings_of(job.claimed.operation_type).encoding
@@ -157,7 +158,7 @@ def validate_to_spool(
         validation.unknown_columns = csv_file.unknown_columns
         try:
             for chunk in chunks(csv_file.records, pipeline.settings.chunk_size):
-                _validate_chunk(pipeline, job, run, chunk, result, spool, validation)
+                _validate_chunk(pipeline, job, (operation, run), chunk, result, spool, validation)
         finally:
             # Their fsyncs run while the rows are applied, and with the summary's (the caller waits).
             validation.syncing = [result.close_in_background(), errors.close_in_background()]
@@ -181,15 +182,16 @@ def _check_unchanged(raw: BinaryIO, identity: tuple[int, int]) -> None:
 def _validate_chunk(
     pipeline: Pipeline,
     job: FileJob,
-    run: OperationRun,
+    operation_run: tuple[Operation, OperationRun[Any, Any]],
     chunk: list[Record],
     result: ExcelCsvWriter,
     spool: IO[bytes],
     validation: Validation,
 ) -> None:
     pipeline.check_stop()
+    operation, run = operation_run
     with ReadOnlyUnitOfWork(pipeline.engine) as lookups:
-        outcomes = run.validate(chunk, lookups)
+        outcomes = run.validate(chunk, operation.lookups_on(lookups.connection))
     for record, outcome in zip(chunk, outcomes, strict=True):
         result.write(_result_row(record, outcome, validation.width, validation.created_width))
         validation.report.add(outcome.errors)

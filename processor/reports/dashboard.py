@@ -23,7 +23,7 @@ from sqlalchemy import Engine
 
 from processor.adapters.database.history import HistoryFilter, list_operations, operation_stats
 from processor.adapters.outbox import PARTIAL_SUFFIX, OutboxFiles, fsync_directory
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 
 DASHBOARD_NAME = "dashboard.html"
 CHART_DAYS = 30

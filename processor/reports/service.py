@@ -12,7 +12,7 @@ from processor.adapters.database import operation_records as records
 from processor.adapters.database.lifecycle import Lifecycle
 from processor.adapters.database.models import Ward
 from processor.core.clock import Clock
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType
 from processor.core.problems import Code
 from processor.core.report_request import ReportRequest, ReportType, report_file_name
 from processor.reports.files import publish_report, write_table, write_to_stream

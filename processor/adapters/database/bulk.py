@@ -41,7 +41,7 @@ from sqlalchemy.sql.selectable import TableValuedAlias
 from sqlalchemy.types import TypeEngine
 
 from processor.adapters.database.models import Base
-from processor.operations.ports import ConcurrentChange
+from processor.errors import ConcurrentChange
 
 Processor = Callable[[Any], Any]
 T = TypeVar("T")

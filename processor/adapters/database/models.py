@@ -34,7 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from processor.core.operation_kinds import OPERATION_NAMES
+from processor.core.operation_kinds import CARE_EVENTS, OPERATION_NAMES
 from processor.core.operation_types import BedStatus, OperationStatus
 
 NAMING_CONVENTION = {
@@ -47,7 +47,7 @@ NAMING_CONVENTION = {
 
 GENDERS = ("M", "F", "O", "U")
 DISCHARGE_STATUSES = ("recovered", "transferred", "against_medical_advice", "deceased", "other")
-NOTIFICATION_KINDS = ("admission", "transfer", "discharge")
+NOTIFICATION_KINDS = CARE_EVENTS  # the descriptors' caregiver notification kinds
 NOTIFICATION_STATUSES = ("queued", "skipped")
 
 
@@ -207,30 +207,6 @@ class PatientAdmission(Base):
     reason: Mapped[str] = mapped_column(String(200))
     chief_complaint: Mapped[str | None] = mapped_column(Text)
     is_active: Mapped[bool] = mapped_column(default=True)
-    bulk_operation_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_operations.id"))
-    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class BedTransfer(Base):
-    """One move of a stay from a bed to another (HL7 ADT A02): the admission goes on in ``to_bed_id``
-    from ``transferred_at``. The admission's own ``bed_id`` is always its latest bed; these records keep
-    the earlier ones, so that a bed's occupied days count the part of each stay it held."""
-
-    __tablename__ = "bed_transfers"
-    __table_args__ = (
-        # The stay's last move (transfer_patients' date check) and its moves in order (bed_utilization).
-        Index("ix_bed_transfers_admission_id_transferred_at", "admission_id", "transferred_at"),
-        # bed_utilization reads the moves after a period's start, with the bed each one left, from this
-        # index alone.
-        Index("ix_bed_transfers_transferred_at_covering", "transferred_at", "admission_id", "from_bed_id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    admission_id: Mapped[int] = mapped_column(ForeignKey("patient_admissions.id"))
-    from_bed_id: Mapped[int] = mapped_column(ForeignKey("ward_beds.id"))
-    to_bed_id: Mapped[int] = mapped_column(ForeignKey("ward_beds.id"))
-    transferred_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    reason: Mapped[str] = mapped_column(String(200))
     bulk_operation_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_operations.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
 

@@ -23,7 +23,8 @@ from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, sel
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
 from processor.adapters.database.models import BulkOperation, FileClaim, User
 from processor.adapters.database.translation import translates_database_errors
-from processor.core.operation_types import OperationStatus, OperationType
+from processor.core.operation_kinds import OperationType
+from processor.core.operation_types import OperationStatus
 
 ERROR_MESSAGE_LIMIT = 20  # the seed keeps the first 20 errors in error_message
 UNFINISHED = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)

@@ -3,13 +3,15 @@
 Whatever SQLAlchemy raises in the block, on entering or on commit leaves as the project's
 ``processor.errors.DatabaseError`` (the driver's error as its cause).
 
-The unit of work holds the file's connection and transaction, and the named stores on them
-(``uow.patients``, ``uow.admissions``, ``uow.beds``, ``uow.reports``: an ``operations.ports.Stores``).
-It rolls back unless committed. On SQLite the transaction begins IMMEDIATE: the writer takes the lock up
-front instead of failing on a lock upgrade halfway through a file.
+The unit of work holds the file's connection and transaction, and the one store every operation may
+share, ``uow.reports`` (report files written in the transaction). Each operation's own store is built
+on it by the operation's room (``Operation.stores_on(uow)``), so that adding an operation type never
+touches this module. It rolls back unless committed. On SQLite the transaction begins IMMEDIATE: the
+writer takes the lock up front instead of failing on a lock upgrade halfway through a file.
 
 Phase 1 looks up outside the file's transaction: ``with ReadOnlyUnitOfWork(engine) as lookups: ...``
-gives the same named stores, typed read-only (an ``operations.ports.Lookups``), on a plain connection.
+gives a plain connection (``lookups.connection``), on which a room builds its store typed read-only
+(``Operation.lookups_on``); it is closed without a commit, so nothing done on it could stay.
 """
 
 from __future__ import annotations
@@ -21,9 +23,8 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
-from processor.adapters.database.stores import SqlAdmissionStore, SqlBedRegistry, SqlPatientStore, SqlStores
 from processor.adapters.database.translation import database_errors_translated, translated
-from processor.operations.ports import AdmissionLookups, BedRegistryLookups, PatientLookups, ReportWriter
+from processor.core.report_request import ReportRequest, ReportWriter
 
 
 class ReportWriting(Protocol):
@@ -38,46 +39,34 @@ class ReportWriting(Protocol):
         ...
 
 
+class NoReports:
+    """The ``reports`` store of a unit of work built without a report writer: any report it is asked for
+    is a wiring mistake, so it says so instead of writing nothing."""
+
+    def write_report(self, request: ReportRequest, file_name: str) -> int:
+        raise RuntimeError("this unit of work was built without a report writer (UnitOfWork(reports=...))")
+
+
 class UnitOfWork:
-    """A connection, its transaction, and the named stores that operations write through.
+    """A connection, its transaction, and the ``reports`` store.
 
     ``reports`` configures the ``reports`` store; without it, writing a report raises.
     """
 
     connection: Connection
-    _stores: SqlStores  # the named stores below, built on entering
+    reports: ReportWriter  # built on entering, on the transaction's connection
 
     def __init__(self, engine: Engine, *, reports: ReportWriting | None = None) -> None:
         self._engine = engine
         self._reports = reports
         self._transaction: RootTransaction | None = None
 
-    @property
-    def patients(self) -> SqlPatientStore:
-        return self._stores.patients
-
-    @property
-    def admissions(self) -> SqlAdmissionStore:
-        return self._stores.admissions
-
-    @property
-    def beds(self) -> SqlBedRegistry:
-        return self._stores.beds
-
-    @property
-    def reports(self) -> ReportWriter:
-        return self._stores.reports
-
     def __enter__(self) -> UnitOfWork:
         with database_errors_translated(self._engine):
             self.connection = self._engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
             self._transaction = self.connection.begin()
-        self._stores = self._stores_on(self.connection)
+        self.reports = self._reports.writer_on(self.connection) if self._reports is not None else NoReports()
         return self
-
-    def _stores_on(self, connection: Connection) -> SqlStores:
-        writer = self._reports.writer_on(connection) if self._reports is not None else None
-        return SqlStores(connection, writer)
 
     def commit(self) -> None:
         assert self._transaction is not None
@@ -101,16 +90,12 @@ class UnitOfWork:
 
 
 class ReadOnlyUnitOfWork:
-    """Phase 1's lookups, on a plain connection outside any file's transaction.
+    """Phase 1's connection, outside any file's transaction; closed without a commit.
 
-    Its stores are typed as lookups only, so validation cannot write through them; and the connection
-    is closed without a commit, so nothing done on it could stay. The pipeline opens one per chunk.
+    The pipeline opens one per chunk and builds the operation's lookups on it.
     """
 
     connection: Connection
-    patients: PatientLookups
-    admissions: AdmissionLookups
-    beds: BedRegistryLookups
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -118,8 +103,6 @@ class ReadOnlyUnitOfWork:
     def __enter__(self) -> ReadOnlyUnitOfWork:
         with database_errors_translated(self._engine):
             self.connection = self._engine.connect()
-        stores = SqlStores(self.connection)
-        self.patients, self.admissions, self.beds = stores.patients, stores.admissions, stores.beds
         return self
 
     def __exit__(self, _type: object, exc: BaseException | None, _traceback: object) -> None:

@@ -17,7 +17,6 @@ from sqlalchemy import (
 )
 
 from processor.adapters.database.models import (
-    BedTransfer,
     Patient,
     PatientAdmission,
     PatientDischarge,
@@ -25,6 +24,7 @@ from processor.adapters.database.models import (
     WardBed,
 )
 from processor.core.report_request import ReportRequest
+from processor.operations.transfer_patients.tables import BedTransfer
 from processor.reports.queries.common import (
     ADMISSION_IS_ACTIVE,
     ReportStream,

@@ -1,6 +1,8 @@
 """Alembic environment: runs on the connection (and transaction) that ``migrations.py`` hands it.
 
 Deliberately no ``logging.config.fileConfig``: it would replace wardbulk's redacting log setup.
+``target_metadata`` is the shared ``Base``: an operation room's own tables (``<room>/tables.py``) join it
+once ``processor.operations.registry`` is imported, as the models-versus-migrations test does.
 """
 
 from alembic import context

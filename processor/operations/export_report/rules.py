@@ -1,10 +1,9 @@
 """export_report: each row of a request file asks for one report in ``outbox/reports/``.
 
 Checks: a known report type, ISO dates, end not before start, a known ward. A bad row is an error row in
-errors.csv; the others still run. result.csv names each report file (``report_file``). Stores: ``beds``
-(looks wards up) and ``reports`` (writes the reports in the file's transaction).
-
-export_patients: any file dropped in its folder asks for the quick patient list; its content is ignored.
+errors.csv; the others still run. result.csv names each report file (``report_file``). It looks
+wards up (``WardsByCode``) and writes through the unit of work's ``reports`` store (``ReportWriter``),
+in the file's transaction.
 """
 
 from __future__ import annotations
@@ -14,14 +13,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 
-from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.csv_reading import Record
 from processor.core.fields import OptionalDate, OptionalText, Text, one_of
-from processor.core.operation_kinds import format_of
-from processor.core.operation_types import OperationType
 from processor.core.problems import Code, RowError
-from processor.core.report_request import ReportRequest, ReportType, report_file_name
+from processor.core.report_request import ReportRequest, ReportType, ReportWriter, report_file_name
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import Lookups, NotificationLine, Stores
+from processor.operations.ports import NotificationLine, WardsByCode
 from processor.operations.ward_checks import cell_error, parse_row
 
 REPORT_TYPES = tuple(report_type.value for report_type in ReportType)
@@ -58,10 +55,10 @@ class ExportReportRun:
 
     context: RunContext
 
-    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: WardsByCode) -> list[RowOutcome]:
         parsed = [(record, parse_row(RequestRow, record, self.context)) for record in records]
         wards = {row.ward for _, row in parsed if isinstance(row, RequestRow) and row.ward}
-        known = set(lookups.beds.wards_by_code(wards))
+        known = set(lookups.wards_by_code(wards))
         return [self._outcome(record, row, known) for record, row in parsed]
 
     def _outcome(self, record: Record, row: RequestRow | list[RowError], known: set[str]) -> RowOutcome:
@@ -74,26 +71,7 @@ class ExportReportRun:
         name = report_file_name(request, self.context.now, f"op{self.context.operation_id}-line{record.line}")
         return RowOutcome(record.line, payload=(request, name), created={"report_file": name})
 
-    def apply(self, payloads: list[ReportToWrite], stores: Stores) -> list[NotificationLine]:
+    def apply(self, payloads: list[ReportToWrite], store: ReportWriter) -> list[NotificationLine]:
         for request, name in payloads:
-            stores.reports.write_report(request, name)
+            store.write_report(request, name)
         return []
-
-
-class ExportReport:
-    """The export_report operation type."""
-
-    operation_type: OperationType = OperationType.EXPORT_REPORT
-    spec: ColumnSpec = format_of(OperationType.EXPORT_REPORT).spec
-    created_columns: tuple[str, ...] = ("report_file",)
-
-    def start(self, context: RunContext) -> ExportReportRun:
-        return ExportReportRun(context)
-
-
-class ExportPatients:
-    """The export_patients operation type: a trigger. Any file in its folder asks for one patient export;
-    the file's content is ignored (not parsed, not de-duplicated)."""
-
-    operation_type: OperationType = OperationType.EXPORT_PATIENTS
-    request = ReportRequest(ReportType.EXPORT_PATIENTS)

@@ -4,7 +4,7 @@ Checks: the patient exists (unknown-patient) and has an active admission (not-ad
 date is not in the future nor before the admission; a patient twice in one file fails the second row.
 ``discharge_status`` is one of DISCHARGE_STATUSES, ``other`` when empty (wardbulk does not guess an outcome).
 
-Store: ``admissions`` (patients' stays; discharges).
+Store: ``DischargeStore`` (``ports``): looks patients up, discharges, notifies.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 
-from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.csv_reading import Record
 from processor.core.fields import (
     OptionalFlag,
     OptionalLongText,
@@ -24,18 +24,11 @@ from processor.core.fields import (
     RequiredCode,
     one_of,
 )
-from processor.core.operation_kinds import format_of
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType, format_of
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import (
-    CareEvent,
-    Lookups,
-    NewDischarge,
-    NotificationLine,
-    PatientState,
-    Stores,
-)
+from processor.operations.bulk_discharge.ports import DischargeLookups, DischargeStore, NewDischarge
+from processor.operations.ports import CareEvent, NotificationLine, PatientState
 from processor.operations.ward_checks import (
     FirstLines,
     admission_problem,
@@ -72,11 +65,11 @@ class BulkDischargeRun:
     def __post_init__(self) -> None:
         self.patients_seen = FirstLines("patient_id", Code.NOT_ADMITTED, self.context.first_lines)
 
-    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: DischargeLookups) -> list[RowOutcome]:
         parsed = [(record, parse_row(DischargeRow, record, self.context)) for record in records]
         rows = [(record, row) for record, row in parsed if isinstance(row, DischargeRow)]
         self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
-        patients = lookups.admissions.patients_by_mrn(row.patient_id for _, row in rows)
+        patients = lookups.patients_by_mrn(row.patient_id for _, row in rows)
         return [self._outcome(record, row, patients) for record, row in parsed]
 
     def _outcome(
@@ -125,17 +118,6 @@ class BulkDischargeRun:
             event if notify else None,
         )
 
-    def apply(self, payloads: list[NewDischarge], stores: Stores) -> list[NotificationLine]:
-        stores.admissions.discharge(payloads, self.context.operation_id, self.context.now)
-        return notify_caregivers(stores.admissions, payloads, self.context)
-
-
-class BulkDischarge:
-    """The bulk_discharge operation type."""
-
-    operation_type: OperationType = OperationType.BULK_DISCHARGE
-    spec: ColumnSpec = FORMAT.spec
-    created_columns: tuple[str, ...] = ()
-
-    def start(self, context: RunContext) -> BulkDischargeRun:
-        return BulkDischargeRun(context)
+    def apply(self, payloads: list[NewDischarge], store: DischargeStore) -> list[NotificationLine]:
+        store.discharge(payloads, self.context.operation_id, self.context.now)
+        return notify_caregivers(store, payloads, self.context)

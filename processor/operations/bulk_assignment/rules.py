@@ -5,7 +5,7 @@ exists (unknown-bed) and is available (bed-not-available, saying occupied or mai
 for the same bed or the same patient fails "same as line N". The bed is occupied by a conditional update,
 backed by the database's unique active-admission indexes, so two daemons never fill one bed twice.
 
-Stores: ``admissions`` (patients' stays; admits) and ``beds`` (looks beds up).
+Store: ``AssignmentStore`` (``ports``): looks patients and beds up, admits, notifies.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict
 
-from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.csv_reading import Record
 from processor.core.fields import (
     OptionalFlag,
     OptionalLongText,
@@ -22,19 +22,12 @@ from processor.core.fields import (
     RequiredCode,
     RequiredText,
 )
-from processor.core.operation_kinds import format_of
-from processor.core.operation_types import BedStatus, OperationType
+from processor.core.operation_kinds import OperationType, format_of
+from processor.core.operation_types import BedStatus
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import (
-    BedState,
-    CareEvent,
-    Lookups,
-    NewAdmission,
-    NotificationLine,
-    PatientState,
-    Stores,
-)
+from processor.operations.bulk_assignment.ports import AssignmentLookups, AssignmentStore, NewAdmission
+from processor.operations.ports import BedState, CareEvent, NotificationLine, PatientState
 from processor.operations.ward_checks import FirstLines, cell_error, notify_caregivers, outcome, parse_row
 
 FORMAT = format_of(OperationType.BULK_ASSIGNMENT)
@@ -88,13 +81,13 @@ class BulkAssignmentRun:
         self.beds_seen = FirstLines("bed_id", Code.BED_NOT_AVAILABLE, self.context.first_lines)
         self.patients_seen = FirstLines("patient_id", Code.ALREADY_ADMITTED, self.context.first_lines)
 
-    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: AssignmentLookups) -> list[RowOutcome]:
         parsed = [(record, parse_row(AssignmentRow, record, self.context)) for record in records]
         rows = [(record, row) for record, row in parsed if isinstance(row, AssignmentRow)]
         self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
         self.beds_seen.claim([(row.bed_id, record.line) for record, row in rows])
-        patients = lookups.admissions.patients_by_mrn(row.patient_id for _, row in rows)
-        beds = lookups.beds.beds_by_code(row.bed_id for _, row in rows)
+        patients = lookups.patients_by_mrn(row.patient_id for _, row in rows)
+        beds = lookups.beds_by_code(row.bed_id for _, row in rows)
         return [self._outcome(record, row, patients, beds) for record, row in parsed]
 
     def _outcome(
@@ -126,17 +119,6 @@ class BulkAssignmentRun:
             patient.id, bed.id, admitted_at, row.reason, row.chief_complaint, event if notify else None
         )
 
-    def apply(self, payloads: list[NewAdmission], stores: Stores) -> list[NotificationLine]:
-        stores.admissions.admit(payloads, self.context.operation_id, self.context.now)
-        return notify_caregivers(stores.admissions, payloads, self.context)
-
-
-class BulkAssignment:
-    """The bulk_assignment operation type."""
-
-    operation_type: OperationType = OperationType.BULK_ASSIGNMENT
-    spec: ColumnSpec = FORMAT.spec
-    created_columns: tuple[str, ...] = ()
-
-    def start(self, context: RunContext) -> BulkAssignmentRun:
-        return BulkAssignmentRun(context)
+    def apply(self, payloads: list[NewAdmission], store: AssignmentStore) -> list[NotificationLine]:
+        store.admit(payloads, self.context.operation_id, self.context.now)
+        return notify_caregivers(store, payloads, self.context)

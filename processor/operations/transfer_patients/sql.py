@@ -1,4 +1,4 @@
-"""The SQL of bed transfers (transfer_patients), for the ``admissions`` store (``SqlAdmissionStore``).
+"""The SQL of transfer_patients: its store (``TransferStore``), the shared lookups and the moves.
 
 A chunk of transfers is three conditional ``UPDATE … FROM`` the chunk's rows and one insert: the old
 beds released, the new beds occupied, the admissions pointed at them, the transfers recorded. Each
@@ -15,9 +15,21 @@ from datetime import datetime
 from sqlalchemy import Connection, Integer, func, select, update
 
 from processor.adapters.database.bulk import expect_changed, insert_rows, is_among, values_table
-from processor.adapters.database.models import BedTransfer, PatientAdmission, WardBed
+from processor.adapters.database.models import PatientAdmission, WardBed
 from processor.core.operation_types import BedStatus
-from processor.operations.ports import NewTransfer
+from processor.operations.transfer_patients.ports import NewTransfer
+from processor.operations.transfer_patients.tables import BedTransfer
+from processor.operations.ward_sql import SqlWard
+
+
+class SqlTransferStore(SqlWard):
+    """transfer_patients' store: the shared lookups, each stay's last move, and the moves."""
+
+    def last_transfers(self, admission_ids: Iterable[int]) -> dict[int, datetime]:
+        return last_transfers(self.connection, admission_ids)
+
+    def transfer(self, transfers: list[NewTransfer], operation_id: int, now: datetime) -> None:
+        transfer_stays(self.connection, transfers, operation_id, now)
 
 
 def last_transfers(connection: Connection, admission_ids: Iterable[int]) -> dict[int, datetime]:

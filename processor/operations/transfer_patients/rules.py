@@ -12,34 +12,42 @@ by their last transfer (transfer-before-admission). A second row for the same pa
 bed fails "same as line N", even if the first row failed too: the file is ambiguous about them. Rows
 are checked against the ward as it was before the file: a bed freed by one row is not free for another.
 
-Stores: ``admissions`` (patients' stays; transfers) and ``beds`` (looks beds up).
+Store: ``TransferStore`` (``ports``): looks patients, beds and earlier moves up, moves, notifies.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.csv_reading import Record
 from processor.core.fields import OptionalFlag, OptionalPastDateTime, RequiredCode, RequiredText
-from processor.core.operation_kinds import format_of
-from processor.core.operation_types import BedStatus, OperationType
+from processor.core.operation_kinds import OperationType, format_of
+from processor.core.operation_types import BedStatus
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import (
-    BedState,
-    CareEvent,
-    Lookups,
-    NewTransfer,
-    NotificationLine,
-    PatientState,
-    Stores,
+from processor.operations.ports import BedState, CareEvent, NotificationLine, PatientState
+from processor.operations.transfer_patients.ports import NewTransfer, TransferLookups, TransferStore
+from processor.operations.ward_checks import (
+    FirstLines,
+    admission_problem,
+    cell_error,
+    notify_caregivers,
+    outcome,
+    parse_row,
 )
-from processor.operations.ward_checks import FirstLines, admission_problem, cell_error, outcome, parse_row
 
 FORMAT = format_of(OperationType.TRANSFER_PATIENTS)
+
+
+class TransferCode(StrEnum):
+    """The row codes only transfers write (the shared ones are ``core.problems.Code``)."""
+
+    SAME_BED = "same-bed"
+    TRANSFER_BEFORE_ADMISSION = "transfer-before-admission"
 
 
 class TransferRow(BaseModel):
@@ -79,7 +87,7 @@ def bed_problem(record: Record, bed: BedState | None, patient: PatientState | No
     if bed is None:
         return cell_error(record, "to_bed_id", Code.UNKNOWN_BED, "to_bed_id is not a known bed")
     if patient is not None and patient.bed_id == bed.id:
-        return cell_error(record, "to_bed_id", Code.SAME_BED, "the patient is already in this bed")
+        return cell_error(record, "to_bed_id", TransferCode.SAME_BED, "the patient is already in this bed")
     if bed.status != BedStatus.AVAILABLE:
         return cell_error(
             record, "to_bed_id", Code.BED_NOT_AVAILABLE, f"the bed is {bed.status}, not available"
@@ -93,7 +101,7 @@ def date_problem(record: Record, stay: Stay, transferred_at: datetime) -> RowErr
         return None
     since = "the patient's last transfer" if stay.moved_before else "the admission"
     message = f"transfer_date is before {since} ({stay.in_bed_since.isoformat()})"
-    return cell_error(record, "transfer_date", Code.TRANSFER_BEFORE_ADMISSION, message)
+    return cell_error(record, "transfer_date", TransferCode.TRANSFER_BEFORE_ADMISSION, message)
 
 
 @dataclass
@@ -108,15 +116,15 @@ class TransferPatientsRun:
         self.patients_seen = FirstLines("patient_id", Code.CONSTRAINT_ERROR, self.context.first_lines)
         self.beds_seen = FirstLines("to_bed_id", Code.BED_NOT_AVAILABLE, self.context.first_lines)
 
-    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: TransferLookups) -> list[RowOutcome]:
         parsed = [(record, parse_row(TransferRow, record, self.context)) for record in records]
         rows = [(record, row) for record, row in parsed if isinstance(row, TransferRow)]
         self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
         self.beds_seen.claim([(row.to_bed_id, record.line) for record, row in rows])
-        patients = lookups.admissions.patients_by_mrn(row.patient_id for _, row in rows)
-        beds = lookups.beds.beds_by_code(row.to_bed_id for _, row in rows)
+        patients = lookups.patients_by_mrn(row.patient_id for _, row in rows)
+        beds = lookups.beds_by_code(row.to_bed_id for _, row in rows)
         admitted = [p.admission_id for p in patients.values() if p.admission_id is not None]
-        moves = lookups.admissions.last_transfers(admitted)
+        moves = lookups.last_transfers(admitted)
         return [self._outcome(record, row, patients, beds, moves) for record, row in parsed]
 
     def _outcome(
@@ -154,19 +162,7 @@ class TransferPatientsRun:
             patient.id, stay.admission_id, stay.bed_id, bed.id, at, row.reason, event if notify else None
         )
 
-    def apply(self, payloads: list[NewTransfer], stores: Stores) -> list[NotificationLine]:
+    def apply(self, payloads: list[NewTransfer], store: TransferStore) -> list[NotificationLine]:
         context = self.context
-        stores.admissions.transfer(payloads, context.operation_id, context.now)
-        events = [payload.event for payload in payloads if payload.event is not None]
-        return stores.admissions.notify(events, context.operation_id, context.now) if events else []
-
-
-class TransferPatients:
-    """The transfer_patients operation type."""
-
-    operation_type: OperationType = OperationType.TRANSFER_PATIENTS
-    spec: ColumnSpec = FORMAT.spec
-    created_columns: tuple[str, ...] = ()
-
-    def start(self, context: RunContext) -> TransferPatientsRun:
-        return TransferPatientsRun(context)
+        store.transfer(payloads, context.operation_id, context.now)
+        return notify_caregivers(store, payloads, context)

@@ -4,7 +4,7 @@ Wards are matched by code and beds by bed_id; new ones are created, existing one
 status). An occupied bed cannot be put into maintenance, made available, or moved to another ward
 (bed-occupied). A bed missing from the file is left alone: nothing is deleted by omission.
 
-Store: ``beds`` (the ward and bed registry).
+Store: ``BedRegistryStore`` (``ports``): the ward and bed registry.
 """
 
 from __future__ import annotations
@@ -14,13 +14,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict
 
-from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.csv_reading import Record
 from processor.core.fields import OptionalText, RequiredCode, one_of
-from processor.core.operation_kinds import format_of
-from processor.core.operation_types import BedStatus, OperationType
+from processor.core.operation_kinds import OperationType, format_of
+from processor.core.operation_types import BedStatus
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import BedState, BedUpsert, Lookups, NotificationLine, Stores
+from processor.operations.ports import BedState, NotificationLine
+from processor.operations.sync_beds.ports import BedRegistryLookups, BedRegistryStore, BedUpsert
 from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
 
 FORMAT = format_of(OperationType.SYNC_BEDS)
@@ -86,11 +87,11 @@ class SyncBedsRun:
     def __post_init__(self) -> None:
         self.beds_seen = FirstLines("bed_id", Code.CONSTRAINT_ERROR, self.context.first_lines)
 
-    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: BedRegistryLookups) -> list[RowOutcome]:
         parsed = [(record, parse_row(BedRow, record, self.context)) for record in records]
         rows = [(record, row) for record, row in parsed if isinstance(row, BedRow)]
         self.beds_seen.claim([(row.bed_id, record.line) for record, row in rows])
-        beds = lookups.beds.beds_by_code(row.bed_id for _, row in rows)
+        beds = lookups.beds_by_code(row.bed_id for _, row in rows)
         return [self._outcome(record, row, beds) for record, row in parsed]
 
     def _outcome(self, record: Record, row: BedRow | list[RowError], beds: dict[str, BedState]) -> RowOutcome:
@@ -121,17 +122,6 @@ class SyncBedsRun:
             f"ward_name differs from the name given for this ward on line {line}",
         )
 
-    def apply(self, payloads: list[BedUpsert], stores: Stores) -> list[NotificationLine]:
-        stores.beds.upsert_beds(payloads, self.context.now)
+    def apply(self, payloads: list[BedUpsert], store: BedRegistryStore) -> list[NotificationLine]:
+        store.upsert_beds(payloads, self.context.now)
         return []
-
-
-class SyncBeds:
-    """The sync_beds operation type."""
-
-    operation_type: OperationType = OperationType.SYNC_BEDS
-    spec: ColumnSpec = FORMAT.spec
-    created_columns: tuple[str, ...] = ()
-
-    def start(self, context: RunContext) -> SyncBedsRun:
-        return SyncBedsRun(context)

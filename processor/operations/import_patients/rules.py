@@ -4,7 +4,7 @@ Checks, in order: the row model (required names and e-mail, formats, dates not i
 inside the file (``same as line N``), duplicates against the database (one query per chunk per key).
 An empty patient_id gets a generated identifier ``WB-<operation>-<line>``, returned in result.csv.
 
-Store: ``patients`` (``PatientLookups`` to validate, ``PatientImportStore`` to apply).
+Store: ``PatientLookups`` to validate, ``PatientImportStore`` to apply (``ports``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from processor.core.csv_reading import ColumnSpec, Record
+from processor.core.csv_reading import Record
 from processor.core.fields import (
     OptionalBirthDate,
     OptionalEmail,
@@ -26,11 +26,11 @@ from processor.core.fields import (
     present_cells,
     row_errors,
 )
-from processor.core.operation_kinds import format_of
-from processor.core.operation_types import OperationType
+from processor.core.operation_kinds import OperationType, format_of
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.ports import Lookups, NewPatient, NotificationLine, PatientLookups, Stores
+from processor.operations.import_patients.ports import NewPatient, PatientImportStore, PatientLookups
+from processor.operations.ports import NotificationLine
 from processor.operations.ward_checks import FirstLines
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
@@ -114,14 +114,14 @@ class ImportPatientsRun:
         self.emails_seen = FirstLines("email", Code.DUPLICATE_EMAIL, self.context.first_lines)
         self.ids_seen = FirstLines("patient_id", Code.DUPLICATE_PATIENT_ID, self.context.first_lines)
 
-    def validate(self, records: list[Record], lookups: Lookups) -> list[RowOutcome]:
+    def validate(self, records: list[Record], lookups: PatientLookups) -> list[RowOutcome]:
         outcomes = [self._validate_one(record) for record in records]
         self._reject_repeated_in_file(records, outcomes)
-        self._reject_known_to_database(outcomes, lookups.patients)
+        self._reject_known_to_database(outcomes, lookups)
         return outcomes
 
-    def apply(self, payloads: list[NewPatient], stores: Stores) -> list[NotificationLine]:
-        stores.patients.insert_patients(payloads, self.context.operation_id, self.context.now)
+    def apply(self, payloads: list[NewPatient], store: PatientImportStore) -> list[NotificationLine]:
+        store.insert_patients(payloads, self.context.operation_id, self.context.now)
         return []
 
     def _validate_one(self, record: Record) -> RowOutcome:
@@ -189,14 +189,3 @@ class ImportPatientsRun:
                 )
             if outcome.errors:
                 outcome.payload, outcome.created = None, {}
-
-
-class ImportPatients:
-    """The import_patients operation type."""
-
-    operation_type: OperationType = OperationType.IMPORT_PATIENTS
-    spec: ColumnSpec = FORMAT.spec
-    created_columns: tuple[str, ...] = ("assigned_patient_id",)
-
-    def start(self, context: RunContext) -> ImportPatientsRun:
-        return ImportPatientsRun(context)
