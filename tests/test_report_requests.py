@@ -355,5 +355,5 @@ def test_bed_utilization_never_exceeds_the_whole_period(workspace: Workspace) ->
     request = ReportRequest(ReportType.BED_UTILIZATION, "CARD", date(2026, 11, 1), date(2026, 11, 20))
     with workspace.database.engine.connect() as connection:
         table = build_report(connection, request, at(12, 0))
-    card01 = next(row for row in table.rows if row[1] == "CARD-01")
-    assert card01[4:6] == [20.0, 100.0]
+    card01 = next(row for row in table.rows if row[2] == "CARD-01")
+    assert card01[7:9] == [20.0, 100.0]

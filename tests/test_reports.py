@@ -209,19 +209,36 @@ def test_discharge_filters(hospital: Database, filters: dict[str, Any], expected
     assert [row[1] for row in report(hospital, ReportType.ADMISSION_DISCHARGE, **filters)[1:]] == expected
 
 
+UTILIZATION_HEADER = [
+    "ward",
+    "ward_name",
+    "bed",
+    "bed_number",
+    "status",
+    "current_patient",
+    "patient_name",
+    "days_occupied",
+    "utilization_pct",
+    "period_start",
+    "period_end",
+]
+
+
 def utilization(db: Database, **filters: Any) -> dict[str, tuple[Any, ...]]:
+    """By bed code: status, current patient, days occupied, utilization %, period start and end (the
+    names beside the codes left out; the test below checks them)."""
     rows = report(db, ReportType.BED_UTILIZATION, **filters)
-    assert rows[0] == [
-        "ward",
-        "bed",
-        "status",
-        "current_patient",
-        "days_occupied",
-        "utilization_pct",
-        "period_start",
-        "period_end",
-    ]
-    return {row[1]: tuple(row[2:]) for row in rows[1:]}
+    assert rows[0] == UTILIZATION_HEADER
+    return {row[2]: (row[4], row[5], *row[7:]) for row in rows[1:]}
+
+
+def test_bed_utilization_names_the_ward_the_bed_and_the_current_patient_beside_their_codes(
+    hospital: Database,
+) -> None:
+    """The seed's columns: ward name, bed number and the current patient's name; empty for a free bed."""
+    rows = {row[2]: row[:7] for row in report(hospital, ReportType.BED_UTILIZATION)[1:]}
+    assert rows["A1"] == ["A", "Alpha", "A1", "1", "occupied", "P2", "First2 Last2"]
+    assert rows["A2"] == ["A", "Alpha", "A2", "2", "available", "", ""]
 
 
 def test_bed_utilization_over_a_period_spanning_a_month_end(hospital: Database) -> None:

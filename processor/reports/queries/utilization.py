@@ -20,6 +20,7 @@ from processor.adapters.database.models import (
     Patient,
     PatientAdmission,
     PatientDischarge,
+    User,
     Ward,
     WardBed,
 )
@@ -30,6 +31,7 @@ from processor.reports.queries.common import (
     ReportStream,
     day_start,
     fetch,
+    full_name,
     in_ward,
     naive_utc,
     percent,
@@ -40,9 +42,12 @@ DEFAULT_UTILIZATION_DAYS = 30
 
 UTILIZATION_HEADER = [
     "ward",
+    "ward_name",
     "bed",
+    "bed_number",
     "status",
     "current_patient",
+    "patient_name",
     "days_occupied",
     "utilization_pct",
     "period_start",
@@ -74,12 +79,24 @@ class _Window:
 
 
 def bed_utilization(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
-    """Every bed: status, current patient, days occupied in the period and utilization % of it."""
+    """Every bed, by its ward and bed codes with their names beside them: status, current patient
+    (identifier and name), days occupied in the period and utilization % of it."""
     window = _Window.of(request, now)
     beds = in_ward(
-        select(WardBed.id, Ward.code, WardBed.code, WardBed.status, Patient.mrn)
+        select(
+            WardBed.id,
+            Ward.code,
+            Ward.name,
+            WardBed.code,
+            WardBed.bed_number,
+            WardBed.status,
+            Patient.mrn,
+            User.first_name,
+            User.last_name,
+        )
         .join(Ward, Ward.id == WardBed.ward_id)
         .outerjoin(Patient, Patient.id == WardBed.current_patient_id)
+        .outerjoin(User, User.id == Patient.user_id)
         .order_by(Ward.code, WardBed.code),
         request.ward,
     )
@@ -91,13 +108,16 @@ def _utilization_rows(
 ) -> Iterator[list[Any]]:
     occupied = _occupied_days(connection, request.ward, window)
     period_days = (window.end - window.start).days + 1
-    for bed_id, ward, bed, status, mrn in fetch(connection, beds):
+    for bed_id, ward, ward_name, bed, bed_number, status, mrn, first, last in fetch(connection, beds):
         days = round(occupied.get(bed_id, 0.0), 2)
         yield [
             ward,
+            ward_name,
             bed,
+            bed_number,
             status,
             mrn or "",
+            full_name(first, last) if mrn else "",
             days,
             percent(days, period_days),
             window.start.isoformat(),
