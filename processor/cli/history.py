@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -18,6 +20,7 @@ from processor.errors import UsageError
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.table import Table
     from sqlalchemy import Engine
 
     from processor.adapters.database.history import HistoryFilter
@@ -30,22 +33,23 @@ def ops() -> None:
     """Operation history: list, show one, statistics."""
 
 
+DAY = click.DateTime(["%Y-%m-%d"])
+DEFAULT_LIMIT = 100
+STATUS_CHOICE = click.Choice([s.value for s in OperationStatus])
+
+
 def _filters(
     operation_type: str | None,
     status: str | None,
     since: datetime | None,
     until: datetime | None,
-    limit: int = 100,
+    limit: int = DEFAULT_LIMIT,
+    before: int | None = None,
 ) -> HistoryFilter:
     from processor.adapters.database.history import HistoryFilter  # noqa: PLC0415
 
-    return HistoryFilter(
-        operation_type, status, since.date() if since else None, until.date() if until else None, limit
-    )
-
-
-DAY = click.DateTime(["%Y-%m-%d"])
-STATUS_CHOICE = click.Choice([s.value for s in OperationStatus])
+    day_since, day_until = (since.date() if since else None), (until.date() if until else None)
+    return HistoryFilter(operation_type, status, day_since, day_until, limit=limit, before=before)
 
 
 @ops.command("list")
@@ -53,7 +57,8 @@ STATUS_CHOICE = click.Choice([s.value for s in OperationStatus])
 @click.option("--status", type=STATUS_CHOICE, help="Only this status.")
 @click.option("--since", type=DAY, help="Created on or after this day (YYYY-MM-DD).")
 @click.option("--until", type=DAY, help="Created on or before this day (YYYY-MM-DD).")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option("--limit", type=click.IntRange(1, 100_000), default=DEFAULT_LIMIT, show_default=True)
+@click.option("--before", type=click.IntRange(min=1), metavar="ID", help="Only ids below ID: the next page.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_context
 def ops_list(
@@ -63,21 +68,36 @@ def ops_list(
     since: datetime | None,
     until: datetime | None,
     limit: int,
+    before: int | None,
     as_json: bool,
 ) -> None:
-    """Operations, newest first, with record counts, success rate and duration."""
+    """Operations, newest first, with record counts, success rate and duration.
+
+    At most --limit of them; the table ends with the command that shows the next page (--before the
+    last id shown) when there is one.
+    """
     from processor.adapters.database.history import list_operations  # noqa: PLC0415
 
-    filters = _filters(operation_type, status, since, until, limit)
+    # One operation more than the page tells whether a next page exists, without counting them all.
+    filters = _filters(operation_type, status, since, until, limit + 1, before)
     found = _read_database(cli_ctx, lambda engine: list_operations(engine, filters))
+    page = found[:limit]
     if as_json:
-        click.echo(json.dumps(found, indent=2))
+        click.echo(json.dumps(page, indent=2))
         return
+    console = _console()
+    console.print(_operations_table(page))
+    if len(found) > limit:
+        next_page = replace(filters, limit=limit, before=page[-1]["id"])
+        console.print(f"next page: {_list_command(next_page)}", style="dim", markup=False, highlight=False)
+
+
+def _operations_table(operations: list[dict[str, Any]]) -> Table:
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
     table = Table("id", "created", "type", "status", "file", "records", "ok", "failed", "success", "duration")
-    for op in found:
+    for op in operations:
         duration = f"{op['duration_s']:.1f}s" if op["duration_s"] is not None else ""
         table.add_row(
             str(op["id"]),
@@ -91,7 +111,24 @@ def ops_list(
             f"{op['success_rate']:.0f}%",
             duration,
         )
-    _console().print(table)
+    return table
+
+
+def _list_command(filters: HistoryFilter) -> str:
+    """The ``wardbulk ops list`` command line that lists ``filters`` (options at their defaults left out)."""
+    options = [
+        ("--type", filters.operation_type),
+        ("--status", filters.status),
+        ("--since", filters.since),
+        ("--until", filters.until),
+        ("--limit", filters.limit if filters.limit != DEFAULT_LIMIT else None),
+        ("--before", filters.before),
+    ]
+    words = ["wardbulk", "ops", "list"]
+    for option, value in options:
+        if value is not None:
+            words += [option, str(value)]
+    return shlex.join(words)
 
 
 @ops.command("show")
@@ -116,6 +153,8 @@ def ops_show(cli_ctx: CliContext, operation_id: int, as_json: bool) -> None:
         click.echo(f"{label}:")
         for value in values:
             click.echo(f"  {value}")
+    if detail["outputs_purged_at"]:
+        click.echo(f"  (outbox files purged by retention at {detail['outputs_purged_at']})")
 
 
 def _outputs_of(outbox_dir: Path, detail: dict[str, Any]) -> list[str]:
@@ -130,6 +169,27 @@ def _outputs_of(outbox_dir: Path, detail: dict[str, Any]) -> list[str]:
     if report and report not in existing and Path(report).is_file():
         existing.append(report)
     return existing
+
+
+@ops.command("wait")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--timeout", type=click.FloatRange(0), default=300.0, show_default=True, help="Seconds.")
+@pass_context
+def ops_wait(cli_ctx: CliContext, file: Path, timeout: float) -> None:
+    """Wait for the summary of FILE, a file dropped into inbox/<operation>/, and print it.
+
+    Exits 0 when its operation completed, 1 when it failed or no summary came within --timeout.
+    """
+    from processor.cli.waiting import wait_for_summary  # noqa: PLC0415
+
+    settings = cli_ctx.settings()
+    summary = _read_database(
+        cli_ctx,
+        lambda engine: wait_for_summary(engine, settings.inbox_dir, settings.outbox_dir, file, timeout),
+    )
+    click.echo(json.dumps(summary, indent=2))
+    if summary.get("status") != OperationStatus.COMPLETED:
+        sys.exit(1)
 
 
 @ops.command("stats")
@@ -185,7 +245,13 @@ def _console() -> Console:
     """A console as wide as the terminal; when piped, wide enough that no cell is cut."""
     from rich.console import Console  # noqa: PLC0415
 
-    return Console(width=None if sys.stdout.isatty() else 200)
+    class PipedConsole(Console):
+        def on_broken_pipe(self) -> None:
+            """Rich exits 1 when the reader of a pipe goes (``| head``); that is the reader's choice,
+            not a failure: let the command line end quietly with 0 (``cli.main``)."""
+            raise BrokenPipeError
+
+    return PipedConsole(width=None if sys.stdout.isatty() else 200)
 
 
 def _seconds(value: float | None) -> str:

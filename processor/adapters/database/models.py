@@ -34,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from processor.adapters.database.durations import OperationDuration
 from processor.core.operation_kinds import CARE_EVENTS, OPERATION_NAMES
 from processor.core.operation_types import BedStatus, OperationStatus
 
@@ -268,6 +269,20 @@ class BulkOperation(Base):
         Index("ix_bulk_operations_status_created_at", "status", text("created_at DESC")),
         Index("ix_bulk_operations_initiated_by_created_at", "initiated_by_id", text("created_at DESC")),
         Index("ix_bulk_operations_type_sha256", "operation_type", "sha256"),
+        # The history's pages (processor/adapters/database/history.py), newest first by id: with a type,
+        # status or date filter, a page is one range of one of these indexes, however long the history.
+        Index("ix_bulk_operations_operation_type_id", "operation_type", "id"),
+        Index("ix_bulk_operations_status_id", "status", "id"),
+        Index("ix_bulk_operations_created_at_id", "created_at", "id"),
+        # The history statistics' totals per type and status, filtered by date, from this index alone.
+        Index(
+            "ix_bulk_operations_type_status_totals",
+            "operation_type",
+            "status",
+            "total_records",
+            "successful_records",
+            "created_at",
+        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -289,6 +304,8 @@ class BulkOperation(Base):
     error_message: Mapped[str | None] = mapped_column(Text)
     # Refreshed while a daemon works on the file; a stale one on another host means that daemon died.
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # When retention deleted (some of) its outbox files (outbox_retention_days); the row itself stays.
+    outputs_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
     @property
     def duration(self) -> float | None:
@@ -303,6 +320,27 @@ class BulkOperation(Base):
         if not self.total_records:
             return 0.0
         return round(100.0 * self.successful_records / self.total_records, 2)
+
+
+OPERATION_DURATION = OperationDuration(BulkOperation.started_at, BulkOperation.completed_at)
+# The history statistics' medians and p95s: each is one walk along an index in duration order, per type
+# or over all; the status and date filters are checked in the index too. PostgreSQL reads an expression
+# from an index alone only when the index holds the columns it is made of: hence INCLUDE.
+Index(
+    "ix_bulk_operations_type_duration",
+    BulkOperation.operation_type,
+    OPERATION_DURATION,
+    BulkOperation.status,
+    BulkOperation.created_at,
+    postgresql_include=["started_at", "completed_at"],
+)
+Index(
+    "ix_bulk_operations_duration",
+    OPERATION_DURATION,
+    BulkOperation.status,
+    BulkOperation.created_at,
+    postgresql_include=["started_at", "completed_at"],
+)
 
 
 class ScheduledRun(Base):
