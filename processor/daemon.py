@@ -22,20 +22,23 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 from processor.adapters import entries, inbox, retention
 from processor.adapters.arrivals import ArrivalQueue
 from processor.adapters.inbox import InboxFile
 from processor.adapters.scheduler import add_daily_job, add_report_job, build_scheduler, soon
 from processor.adapters.signals import SignalRelay
+from processor.adapters.strays import find_strays, write_note
 from processor.adapters.watcher import Sighting, start_watching
 from processor.core.names import display_name
-from processor.core.operation_kinds import OperationType
+from processor.core.operation_kinds import OPERATION_NAMES, OperationType
+from processor.housekeeping import purge_expired
 from processor.logs import get_logger
 from processor.operations.registry import is_available
 from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, publish_all
 from processor.recovery import recover
-from processor.reports.dashboard import Debouncer, refresh_dashboard
+from processor.reports.dashboard import DashboardWorker, refresh_dashboard
 from processor.reports.schedules import run_schedule
 from processor.settings import ScheduleSettings, Settings, interval_seconds
 
@@ -123,7 +126,9 @@ class Daemon:
     _failures: int = 0
 
     def __post_init__(self) -> None:
-        self.dashboard = Debouncer(self.settings.dashboard_debounce_s, time.monotonic)
+        self.dashboard = DashboardWorker(
+            self.refresh_dashboard, self.settings.dashboard_debounce_s, time.monotonic
+        )
         self.pipeline.should_stop = self.stop_event.is_set
         self.operation_types = available_operation_types()
         self.queue = ArrivalQueue(self.settings.stability_window_s, self._needs_marker)
@@ -135,6 +140,7 @@ class Daemon:
         self._signals: SignalRelay | None = None
         self._stop_signal: int | None = None
         self._stop_logged = False
+        self._strays_reported: set[Path] = set()
 
     def _needs_marker(self, inbox_file: InboxFile) -> bool:
         return self.settings.operations.for_type(inbox_file.operation_type).done_marker
@@ -161,6 +167,7 @@ class Daemon:
         self._recover()
         self._rescan()
         self.dashboard.changed()  # a page from the start, even before the first file
+        self.dashboard.start()
         self._publisher = Publisher(partial(publish_all, self.pipeline))
         try:
             if once:
@@ -170,6 +177,7 @@ class Daemon:
         finally:
             self._publisher.close()
             self._publisher = None
+            self.dashboard.close()
             if self._signals is not None:
                 self._signals.uninstall()
         self._log_stop_request()
@@ -178,14 +186,10 @@ class Daemon:
 
     def refresh_dashboard(self) -> None:
         """Regenerate outbox/dashboard.html (after operations, debounced, and every few minutes)."""
-        refresh_dashboard(self.pipeline.engine, self.settings.outbox_dir, self.pipeline.clock())
-
-    def _refresh_dashboard_if_due(self) -> None:
-        if self.dashboard.due():
-            try:
-                self.refresh_dashboard()
-            except Exception:
-                log.exception("dashboard_failed")
+        strays = [stray.relative for stray in find_strays(self.settings.inbox_dir, OPERATION_NAMES)]
+        refresh_dashboard(
+            self.pipeline.engine, self.settings.outbox_dir, self.pipeline.clock(), strays=strays
+        )
 
     def purge_archive(self) -> int:
         """Delete archived inputs older than ``archive_retention_days`` (a daily scheduled job)."""
@@ -193,10 +197,14 @@ class Daemon:
         log.info("archive_purged", files_removed=removed, retention_days=self.settings.archive_retention_days)
         return removed
 
+    def purge_expired(self) -> None:
+        """Delete the archive's and the outbox's expired files (a daily scheduled job)."""
+        purge_expired(self.settings, self.pipeline.engine, self.pipeline.clock())
+
     def _run_with_scheduler(self) -> None:
         scheduler = build_scheduler()
-        add_daily_job(scheduler, "archive_purge", self.purge_archive, soon(self.pipeline.clock()))
-        add_report_job(scheduler, "dashboard", self.refresh_dashboard, DASHBOARD_EVERY_S, None)
+        add_daily_job(scheduler, "purge_expired", self.purge_expired, soon(self.pipeline.clock()))
+        add_report_job(scheduler, "dashboard", self.dashboard.changed, DASHBOARD_EVERY_S, None)
         for number, schedule in enumerate(self.settings.schedules):
             every = interval_seconds(schedule.every) if schedule.every else None
             add_report_job(
@@ -240,6 +248,20 @@ class Daemon:
         now = time.monotonic()
         for inbox_file in inbox.scan(self.settings.inbox_dir, self.operation_types):
             self.queue.offer(inbox_file, now)
+        self._report_strays()
+
+    def _report_strays(self) -> None:
+        """Log each entry outside the operation folders once, and note each such file in the outbox."""
+        for stray in find_strays(self.settings.inbox_dir, OPERATION_NAMES):
+            if stray.path in self._strays_reported:
+                continue
+            self._strays_reported.add(stray.path)
+            log.warning("inbox_entry_unknown", entry=stray.relative, folder=stray.is_folder)
+            try:
+                write_note(self.settings.outbox_dir, stray, OPERATION_NAMES, self.pipeline.clock())
+            except OSError as exc:
+                log.warning("unknown_note_failed", entry=stray.relative, error=type(exc).__name__)
+            self.dashboard.changed()
 
     def _drain_present_files(self) -> None:
         while len(self.queue) and not self.stop_event.is_set():
@@ -247,7 +269,6 @@ class Daemon:
             self.stop_event.wait(TICK_S)
         self._drain_publisher()
         self.dashboard.changed()
-        self._refresh_dashboard_if_due()
 
     def _watch_until_stopped(self) -> None:
         folders = [self.settings.inbox_dir / t.value for t in self.operation_types]
@@ -272,7 +293,6 @@ class Daemon:
                     self._rescan()
                     next_rescan = time.monotonic() + self.settings.rescan_interval_s
                 self._process_ready()
-                self._refresh_dashboard_if_due()
                 self._wake.wait(TICK_S)
         finally:
             self._log_stop_request()

@@ -13,7 +13,9 @@ import codecs
 import os
 import re
 import tomllib
+from collections.abc import Mapping
 from datetime import UTC
+from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -186,6 +188,9 @@ class Settings(BaseSettings):
     poll_interval_s: float = Field(default=1.0, gt=0.0)
     max_file_bytes: int = Field(default=512 * MIB, gt=0)
     archive_retention_days: int = Field(default=30, ge=0)
+    # Result, error and summary files, notifications, rejected originals and reports (all may hold
+    # patient data); at least a day, so that a poller always finds its summary.
+    outbox_retention_days: int = Field(default=30, ge=1)
     chunk_size: int = Field(default=5000, ge=1, le=100_000)
     error_detail_limit: int = Field(default=100_000, ge=1)
     dashboard_debounce_s: float = Field(default=5.0, ge=0.0)
@@ -264,15 +269,45 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _one_line(exc: ValidationError, path: Path | None) -> str:
-    """Name every bad key and its environment variable; never echo the rejected value (it may be a secret)."""
-    source = f"config file {path}" if path else "configuration"
-    problems = []
+    """Name every bad key and its environment variable, and where the bad value came from (the variable
+    when it is set, else the file); never echo the rejected value (it may be a secret)."""
+    problems, sources = [], set()
     for error in exc.errors():
         key = ".".join(str(part) for part in error["loc"])
         env_name = ENV_PREFIX + "__".join(str(part) for part in error["loc"]).upper()
         message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"]
+        from_environment = env_name in os.environ
+        sources.add("environment" if from_environment else f"config file {path}" if path else "configuration")
         problems.append(f"{key}: {message} (env {env_name})")
-    return f"invalid {source}: " + "; ".join(problems)
+    return f"invalid {' and '.join(sorted(sources))}: " + "; ".join(problems)
 
 
-__all__ = ["OperationSettings", "Settings", "load_settings"]
+def unknown_environment_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """``WARDBULK_*`` variables that name no setting (a typo is otherwise ignored silently), each with
+    the known variable it most resembles, if any. ``WARDBULK_CONFIG`` and ``WARDBULK_TEST_*`` are known."""
+    environ = os.environ if environ is None else environ
+    known = _known_variables()
+    unknown = [
+        name
+        for name in sorted(environ)
+        if name.startswith(ENV_PREFIX) and name not in known and not name.startswith(ENV_PREFIX + "TEST_")
+    ]
+    return [(name, _resembling(name, known)) for name in unknown]
+
+
+def _resembling(name: str, known: list[str]) -> str | None:
+    """The known variable ``name`` most resembles, compared without the shared prefix."""
+    tails = {variable.removeprefix(ENV_PREFIX): variable for variable in known}
+    found = get_close_matches(name.removeprefix(ENV_PREFIX), list(tails), n=1, cutoff=0.75)
+    return tails[found[0]] if found else None
+
+
+def _known_variables() -> list[str]:
+    names = [CONFIG_ENV_VAR] + [ENV_PREFIX + field.upper() for field in Settings.model_fields]
+    for kind in OPERATION_KINDS:
+        prefix = f"{ENV_PREFIX}OPERATIONS__{kind.name.upper()}"
+        names += [prefix] + [f"{prefix}__{field.upper()}" for field in OperationSettings.model_fields]
+    return names
+
+
+__all__ = ["OperationSettings", "Settings", "load_settings", "unknown_environment_variables"]

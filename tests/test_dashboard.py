@@ -7,12 +7,15 @@ import os
 import re
 import shutil
 import subprocess
-from datetime import UTC, datetime
+import threading
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
 import pytest
 
+from processor.core.operation_kinds import OperationType
 from processor.reports.dashboard import Debouncer, refresh_dashboard
 from tests.conftest import REPO_ROOT, Workspace
 
@@ -135,3 +138,107 @@ def test_in_a_real_browser_the_page_shows_cards_and_rows_and_a_filter_narrows_th
     shot = ARTIFACTS / f"dashboard-{workspace.database.backend}.png"
     browse(page, "", tmp_path, f"--screenshot={shot}", "--window-size=1400,900")
     assert shot.stat().st_size > 10_000
+
+
+def registered(ws: Workspace, name: str, created: datetime) -> int:
+    """An operation registered (pending) at ``created``."""
+    from processor.adapters.database import operation_records as records
+
+    new = records.NewOperation(OperationType.IMPORT_PATIENTS, name, None, "tester", "host:1")
+    return records.register(ws.database.engine, new, created)
+
+
+def table_ids(html: str) -> list[int]:
+    return [int(found) for found in re.findall(r"<tr data-type=[^>]*><td>(\d+)</td>", html)]
+
+
+def test_the_table_holds_the_last_30_days_and_says_how_to_list_the_rest(workspace: Workspace) -> None:
+    """The cards count all time; the table stays small, and says what it left out and how to see it."""
+    now = datetime.now(UTC)
+    old = registered(workspace, "old.csv", now - timedelta(days=40))
+    recent = [registered(workspace, f"r{n}.csv", now - timedelta(days=1)) for n in range(3)]
+    html = refresh_dashboard(workspace.database.engine, workspace.outbox, now).read_text(encoding="utf-8")
+    assert table_ids(html) == recent[::-1]
+    assert re.search(r'id="card-operations"><b>4</b>', html)
+    assert f"wardbulk ops list --before {recent[0]}" in html and old not in table_ids(html)
+
+
+def test_the_table_is_capped_and_says_so(workspace: Workspace) -> None:
+    now = datetime.now(UTC)
+    ids = [registered(workspace, f"r{n}.csv", now) for n in range(3)]
+    html = refresh_dashboard(workspace.database.engine, workspace.outbox, now, limit=2).read_text(
+        encoding="utf-8"
+    )
+    assert table_ids(html) == ids[:0:-1]
+    assert "(3 in that time); 1 older or more are left out" in html
+    assert f"wardbulk ops list --before {ids[1]}" in html
+
+
+def test_a_report_request_links_to_the_report_it_wrote(workspace: Workspace) -> None:
+    workspace.drop("export_report", "want.csv", "report_type\noccupancy\n")
+    workspace.drop("export_patients", "go", "")
+    workspace.run_once()
+    html = (workspace.outbox / "dashboard.html").read_text(encoding="utf-8")
+    reports = [unquote(h) for h in re.findall(r'href="(reports/[^"]+)">report<', html)]
+    assert len(reports) == 2 and all((workspace.outbox / href).is_file() for href in reports)
+
+
+def test_the_page_reloads_itself_while_open_and_keeps_its_filters() -> None:
+    """Every minute, unless a detail panel is open; the filters live in the address, so a reload keeps
+    them."""
+    from processor.reports.dashboard import SCRIPT
+
+    assert "location.reload()" in SCRIPT and "details[open]" in SCRIPT
+    assert "history.replaceState" in SCRIPT
+
+
+def test_the_worker_builds_off_the_callers_thread_once_per_burst_and_once_more_on_close() -> None:
+    from processor.reports.dashboard import DashboardWorker
+
+    started, release, built = threading.Event(), threading.Event(), []
+
+    def slow_build() -> None:
+        started.set()
+        release.wait(5)
+        built.append(threading.current_thread().name)
+
+    worker = DashboardWorker(slow_build, 0.0, time.monotonic)
+    worker.start()
+    began = time.monotonic()
+    worker.changed()
+    assert started.wait(5)
+    for _ in range(100):  # a burst while a build is running: the caller never waits for it
+        worker.changed()
+    assert time.monotonic() - began < 1.0
+    release.set()
+    worker.close()
+    assert built[0] == "wardbulk-dashboard"
+    assert 2 <= len(built) <= 3  # the first build, then the burst coalesced (and close's, if still due)
+
+
+def test_a_failing_build_is_logged_and_tried_again_on_close() -> None:
+    from processor.reports.dashboard import DashboardWorker
+
+    calls: list[int] = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OSError("outbox unwritable")
+
+    worker = DashboardWorker(flaky, 3600.0, time.monotonic)
+    worker.start()
+    worker.changed()
+    deadline = time.monotonic() + 5
+    while not calls and time.monotonic() < deadline:
+        time.sleep(0.01)
+    worker.close()
+    assert len(calls) == 2
+
+
+def test_the_headline_gives_the_file_success_rate_first_and_the_record_rate_beside_it(
+    workspace: Workspace,
+) -> None:
+    """Two good files and one rejected: 66.7% of files, although every record of the good ones went in."""
+    html = populated(workspace).read_text(encoding="utf-8")
+    assert '<b id="file-rate">66.7% of files succeeded</b> (1 failed of 3 finished); 100.0% of their' in html

@@ -8,6 +8,8 @@ from processor.core.operation_kinds import OPERATION_KINDS
 
 REPORTS_FOLDER = "reports"
 NOTIFICATIONS_FOLDER = "notifications"
+UNKNOWN_FOLDER = "unknown"  # outbox/unknown/: notes about inbox entries outside the operation folders
+REJECTED_FOLDER = "rejected"  # outbox/<op>/rejected/: refused inputs beside their error reports
 
 
 def required_folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> list[Path]:

@@ -27,6 +27,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from processor.adapters.entries import HASH_BLOCK, NotRegularFile, error_name, open_input
+from processor.adapters.folders import REJECTED_FOLDER
 from processor.core.names import NAME_MAX, display_name, fitted_name, outbox_stem, outbox_suffix
 from processor.core.operation_kinds import OperationType, rank_of
 from processor.logs import get_logger
@@ -324,7 +325,7 @@ def archive(claimed: ClaimedFile, archive_dir: Path, operation_id: int, today: d
 
 def reject(claimed: ClaimedFile, outbox_dir: Path, operation_id: int) -> Path:
     """Move a rejected file beside its error report: ``outbox/<operation>/rejected/``."""
-    return _move(claimed, outbox_dir / claimed.operation_type.value / "rejected", operation_id)
+    return _move(claimed, outbox_dir / claimed.operation_type.value / REJECTED_FOLDER, operation_id)
 
 
 def moved_name(original_name: str, operation_id: int) -> str:

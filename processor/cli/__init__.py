@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import csv
 import getpass
-import json
+import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
@@ -22,6 +22,7 @@ import click
 from processor import __version__
 from processor.cli.context import OPERATION_CHOICE, CliContext, pass_context
 from processor.cli.history import ops
+from processor.cli.upkeep import config, purge
 from processor.core.operation_kinds import OperationType
 from processor.core.operation_types import OperationStatus
 from processor.core.report_request import ReportRequest, ReportType
@@ -40,7 +41,24 @@ INTERNAL_ERROR_EXIT = 70
 _T = TypeVar("_T")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class ReaderLeft(Exception):
+    """The reader of stdout went away (``wardbulk … | head``): raised past click, which would exit 1."""
+
+
+class WardbulkGroup(click.Group):
+    """The command group; a closed stdout pipe leaves it as ``ReaderLeft`` for ``main``."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError as exc:
+            raise ReaderLeft from exc
+
+
+@click.group(
+    cls=WardbulkGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.option(
     "--config",
     "config_path",
@@ -197,6 +215,7 @@ def report(
     )
     from processor.adapters.owners import this_process  # noqa: PLC0415
     from processor.bootstrap import prepare  # noqa: PLC0415
+    from processor.reports.files import ReaderGone  # noqa: PLC0415
     from processor.reports.service import request_problem, run_report  # noqa: PLC0415
 
     app = cli_ctx.app()
@@ -215,6 +234,8 @@ def report(
             f"wardbulk report {report_type}",
             output,
         )
+    except ReaderGone:
+        _quiet_after_closed_pipe()  # the operation completed with what the reader took
     finally:
         app.close()
     if outcome.output != "-":
@@ -234,38 +255,17 @@ def template(operation: str) -> None:
         writer.writerow([csv_format.example.get(column, "") for column in csv_format.columns])
 
 
-@cli.group()
-def config() -> None:
-    """Inspect the configuration."""
-
-
-@config.command("check")
-@click.option("--json", "as_json", is_flag=True, help="Print the effective configuration as JSON.")
-@pass_context
-def config_check(cli_ctx: CliContext, as_json: bool) -> None:
-    """Validate the configuration and print the effective values (passwords masked).
-
-    A bad value prints one line naming the key and exits with code 2.
-    """
-    settings = cli_ctx.settings()
-    effective = settings.effective()
-    if as_json:
-        click.echo(json.dumps(effective, indent=2))
-        return
-    click.echo("configuration is valid")
-    for key, value in _flatten(effective):
-        click.echo(f"{key} = {json.dumps(value)}")
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
-    for key, value in data.items():
-        if isinstance(value, dict):
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
-
-
 cli.add_command(ops)
+cli.add_command(config)
+cli.add_command(purge)
+
+
+def _quiet_after_closed_pipe() -> NoReturn:
+    """The reader of stdout went away (``wardbulk … | head``): its choice, not a failure. Exit 0 without
+    a traceback, and point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -281,11 +281,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except WardbulkError as exc:
         _fail(exc)
+    except (ReaderLeft, BrokenPipeError):
+        _quiet_after_closed_pipe()
     except Exception as exc:
         unavailable = _database_failure(exc, context)
         if unavailable is None:
             _crashed()
         _fail(unavailable)
+    try:
+        sys.stdout.flush()  # what is still buffered goes now, while a closed pipe can be told apart
+    except BrokenPipeError:
+        _quiet_after_closed_pipe()
     sys.exit(0)
 
 

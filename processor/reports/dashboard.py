@@ -1,9 +1,16 @@
 """``outbox/dashboard.html``: the seed's operation-history page as one self-contained file.
 
-Inline CSS, JS and SVG; no network access (hospital networks are often closed). Statistics cards, filters
-by type, status and date range (also from the URL fragment, e.g. ``#status=failed&type=import_patients``),
-the operations table with a success-rate bar, duration and links to each operation's outbox files, a
-detail panel per operation, and a chart of operations and failures per day.
+Inline CSS, JS and SVG; no network access (hospital networks are often closed). Statistics cards (all
+time), filters by type, status and date range (also from the URL fragment, e.g.
+``#status=failed&type=import_patients``; the filters write it back, so a reload keeps them), the
+operations table with a success-rate bar, duration and links to each operation's outbox files and
+report, a detail panel per operation, and a chart of operations and failures per day. The page reloads
+itself every minute while open (not while a detail panel is open).
+
+The page stays small whatever the history: the cards count all time with SQL aggregates, and the table
+holds the operations of the last ``WINDOW_DAYS`` days only, newest first, at most ``TABLE_LIMIT``, with
+a note of what is left out and the ``wardbulk ops list`` command that shows it. The daemon builds it on
+a thread of its own (``DashboardWorker``), so file processing never waits for it.
 
 Every value that comes from a file or the database (file names included) is HTML-escaped.
 """
@@ -11,9 +18,11 @@ Every value that comes from a file or the database (file names included) is HTML
 from __future__ import annotations
 
 import os
+import threading
 from collections import Counter
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -22,11 +31,19 @@ from urllib.parse import quote
 from sqlalchemy import Engine
 
 from processor.adapters.database.history import HistoryFilter, list_operations, operation_stats
+from processor.adapters.folders import REPORTS_FOLDER
 from processor.adapters.outbox import PARTIAL_SUFFIX, OutboxFiles, fsync_directory
+from processor.adapters.retention import operation_id_of
 from processor.core.operation_kinds import OperationType
+from processor.logs import get_logger
+
+log = get_logger(__name__)
 
 DASHBOARD_NAME = "dashboard.html"
 CHART_DAYS = 30
+WINDOW_DAYS = 30  # the table's operations: the last 30 days (the chart's), today included
+TABLE_LIMIT = 2000  # at most this many rows, so that the page opens fast from a share
+RELOAD_S = 60
 OUTPUT_KINDS = ("result.csv", "errors.csv", "summary.json")
 
 STYLE = """
@@ -39,6 +56,8 @@ text-align:left;font-size:.9rem;vertical-align:top}th{background:#eef2f6}.bar{ba
 border-radius:3px}.bar span{display:block;height:100%;border-radius:3px;background:#2e9e5b}
 .failed{color:#b42318}.processing,.pending{color:#b54708}.completed{color:#067647}details{font-size:.85rem}
 svg{background:#fff;border-radius:8px;box-shadow:0 1px 3px #0002}
+.strays{background:#fef3f2;border:1px solid #fda29b;border-radius:8px;padding:.6rem 1rem;margin-bottom:1rem}.note{font-size:.9rem;color:#475467}
+.purged{color:#667085;font-style:italic}
 """
 
 SCRIPT = """
@@ -59,13 +78,24 @@ function fromFragment() {
   for (const [key, id] of [['type','f-type'],['status','f-status'],['from','f-from'],['to','f-to']])
     if (params.has(key)) document.getElementById(id).value = params.get(key);
 }
-document.querySelectorAll('.filters select, .filters input').forEach(e => e.addEventListener('input', applyFilters));
+function toFragment() {
+  const params = new URLSearchParams();
+  for (const [key, id] of [['type','f-type'],['status','f-status'],['from','f-from'],['to','f-to']])
+    if (document.getElementById(id).value) params.set(key, document.getElementById(id).value);
+  try { history.replaceState(null, '', '#' + params.toString()); } catch (e) { /* a file: page may refuse */ }
+}
+document.querySelectorAll('.filters select, .filters input').forEach(e => e.addEventListener('input', () => {
+  applyFilters(); toFragment();
+}));
 fromFragment(); applyFilters();
+// Reload while open, to show new operations; not while the reader has a detail panel open.
+setInterval(() => { if (!document.querySelector('details[open]')) location.reload(); }, RELOAD_MS);
 """
 
 
-def _links(outbox_dir: Path, operation: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, path relative to the outbox) for each output file of the operation that exists."""
+def _links(outbox_dir: Path, operation: dict[str, Any], reports: list[str]) -> list[tuple[str, str]]:
+    """(label, path relative to the outbox) for each output file of the operation that exists, then
+    each report it wrote (``reports``: their names in outbox/reports/)."""
     files = OutboxFiles.for_operation(
         outbox_dir,
         OperationType(operation["operation_type"]),
@@ -73,17 +103,42 @@ def _links(outbox_dir: Path, operation: dict[str, Any]) -> list[tuple[str, str]]
         operation["id"],
         "",
     )
-    return [
+    links = [
         (path.name.rsplit(".", 2)[1], path.relative_to(outbox_dir).as_posix())
         for path in files.existing(OUTPUT_KINDS)
     ]
+    return links + [("report", f"{REPORTS_FOLDER}/{name}") for name in sorted(reports)]
 
 
-def _row(outbox_dir: Path, op: dict[str, Any]) -> str:
+def reports_by_operation(outbox_dir: Path) -> dict[int, list[str]]:
+    """The report files in outbox/reports/ by the operation that wrote them (the ``op<N>`` in their
+    names; scheduled reports and the ``-latest`` copies have none): one listing for the whole page."""
+    found: dict[int, list[str]] = {}
+    try:
+        entries = list(os.scandir(outbox_dir / REPORTS_FOLDER))
+    except FileNotFoundError:
+        return found
+    for entry in entries:
+        operation_id = operation_id_of(entry.name)
+        if operation_id is not None and not entry.name.startswith(".") and entry.is_file():
+            found.setdefault(operation_id, []).append(entry.name)
+    return found
+
+
+def _files_cell(outbox_dir: Path, op: dict[str, Any], reports: list[str]) -> str:
+    """Links to the operation's files, or when retention deleted them, the day it did."""
+    purged = op.get("outputs_purged_at")
+    if purged:
+        return f'<span class="purged">purged {escape(str(purged)[:10])}</span>'
+    links = _links(outbox_dir, op, reports)
+    return " ".join(f'<a href="{escape(quote(path))}">{label}</a>' for label, path in links)
+
+
+def _row(outbox_dir: Path, op: dict[str, Any], reports: list[str]) -> str:
     day = (op["created_at"] or "")[:10]
     rate = max(0.0, min(100.0, float(op["success_rate"])))
     duration = f"{op['duration_s']:.1f}s" if op["duration_s"] is not None else ""
-    links = " ".join(f'<a href="{escape(quote(path))}">{label}</a>' for label, path in _links(outbox_dir, op))
+    links = _files_cell(outbox_dir, op, reports)
     detail = "".join(
         f"<div><b>{escape(key)}</b>: {escape(str(value))}</div>"
         for key, value in op.items()
@@ -128,10 +183,63 @@ def _options(values: list[str]) -> str:
     return "".join(f'<option value="{escape(v)}">{escape(v)}</option>' for v in values)
 
 
+def _strays(strays: Sequence[str]) -> str:
+    """A warning listing the inbox entries no operation will take (a mistyped folder, say)."""
+    if not strays:
+        return ""
+    items = "".join(f"<li><code>inbox/{escape(stray)}</code></li>" for stray in strays)
+    return (
+        '<div class="strays" id="strays"><b>Not processed:</b> these inbox entries are outside the '
+        f"operation folders (inbox/&lt;operation&gt;/); move each into the right one.<ul>{items}</ul></div>"
+    )
+
+
+def _headline(totals: dict[str, Any]) -> str:
+    """Files first (a failed file is what a sender must act on), records beside them."""
+    finished = totals["completed"] + totals["failed"]
+    if not finished:
+        return "No file has finished yet."
+    files = 100 * totals["completed"] / finished
+    return (
+        f'<b id="file-rate">{files:.1f}% of files succeeded</b> ({totals["failed"]} failed of {finished} '
+        f"finished); {totals['success_rate']:.1f}% of their records."
+    )
+
+
+@dataclass(frozen=True)
+class Window:
+    """What the table holds of the history: the operations since ``since`` (``in_window`` of them)."""
+
+    since: datetime
+    in_window: int
+
+
+def _window_note(operations: list[dict[str, Any]], totals: dict[str, Any], window: Window | None) -> str:
+    """A line saying which operations the table holds, and how to see the others."""
+    if window is None:
+        return ""
+    since = window.since.date().isoformat()
+    note = f"The table shows the {len(operations)} newest operations since {since}"
+    left_out = totals["operations"] - len(operations)
+    if left_out <= 0:
+        return f'<p class="note">{note}.</p>'
+    oldest = min((op["id"] for op in operations), default=None)
+    command = "wardbulk ops list" + (f" --before {oldest}" if oldest is not None else "")
+    return (
+        f'<p class="note">{note} ({window.in_window} in that time); {left_out} older or more are left out: '
+        f"<code>{escape(command)}</code> lists them.</p>"
+    )
+
+
 def render_dashboard(
-    operations: list[dict[str, Any]], totals: dict[str, Any], outbox_dir: Path, now: datetime
+    operations: list[dict[str, Any]],
+    totals: dict[str, Any],
+    outbox_dir: Path,
+    now: datetime,
+    window: Window | None = None,
+    strays: Sequence[str] = (),
 ) -> str:
-    """The whole page, from ``ops list`` and ``ops stats`` data."""
+    """The whole page, from ``ops list`` and ``ops stats`` data (``totals`` for all time)."""
     cards = "".join(
         f'<div class="card" id="card-{key}"><b>{totals[key]}</b>{label}</div>'
         for key, label in (
@@ -143,19 +251,22 @@ def render_dashboard(
     )
     types = sorted({op["operation_type"] for op in operations})
     statuses = ["pending", "processing", "completed", "failed"]
-    rows = "".join(_row(outbox_dir, op) for op in operations)
+    reports = reports_by_operation(outbox_dir)
+    rows = "".join(_row(outbox_dir, op, reports.get(op["id"], [])) for op in operations)
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>wardbulk operations</title>'
         f"<style>{STYLE}</style></head><body><h1>wardbulk operations</h1>"
-        f"<p>Generated {escape(now.isoformat(timespec='seconds'))}; success rate of records "
-        f'{totals["success_rate"]:.1f}%.</p><div class="cards">{cards}</div>{_chart(operations, now)}'
+        f"<p>Generated {escape(now.isoformat(timespec='seconds'))}. {_headline(totals)}</p>{_strays(strays)}"
+        f'<div class="cards">{cards}</div>{_chart(operations, now)}'
+        f"{_window_note(operations, totals, window)}"
         f'<div class="filters"><label>Type <select id="f-type"><option value="">all</option>{_options(types)}'
         f'</select></label><label>Status <select id="f-status"><option value="">all</option>'
         f'{_options(statuses)}</select></label><label>From <input id="f-from" type="date"></label>'
         f'<label>To <input id="f-to" type="date"></label><span><b id="shown">{len(operations)}</b> shown</span>'
         f'</div><table id="operations"><thead><tr><th>id</th><th>created</th><th>type</th><th>status</th>'
         f"<th>file</th><th>records / ok / failed</th><th>success</th><th>duration</th><th>files</th><th></th>"
-        f"</tr></thead><tbody>{rows}</tbody></table><script>{SCRIPT}</script></body></html>"
+        f"</tr></thead><tbody>{rows}</tbody></table>"
+        f"<script>const RELOAD_MS = {RELOAD_S * 1000};{SCRIPT}</script></body></html>"
     )
 
 
@@ -172,11 +283,23 @@ def write_dashboard(outbox_dir: Path, html: str) -> Path:
     return path
 
 
-def refresh_dashboard(engine: Engine, outbox_dir: Path, now: datetime, limit: int = 1000) -> Path:
-    """Regenerate ``outbox/dashboard.html`` from the database (the newest ``limit`` operations)."""
-    operations = list_operations(engine, HistoryFilter(limit=limit))
+def refresh_dashboard(
+    engine: Engine,
+    outbox_dir: Path,
+    now: datetime,
+    limit: int = TABLE_LIMIT,
+    strays: Sequence[str] = (),
+) -> Path:
+    """Regenerate ``outbox/dashboard.html`` from the database: totals for all time, the table for the
+    last ``WINDOW_DAYS`` days (the newest ``limit`` operations of them), and the inbox's ``strays``
+    (entries outside the operation folders, never processed), if any."""
+    since = now - timedelta(days=WINDOW_DAYS - 1)
+    recent = HistoryFilter(since=since.date(), limit=limit)
+    operations = list_operations(engine, recent)
     totals = operation_stats(engine)["all"]
-    return write_dashboard(outbox_dir, render_dashboard(operations, totals, outbox_dir, now))
+    in_window = operation_stats(engine, recent)["all"]["operations"]
+    page = render_dashboard(operations, totals, outbox_dir, now, Window(since, in_window), strays)
+    return write_dashboard(outbox_dir, page)
 
 
 class Debouncer:
@@ -201,3 +324,57 @@ class Debouncer:
             return False
         self._dirty, self._last = False, now
         return True
+
+
+class DashboardWorker:
+    """Builds the dashboard on a thread of its own, so that file processing never waits for it.
+
+    ``changed`` only marks the page stale and wakes the thread, which rebuilds it (``build``) at most
+    once every ``interval_s`` (``Debouncer``). A failed build is logged and retried at the next change.
+    ``close`` stops the thread and, if a change is still unpublished, builds the page one last time on
+    the caller's thread, so that ``wardbulk run --once`` leaves a page that shows its files.
+    """
+
+    def __init__(self, build: Callable[[], object], interval_s: float, clock: Callable[[], float]) -> None:
+        self._build = build
+        self._interval_s = interval_s
+        self._debouncer = Debouncer(interval_s, clock)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._pending = False
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._loop, name="wardbulk-dashboard", daemon=True)
+        self._thread.start()
+
+    def changed(self) -> None:
+        self._pending = True
+        self._debouncer.changed()
+        self._wake.set()
+
+    def close(self) -> None:
+        self._stopping.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._pending:
+            self._build_logged()
+
+    def _loop(self) -> None:
+        while not self._stopping.is_set():
+            # Asleep until a change; with one waiting for its turn, until the interval has passed.
+            self._wake.wait(timeout=self._interval_s if self._pending else None)
+            self._wake.clear()
+            if not self._stopping.is_set() and self._debouncer.due():
+                self._build_logged()
+
+    def _build_logged(self) -> None:
+        self._pending = False
+        try:
+            self._build()
+        except Exception:
+            self._pending = True  # the next change, or close, tries again
+            log.exception("dashboard_failed")

@@ -20,6 +20,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, insert, select, update
 
+from processor.adapters.database.bulk import is_among
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
 from processor.adapters.database.models import BulkOperation, FileClaim, User
 from processor.adapters.database.translation import translates_database_errors
@@ -353,3 +354,18 @@ def take_over(
             .values(host=owner, heartbeat_at=now)
         )
         return result.rowcount == 1
+
+
+@translates_database_errors
+def mark_outputs_purged(engine: Engine, operation_ids: set[int], now: datetime) -> int:
+    """Record that retention deleted (some of) these operations' outbox files; returns how many were
+    newly marked. The history then says so instead of linking to files that are gone."""
+    if not operation_ids:
+        return 0
+    with engine.begin() as connection:
+        return connection.execute(
+            update(BulkOperation)
+            .where(is_among(connection, BulkOperation.id, list(operation_ids)))
+            .where(BulkOperation.outputs_purged_at.is_(None))
+            .values(outputs_purged_at=now)
+        ).rowcount
