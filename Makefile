@@ -3,19 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.installed-run-stamp
 
 .PHONY: run test lint install clean bench
 
-$(STAMP): pyproject.toml constraints.txt
+# What running needs: the package and its dependencies, no developer tools.
+$(RUN_STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e .
+	touch $(RUN_STAMP)
+
+# What testing needs besides: the developer tools (pytest, ruff, mypy, import-linter, ...).
+$(STAMP): $(RUN_STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
 install: $(STAMP)
 
 ## run: the daemon on the embedded SQLite default, with demo wards and beds.
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/wardbulk init --demo
 	$(BIN)/wardbulk run
 

@@ -139,3 +139,22 @@ def test_an_unreachable_database_exits_3_with_one_line(tmp_path: Path) -> None:
     assert result.returncode == 3
     assert result.stderr.startswith("wardbulk: error: database")
     assert "Traceback" not in result.stderr
+
+
+def test_config_check_says_which_file_it_read_or_that_none_was(tmp_path: Path) -> None:
+    """Run from the wrong folder, it says that no file was found instead of only "valid"."""
+    nowhere = run_cli("config", "check", cwd=tmp_path)
+    assert nowhere.returncode == 0
+    assert nowhere.stdout.startswith(f"no configuration file: config/wardbulk.toml is not in {tmp_path}")
+    config = REPO_ROOT / "config/wardbulk.toml"
+    named = run_cli("--config", str(config), "config", "check", cwd=tmp_path)
+    assert named.stdout.startswith(f"configuration file: {config}\nconfiguration is valid\n")
+
+
+def test_config_check_warns_about_a_mistyped_variable(tmp_path: Path) -> None:
+    result = run_cli("config", "check", cwd=tmp_path, env={"WARDBULK_STABILTY_WINDOW_S": "3"})
+    assert result.returncode == 0
+    assert result.stderr == (
+        "wardbulk: warning: WARDBULK_STABILTY_WINDOW_S names no setting and is ignored; "
+        "did you mean WARDBULK_STABILITY_WINDOW_S?\n"
+    )

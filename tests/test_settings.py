@@ -159,3 +159,34 @@ def test_the_effective_configuration_masks_the_database_password() -> None:
     effective = settings.effective()
     assert effective["database_url"] == "postgresql+psycopg://ward:***@db.local/ward"
     assert "s3cr3t" not in str(effective)
+
+
+def test_a_bad_environment_value_beside_a_good_file_blames_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The file is fine: the message says the value came from the environment, not from the file."""
+    monkeypatch.setenv("WARDBULK_STABILITY_WINDOW_S", "soon")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(write_config(tmp_path, "chunk_size = 2\n"))
+    message = str(caught.value)
+    assert message.startswith("invalid environment: stability_window_s: ")
+    assert "(env WARDBULK_STABILITY_WINDOW_S)" in message and "config file" not in message
+
+
+def test_unknown_wardbulk_variables_are_named_with_the_setting_they_resemble() -> None:
+    from processor.settings import unknown_environment_variables
+
+    environ = {
+        "WARDBULK_STABILTY_WINDOW_S": "3",  # a typo
+        "WARDBULK_OPERATIONS__IMPORT_PATIENTS__NOTIFY": "true",  # known
+        "WARDBULK_OPERATIONS__IMPORT_PATIENT__NOTIFY": "true",  # a typo in the operation
+        "WARDBULK_CONFIG": "x.toml",
+        "WARDBULK_TEST_POSTGRES_URL": "postgresql://x",  # the test suite's own
+        "WARDBULK_COLOUR": "blue",
+        "PATH": "/bin",
+    }
+    assert unknown_environment_variables(environ) == [
+        ("WARDBULK_COLOUR", None),
+        ("WARDBULK_OPERATIONS__IMPORT_PATIENT__NOTIFY", "WARDBULK_OPERATIONS__IMPORT_PATIENTS__NOTIFY"),
+        ("WARDBULK_STABILTY_WINDOW_S", "WARDBULK_STABILITY_WINDOW_S"),
+    ]

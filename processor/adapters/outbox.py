@@ -160,11 +160,18 @@ def fsync_directory(folder: Path) -> None:
 
 
 class ExcelCsvWriter:
-    """Streams rows to a CSV file that Excel opens safely: UTF-8 with BOM, formula cells neutralised."""
+    """Streams rows to a CSV file that Excel opens safely: UTF-8 with BOM, formula cells neutralised.
 
-    def __init__(self, path: Path, header: Sequence[str] | None, append: bool = False) -> None:
+    ``for_machines``: a file that other systems read (notifications.csv for the messaging system) keeps
+    its values as they are, without the apostrophe that neutralises a formula for Excel.
+    """
+
+    def __init__(
+        self, path: Path, header: Sequence[str] | None, append: bool = False, for_machines: bool = False
+    ) -> None:
         """Create ``path`` with ``header``, or with ``append`` add rows to a file this class wrote."""
         self.path = path
+        self._cells_of = list if for_machines else neutralised_row
         # On append the BOM is already at the start of the file; plain utf-8 must not write another.
         encoding, mode = ("utf-8", "a") if append else ("utf-8-sig", "w")
         self._handle: IO[str] = open_in_folder(path, mode, encoding=encoding, newline="")
@@ -173,7 +180,7 @@ class ExcelCsvWriter:
             self.write(header)
 
     def write(self, cells: Iterable[Any]) -> None:
-        self._writer.writerow(neutralised_row(cells))
+        self._writer.writerow(self._cells_of(cells))
 
     def write_neutralised(self, cells: Iterable[Any]) -> None:
         """Write cells that were already neutralised (copied from a file this class wrote)."""

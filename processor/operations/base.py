@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from processor.core.csv_reading import ColumnSpec, Record
@@ -94,6 +95,9 @@ class Rules(Protocol):
     @property
     def created_columns(self) -> tuple[str, ...]: ...
 
+    @property
+    def own_codes(self) -> tuple[StrEnum, ...]: ...
+
     def start(self, context: RunContext) -> OperationRun[Any, Any]:
         """Fresh state for one file."""
         ...
@@ -112,6 +116,7 @@ class Described:
 
     kind: ClassVar[OperationKind]
     created_columns: ClassVar[tuple[str, ...]] = ()  # the keys it adds to result.csv
+    own_codes: ClassVar[tuple[StrEnum, ...]] = ()  # row codes only this operation writes (its room's)
 
     @property
     def operation_type(self) -> OperationType:

@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from processor import operations
 from processor.adapters.database.unit_of_work import UnitOfWork
 from processor.core.operation_kinds import OPERATION_KINDS, OperationKind, OperationType, kind_of
+from processor.core.problems import Code
 from processor.operations.base import Rules, Trigger
 
 
@@ -91,6 +92,12 @@ def operation_for(operation_type: OperationType) -> Operation | None:
 def trigger_for(operation_type: OperationType) -> Trigger | None:
     """The trigger operation of ``operation_type``, if its files are triggers."""
     return TRIGGERS.get(kind_of(operation_type))
+
+
+def error_codes() -> frozenset[str]:
+    """Every error code wardbulk may write: the shared ones (``core.problems.Code``) and each room's own."""
+    own = {code.value for operation in OPERATIONS.values() for code in operation.own_codes}
+    return frozenset({code.value for code in Code} | own)
 
 
 def is_available(operation_type: OperationType) -> bool:

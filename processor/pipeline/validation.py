@@ -83,7 +83,7 @@ class NotificationsFile:
         if not lines:
             return
         if self._writer is None:
-            self._writer = ExcelCsvWriter(self.path, NOTIFICATIONS_HEADER)
+            self._writer = ExcelCsvWriter(self.path, NOTIFICATIONS_HEADER, for_machines=True)
         for line in lines:
             self._writer.write(astuple(line))
         self.count += len(lines)

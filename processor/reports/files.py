@@ -109,11 +109,25 @@ def write_partial_report(outbox_dir: Path, report: Report, name: str, owner_toke
     return WrittenReport(partial, write_csv(partial, report))
 
 
+class ReaderGone(Exception):
+    """The stream's reader closed it before the end (``wardbulk report … -o - | head``): the reader's
+    choice, not a failure. ``rows_written`` is how many rows had gone out by then."""
+
+    def __init__(self, rows_written: int) -> None:
+        super().__init__(f"the reader closed the output early ({rows_written} rows written by then)")
+        self.rows_written = rows_written
+
+
 def write_to_stream(stream: TextIO, report: Report) -> int:
     """Write the report to a stream (stdout for scripts): formula cells neutralised, no BOM; returns its
-    number of rows. Rows go out as they come: a failure midway leaves the rows written so far."""
+    number of rows. Rows go out as they come: a failure midway leaves the rows written so far. A reader
+    that closes the stream early raises ``ReaderGone``."""
     counted = _Counted(report.rows)
     writer = csv.writer(stream, lineterminator="\n")
-    writer.writerow(report.header)
-    writer.writerows(map(_excel_safe, counted))
+    try:
+        writer.writerow(report.header)
+        writer.writerows(map(_excel_safe, counted))
+        stream.flush()
+    except BrokenPipeError as exc:
+        raise ReaderGone(counted.count) from exc
     return counted.count

@@ -15,7 +15,7 @@ from processor.core.clock import Clock
 from processor.core.operation_kinds import OperationType
 from processor.core.problems import Code
 from processor.core.report_request import ReportRequest, ReportType, report_file_name
-from processor.reports.files import publish_report, write_table, write_to_stream
+from processor.reports.files import ReaderGone, publish_report, write_table, write_to_stream
 from processor.reports.queries import Report, stream_report
 
 TO_STDOUT = "-"
@@ -57,7 +57,9 @@ def run_report(
     ``destination`` None writes ``outbox/reports/<type>-<time>-op<N>.csv`` and its latest copy; ``-``
     writes to stdout; anything else is a file path, written atomically. The rows go from the database to
     the file as they are read, never all in memory; on stdout they go out as they come, so a failure
-    midway leaves the rows written so far there (and the operation failed).
+    midway leaves the rows written so far there (and the operation failed). A reader that closes stdout
+    early (``| head``) made its choice: the operation completes with the rows written by then, and
+    ``ReaderGone`` tells the caller so.
     """
     operation_type = (
         OperationType.EXPORT_PATIENTS
@@ -76,6 +78,11 @@ def run_report(
             output, rows = _write(
                 outbox_dir, request, stream_report(connection, request, now), destination, name
             )
+    except ReaderGone as gone:
+        counts = records.Counts(gone.rows_written, gone.rows_written, 0)
+        with engine.begin() as connection:
+            lifecycle.complete(connection, counts, [str(gone)], TO_STDOUT)
+        raise
     except Exception:
         lifecycle.fail(records.Counts(0, 0, 0), Code.INTERNAL_ERROR, ["the report could not be written"])
         raise

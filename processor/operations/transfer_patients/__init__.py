@@ -13,7 +13,7 @@ from processor.adapters.database.unit_of_work import UnitOfWork
 from processor.core.operation_kinds import TRANSFER_PATIENTS
 from processor.operations.base import Described, RunContext
 from processor.operations.transfer_patients.ports import TransferLookups, TransferStore
-from processor.operations.transfer_patients.rules import TransferPatientsRun
+from processor.operations.transfer_patients.rules import TransferCode, TransferPatientsRun
 from processor.operations.transfer_patients.sql import SqlTransferStore
 
 
@@ -21,6 +21,7 @@ class TransferPatients(Described):
     """The transfer_patients operation type."""
 
     kind = TRANSFER_PATIENTS
+    own_codes = tuple(TransferCode)
     created_columns = ()
 
     def start(self, context: RunContext) -> TransferPatientsRun:
