@@ -3,8 +3,10 @@ for ``wardbulk purge`` (from cron, where no daemon runs).
 
 Processed originals leave ``archive/`` after ``archive_retention_days``; the outbox files that carry
 patient data leave after ``outbox_retention_days`` (``adapters.retention`` says which). BulkOperation
-rows stay (they hold no cell values): the operations whose files went are marked first, then the files
-are deleted, so the history never links to files without saying they were purged.
+rows stay (they hold no cell values): each operation whose files went is marked, so that the history says
+"purged" (the dashboard and ``ops show`` list only files that exist, so a mark that fails to be written
+leaves no dangling link). An entry that cannot be deleted is logged and the rest go on; its operation is
+not marked.
 """
 
 from __future__ import annotations
@@ -17,6 +19,11 @@ from sqlalchemy import Engine
 
 from processor.adapters import retention
 from processor.adapters.database import operation_records as records
+from processor.adapters.folders import REJECTED_FOLDER, REPORTS_FOLDER, UNKNOWN_FOLDER
+from processor.adapters.inbox import moved_name
+from processor.adapters.outbox import OutboxFiles
+from processor.core.names import display_name
+from processor.core.operation_kinds import OperationType
 from processor.logs import get_logger
 from processor.settings import Settings
 
@@ -25,10 +32,11 @@ log = get_logger(__name__)
 
 @dataclass(frozen=True)
 class Housekept:
-    """What one purge deleted (or, with ``dry_run``, would delete)."""
+    """What one purge deleted (or, with ``dry_run``, would delete), and what it could not."""
 
     archive: list[Path]
     outbox: list[Path]
+    failed: list[Path]
     operations_marked: int  # operations newly marked as having purged outputs
     dry_run: bool
 
@@ -37,17 +45,52 @@ def purge_expired(settings: Settings, engine: Engine, now: datetime, dry_run: bo
     """Delete the archive's and the outbox's expired files; mark the operations whose outputs went."""
     moment = now.timestamp()
     archive = retention.expired_archive(settings.archive_dir, settings.archive_retention_days, moment)
-    outbox = retention.purge_outbox(settings.outbox_dir, settings.outbox_retention_days, moment, dry_run=True)
+    outbox = retention.expired_outbox(settings.outbox_dir, settings.outbox_retention_days, moment)
     if dry_run:
-        return Housekept(archive, outbox.removed, 0, dry_run=True)
-    marked = records.mark_outputs_purged(engine, outbox.operation_ids, now)
-    retention.remove_all(archive)
-    retention.remove_all(outbox.removed)
+        return Housekept(archive, outbox, [], 0, dry_run=True)
+    archive, archive_failed = retention.remove_all(archive)
+    retention.remove_empty_date_folders(settings.archive_dir)
+    outbox, outbox_failed = retention.remove_all(outbox)
+    for path, error in [*archive_failed, *outbox_failed]:
+        log.warning("purge_failed", file=display_name(path.name), folder=path.parent.name, error=error)
+    marked = records.mark_outputs_purged(engine, owners_of(engine, settings.outbox_dir, outbox), now)
     log.info("archive_purged", files_removed=len(archive), retention_days=settings.archive_retention_days)
-    log.info(
-        "outbox_purged",
-        files_removed=len(outbox.removed),
-        operations_marked=marked,
-        retention_days=settings.outbox_retention_days,
-    )
-    return Housekept(archive, outbox.removed, marked, dry_run=False)
+    log.info("outbox_purged", files_removed=len(outbox), operations_marked=marked)
+    failed = [path for path, _ in [*archive_failed, *outbox_failed]]
+    return Housekept(archive, outbox, failed, marked, dry_run=False)
+
+
+def owners_of(engine: Engine, outbox_dir: Path, removed: list[Path]) -> set[int]:
+    """The operations these outbox files belonged to: a report by the tag wardbulk gave it, any other
+    file by comparing its name with the names its candidate operations' records give (``op<N>`` alone
+    is ambiguous: a sender's name may hold one). Notes about strays belong to no operation."""
+    candidates = {tag for path in removed for tag in retention.operation_tags(path.name)}
+    recorded = records.recorded_inputs(engine, candidates)
+    owners = set()
+    for path in removed:
+        owner = _owner(outbox_dir, path, recorded)
+        if owner is not None:
+            owners.add(owner)
+    return owners
+
+
+def _owner(outbox_dir: Path, path: Path, recorded: dict[int, tuple[OperationType, str]]) -> int | None:
+    folder = path.parent.name
+    if folder == UNKNOWN_FOLDER:
+        return None
+    if folder == REPORTS_FOLDER:
+        return retention.operation_id_of(path.name)
+    for tag in retention.operation_tags(path.name):
+        if tag in recorded and path.name in _names_of(outbox_dir, tag, *recorded[tag], folder):
+            return tag
+    return None
+
+
+def _names_of(
+    outbox_dir: Path, operation_id: int, kind: OperationType, input_name: str, folder: str
+) -> set[str]:
+    """The names an operation's files have in ``folder``: its rejected original, or its outputs."""
+    if folder == REJECTED_FOLDER:
+        return {moved_name(input_name, operation_id)}
+    files = OutboxFiles.for_operation(outbox_dir, kind, input_name, operation_id, "")
+    return {files.final(output).name for output in OutboxFiles.ALL_KINDS}

@@ -52,3 +52,15 @@ def test_any_command_to_a_closed_pipe_exits_0_without_a_traceback(
     for args in (["ops", "list"], ["template", "import_patients"], ["config", "check"]):
         done = closed_early(args, tmp_path, env)
         assert (done.returncode, done.stderr.decode()) == (0, ""), args
+
+
+def test_a_failed_operation_still_exits_1_when_the_reader_has_gone(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    """A closed pipe is no verdict: `wardbulk process` of a bad file keeps its exit code 1."""
+    env = env_for(tmp_path, empty_database_url)
+    assert run_cli("init", "--demo", cwd=tmp_path, env=env).returncode == 0
+    bad = tmp_path / "bad.csv"
+    bad.write_text("first_name,last_name\nA,B\n")
+    done = closed_early(["process", str(bad), "--operation", "import_patients"], tmp_path, env)
+    assert done.returncode == 1 and "Traceback" not in done.stderr.decode()

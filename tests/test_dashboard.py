@@ -242,3 +242,22 @@ def test_the_headline_gives_the_file_success_rate_first_and_the_record_rate_besi
     """Two good files and one rejected: 66.7% of files, although every record of the good ones went in."""
     html = populated(workspace).read_text(encoding="utf-8")
     assert '<b id="file-rate">66.7% of files succeeded</b> (1 failed of 3 finished); 100.0% of their' in html
+
+
+def test_a_build_that_keeps_failing_is_not_retried_in_a_busy_loop() -> None:
+    """With no debounce at all, a failing build is tried again only every few seconds, not at full CPU."""
+    from processor.reports.dashboard import DashboardWorker
+
+    calls: list[int] = []
+
+    def broken() -> None:
+        calls.append(1)
+        raise OSError("outbox unwritable")
+
+    worker = DashboardWorker(broken, 0.0, time.monotonic)
+    worker.start()
+    worker.changed()
+    time.sleep(0.5)
+    assert 1 <= len(calls) <= 2
+    worker._stopping.set()  # stop without close's final attempt
+    worker._wake.set()

@@ -176,8 +176,12 @@ def make_non_regular(kind: str, entry: Path, root: Path) -> bytes | None:
         make_unix_socket(entry)
         return None
     assert kind == "directory-named-x.csv"
-    entry.mkdir()
-    (entry / "inner.csv").write_bytes(import_csv(("Dirk", "Inner", "dirk.inner@example.org")))
+    # Made outside the inbox and renamed in whole: a running daemon takes such a folder at once, and
+    # would take an empty one made in place before its file is written.
+    made = root / f"making-{entry.name}"
+    made.mkdir()
+    (made / "inner.csv").write_bytes(import_csv(("Dirk", "Inner", "dirk.inner@example.org")))
+    os.rename(made, entry)
     return b"dirk.inner@example.org"
 
 

@@ -62,3 +62,31 @@ def test_a_file_outside_an_operation_folder_is_a_usage_error(daemon: DaemonRun) 
     result = run_cli("ops", "wait", str(daemon.root / "p.csv"), cwd=daemon.root, env=daemon.env)
     assert result.returncode == 2
     assert "is not in an operation folder of the inbox" in result.stderr
+
+
+def test_a_file_claimed_but_not_registered_yet_is_waited_for_not_mistaken_for_the_last_one(
+    daemon: DaemonRun,
+) -> None:
+    """Between the claim and the registration, the name's newest operation is yesterday's: not this
+    file's. With the claimed copy in the processing area, the wait is for an operation after the start."""
+    from processor.cli.waiting import WaitTimedOut, wait_for_summary
+    from processor.settings import Settings
+
+    daemon.start()
+    first = run_cli("ops", "wait", str(drop(daemon, "p.csv", GOOD)), cwd=daemon.root, env=daemon.env)
+    assert first.returncode == 0
+    daemon.stop_all()
+    claimed = daemon.root / "inbox" / ".processing" / "import_patients" / "new~host~1~abc__p.csv"
+    claimed.parent.mkdir(parents=True, exist_ok=True)
+    claimed.write_text(GOOD)
+    settings = Settings(database_url=daemon.database_url, inbox_dir=daemon.root / "inbox")
+    from sqlalchemy import create_engine
+
+    engine = create_engine(daemon.database_url)
+    try:
+        with pytest.raises(WaitTimedOut):
+            wait_for_summary(
+                engine, settings.inbox_dir, daemon.root / "outbox", daemon.inbox() / "p.csv", 0.3
+            )
+    finally:
+        engine.dispose()

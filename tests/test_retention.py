@@ -7,14 +7,16 @@ from __future__ import annotations
 import json
 import os
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from processor.adapters.retention import operation_id_of, purge_outbox
+from processor.adapters.retention import operation_id_of, operation_tags, purge_outbox
 from tests.conftest import Workspace, run_cli
 
 DAY = 86_400
+CONTENT_OK = "first_name,last_name,email\nA,A,a@example.org\n"
 
 
 def aged(path: Path, age_days: float, content: str = "x") -> Path:
@@ -77,17 +79,29 @@ def test_a_rejected_link_goes_without_what_it_names_and_a_refused_folder_goes_wh
 
 
 @pytest.mark.parametrize(
-    ("name", "operation_id"),
+    ("name", "tags"),
     [
-        ("p.op3.result.csv", 3),
-        ("x.op1.op7.summary.json", 7),  # a sender's own "op1" comes before wardbulk's
-        ("occupancy-CARD-20261001T000000Z-op12-line3.csv", 12),
-        ("occupancy-latest.csv", None),
-        ("report.csv", None),
-        ("shop12.csv", None),
+        ("p.op3.result.csv", [3]),
+        ("x.op1.op7.summary.json", [7, 1]),  # a sender's own "op1" comes before wardbulk's
+        ("data.op7.op3", [3, 7]),  # "data.op3" rejected as 7: the name alone cannot tell
+        ("report.csv", []),
+        ("shop12.csv", []),
     ],
 )
-def test_the_operation_of_an_outbox_file_is_read_from_its_name(name: str, operation_id: int | None) -> None:
+def test_the_operations_an_outbox_name_may_belong_to_are_its_op_tags(name: str, tags: list[int]) -> None:
+    assert operation_tags(name) == tags
+
+
+@pytest.mark.parametrize(
+    ("name", "operation_id"),
+    [
+        ("occupancy-CARD-20261001T000000Z-op12-line3.csv", 12),
+        ("export_patients-20261001T000000Z-op4.csv", 4),
+        ("occupancy-latest.csv", None),
+        ("occupancy-20261001T000000Z-sched1.csv", None),
+    ],
+)
+def test_a_report_belongs_to_the_operation_its_tag_names(name: str, operation_id: int | None) -> None:
     assert operation_id_of(name) == operation_id
 
 
@@ -135,3 +149,56 @@ def test_the_daemons_daily_job_purges_the_outbox_too(workspace: Workspace) -> No
     build_daemon(workspace.app).purge_expired()
     assert list(workspace.outbox.rglob("p.op1.*")) == []
     assert workspace.scalar("SELECT outputs_purged_at IS NOT NULL FROM bulk_operations WHERE id = 1")
+
+
+def test_a_rejected_original_counts_its_age_from_its_rejection_not_from_the_senders_copy(
+    workspace: Workspace,
+) -> None:
+    """A copy keeps a months-old modification time; rejected today, it stays its full retention."""
+    workspace.drop("import_patients", "bad.csv", "first_name,last_name\nA,B\n", mtime=time.time() - 90 * DAY)
+    workspace.run_once()
+    [rejected] = (workspace.outbox / "import_patients" / "rejected").iterdir()
+    from processor.bootstrap import build_daemon
+
+    build_daemon(workspace.app).purge_expired()
+    assert rejected.exists()
+
+
+def test_an_entry_that_cannot_be_deleted_is_reported_and_the_others_go(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from processor.adapters import retention
+    from processor.housekeeping import purge_expired
+
+    files = processed_and_aged(workspace, 31)
+    stuck = next(path for path in files if path.name.endswith(".summary.json"))
+    real_remove = retention._remove
+
+    def refuse_one(entry: Path) -> None:
+        if entry == stuck:
+            raise PermissionError(13, "Permission denied")
+        real_remove(entry)
+
+    monkeypatch.setattr(retention, "_remove", refuse_one)
+    done = purge_expired(workspace.settings, workspace.database.engine, datetime.now(UTC))
+    assert done.failed == [stuck] and stuck.exists()
+    assert [path for path in files if path != stuck and path.exists()] == []
+
+
+def test_only_the_operation_a_file_belongs_to_is_marked_whatever_its_name_holds(
+    workspace: Workspace,
+) -> None:
+    """``data.op1`` rejected as operation 2 becomes ``data.op2.op1``: operation 2's, not 1's."""
+    from processor.housekeeping import purge_expired
+
+    workspace.drop("import_patients", "p.csv", CONTENT_OK)
+    workspace.run_once()
+    workspace.drop("import_patients", "data.op1", "first_name,last_name\nA,B\n")
+    workspace.run_once()
+    [rejected] = (workspace.outbox / "import_patients" / "rejected").iterdir()
+    assert rejected.name == "data.op2.op1"
+    os.utime(rejected, (time.time() - 31 * DAY,) * 2)
+    done = purge_expired(workspace.settings, workspace.database.engine, datetime.now(UTC))
+    assert (done.outbox, done.operations_marked) == ([rejected], 1)
+    marked = workspace.scalar("SELECT id FROM bulk_operations WHERE outputs_purged_at IS NOT NULL")
+    assert marked == 2

@@ -325,7 +325,9 @@ def archive(claimed: ClaimedFile, archive_dir: Path, operation_id: int, today: d
 
 def reject(claimed: ClaimedFile, outbox_dir: Path, operation_id: int) -> Path:
     """Move a rejected file beside its error report: ``outbox/<operation>/rejected/``."""
-    return _move(claimed, outbox_dir / claimed.operation_type.value / REJECTED_FOLDER, operation_id)
+    target = _move(claimed, outbox_dir / claimed.operation_type.value / REJECTED_FOLDER, operation_id)
+    os.utime(target, follow_symlinks=False)  # retention counts from here, not from the sender's time
+    return target
 
 
 def moved_name(original_name: str, operation_id: int) -> str:

@@ -8,9 +8,10 @@
   partials, which it publishes or discards).
 
 Age is the entry's own modification time (``lstat``: a rejected symlink is judged by itself, never
-followed). Deleting is idempotent: an entry already gone is skipped, so several hosts may purge one
-outbox. Each purge says which operations lost files (``operation_ids``, read from the ``op<N>`` in the
-names), so that the history can mark their outputs as purged instead of linking to nothing.
+followed; archiving and rejecting set it, so a sender's old timestamp does not count). Deleting is
+idempotent: an entry already gone is skipped, so several hosts may purge one outbox; an entry that cannot
+be deleted (permissions) is reported and the others go on. ``operation_tags`` gives the operations a
+name may belong to; ``housekeeping`` decides which one it does, from the operations' records.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ LATEST_SUFFIX = "-latest.csv"
 # The operation an outbox name belongs to: the last ``op<N>`` between separators (a sender's own name
 # may hold another: ``x.op1.csv`` processed as operation 7 gives ``x.op1.op7.summary.json``).
 _OPERATION_TAG = re.compile(r"(?:^|[.-])op(\d+)(?=[.-]|$)")
+_REPORT_TAG = re.compile(r"-op(\d+)(?:-line\d+)?\.csv$")
 
 
 @dataclass
@@ -39,7 +41,8 @@ class Purge:
     """What a purge deleted (or, for a dry run, would delete)."""
 
     removed: list[Path] = field(default_factory=list)
-    operation_ids: set[int] = field(default_factory=set)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (entry, the error's name)
+    operation_ids: set[int] = field(default_factory=set)  # every op<N> in the removed names
 
     @property
     def count(self) -> int:
@@ -48,12 +51,16 @@ class Purge:
 
 def purge_archive(archive_dir: Path, retention_days: int, now: float | None = None) -> int:
     """Delete archived files older than ``retention_days``; returns how many were deleted."""
-    expired = expired_archive(archive_dir, retention_days, now)
-    remove_all(expired)
+    removed, _ = remove_all(expired_archive(archive_dir, retention_days, now))
+    remove_empty_date_folders(archive_dir)
+    return len(removed)
+
+
+def remove_empty_date_folders(archive_dir: Path) -> None:
+    """``archive/<op>/<date>/`` folders left empty by a purge."""
     for folder in archive_dir.glob("*/*"):
         if folder.is_dir() and not any(folder.iterdir()):
             folder.rmdir()
-    return len(expired)
 
 
 def expired_archive(archive_dir: Path, retention_days: int, now: float | None = None) -> list[Path]:
@@ -62,13 +69,20 @@ def expired_archive(archive_dir: Path, retention_days: int, now: float | None = 
     return [path for path in archive_dir.glob("*/*/*") if path.is_file() and path.stat().st_mtime < cutoff]
 
 
-def remove_all(entries: list[Path]) -> None:
-    """Remove these entries (files, symlinks, refused folders); one already gone is skipped."""
+def remove_all(entries: list[Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
+    """Remove these entries (files, symlinks, refused folders): those removed (or already gone: another
+    host purged them first), and those that could not be, with the error's name."""
+    removed, failed = [], []
     for entry in entries:
         try:
             _remove(entry)
         except FileNotFoundError:
-            continue  # another host purged it first
+            pass
+        except OSError as exc:
+            failed.append((entry, type(exc).__name__))
+            continue
+        removed.append(entry)
+    return removed, failed
 
 
 def purge_outbox(
@@ -76,27 +90,36 @@ def purge_outbox(
 ) -> Purge:
     """Delete the outbox files older than ``retention_days`` (see the module's docstring for which);
     with ``dry_run``, only say what would go."""
+    expired = expired_outbox(outbox_dir, retention_days, now)
+    removed, failed = (expired, []) if dry_run else remove_all(expired)
+    tags = {tag for entry in removed for tag in operation_tags(entry.name)}
+    return Purge(removed, failed, tags)
+
+
+def expired_outbox(outbox_dir: Path, retention_days: int, now: float | None = None) -> list[Path]:
+    """The outbox entries older than ``retention_days`` that retention may delete."""
     cutoff = _cutoff(retention_days, now)
-    purge = Purge()
+    expired = []
     for entry in _purgeable(outbox_dir):
         try:
-            if entry.lstat().st_mtime >= cutoff:
-                continue
+            if entry.lstat().st_mtime < cutoff:
+                expired.append(entry)
         except FileNotFoundError:
             continue  # another host purged it first
-        purge.removed.append(entry)
-        operation_id = operation_id_of(entry.name)
-        if operation_id is not None:
-            purge.operation_ids.add(operation_id)
-    if not dry_run:
-        remove_all(purge.removed)
-    return purge
+    return expired
+
+
+def operation_tags(name: str) -> list[int]:
+    """Every ``op<N>`` between separators in an outbox name, last first: the operations it may belong
+    to (a sender's own name may hold one too: ``x.op1.csv`` processed as 7 gives ``x.op1.op7.summary.json``,
+    and ``data.op3`` rejected as 7 gives ``data.op7.op3``)."""
+    return [int(tag) for tag in reversed(_OPERATION_TAG.findall(name))]
 
 
 def operation_id_of(name: str) -> int | None:
-    """The operation an outbox file belongs to, from the ``op<N>`` in its name (None for none)."""
-    found = _OPERATION_TAG.findall(name)
-    return int(found[-1]) if found else None
+    """The operation a report file of wardbulk's own naming belongs to (``…-op<N>[-line<L>].csv``)."""
+    found = _REPORT_TAG.search(name)
+    return int(found.group(1)) if found else None
 
 
 def _cutoff(retention_days: int, now: float | None) -> float:

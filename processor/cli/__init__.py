@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import getpass
-import os
 import sys
 from collections.abc import Callable
 from datetime import datetime
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from processor import __version__
-from processor.cli.context import OPERATION_CHOICE, CliContext, pass_context
+from processor.cli.context import OPERATION_CHOICE, CliContext, echo_verdict, pass_context, quiet_exit
 from processor.cli.history import ops
 from processor.cli.upkeep import config, purge
 from processor.core.operation_kinds import OperationType
@@ -153,9 +152,7 @@ def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
         outcome = _with_progress(pipeline, lambda: process_claimed(pipeline, claimed))
     finally:
         app.close()
-    click.echo(_describe(outcome))
-    if outcome.status != OperationStatus.COMPLETED:
-        sys.exit(1)
+    echo_verdict(_describe(outcome), failed=outcome.status != OperationStatus.COMPLETED)
 
 
 def _cli_user() -> str:
@@ -235,7 +232,7 @@ def report(
             output,
         )
     except ReaderGone:
-        _quiet_after_closed_pipe()  # the operation completed with what the reader took
+        quiet_exit(0)  # the operation completed with what the reader took
     finally:
         app.close()
     if outcome.output != "-":
@@ -260,14 +257,6 @@ cli.add_command(config)
 cli.add_command(purge)
 
 
-def _quiet_after_closed_pipe() -> NoReturn:
-    """The reader of stdout went away (``wardbulk … | head``): its choice, not a failure. Exit 0 without
-    a traceback, and point stdout at /dev/null so that the interpreter's last flush cannot fail again."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, sys.stdout.fileno())
-    sys.exit(0)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``wardbulk`` script: runs the CLI and turns failures into exit codes."""
     context = CliContext()
@@ -282,7 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     except WardbulkError as exc:
         _fail(exc)
     except (ReaderLeft, BrokenPipeError):
-        _quiet_after_closed_pipe()
+        quiet_exit(0)
     except Exception as exc:
         unavailable = _database_failure(exc, context)
         if unavailable is None:
@@ -291,7 +280,7 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sys.stdout.flush()  # what is still buffered goes now, while a closed pipe can be told apart
     except BrokenPipeError:
-        _quiet_after_closed_pipe()
+        quiet_exit(0)
     sys.exit(0)
 
 

@@ -5,9 +5,11 @@ Start-up time is paid by every command, so this module imports only what parsing
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
@@ -51,3 +53,24 @@ pass_context = click.make_pass_decorator(CliContext)
 
 
 pass_context = click.make_pass_decorator(CliContext)
+
+
+def quiet_exit(code: int) -> NoReturn:
+    """The reader of stdout went away (``wardbulk … | head``): end with ``code`` without a traceback (0,
+    unless the command's own verdict is a failure), stdout pointed at /dev/null so that the interpreter's
+    last flush cannot fail again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(code)
+
+
+def echo_verdict(text: str, failed: bool) -> None:
+    """Print a command's result, then exit 1 if it failed: also when the reader of stdout has gone, so
+    that a closed pipe never turns a failed operation into a success."""
+    try:
+        click.echo(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        quiet_exit(1 if failed else 0)
+    if failed:
+        sys.exit(1)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from processor.cli.context import OPERATION_CHOICE, CliContext, pass_context
+from processor.cli.context import OPERATION_CHOICE, CliContext, echo_verdict, pass_context
 from processor.core.operation_kinds import OperationType
 from processor.core.operation_types import OperationStatus
 from processor.errors import UsageError
@@ -187,9 +187,7 @@ def ops_wait(cli_ctx: CliContext, file: Path, timeout: float) -> None:
         cli_ctx,
         lambda engine: wait_for_summary(engine, settings.inbox_dir, settings.outbox_dir, file, timeout),
     )
-    click.echo(json.dumps(summary, indent=2))
-    if summary.get("status") != OperationStatus.COMPLETED:
-        sys.exit(1)
+    echo_verdict(json.dumps(summary, indent=2), failed=summary.get("status") != OperationStatus.COMPLETED)
 
 
 @ops.command("stats")

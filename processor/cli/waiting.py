@@ -1,10 +1,14 @@
 """``wardbulk ops wait FILE``: a sender's way to its file's summary, without guessing the operation id.
 
-FILE is the path the file was dropped at, ``inbox/<operation>/<name>``. If it is still there when the
-command starts, the summary waited for is that of an operation registered after the start (the file's
-own, once the daemon claims it); if it is gone already (claimed in the moment between the drop and the
-command), it is that of the newest operation of that name and type. The summary is the one the daemon
-publishes last, so once it exists the result and errors files exist too.
+FILE is the path the file was dropped at, ``inbox/<operation>/<name>``. The newest operation id is
+read first, then where the file is:
+
+- still in the inbox, or claimed but not registered yet (``inbox/.processing/<op>/new~…__<name>``): the
+  summary waited for is that of an operation of that name registered after the start (the file's own);
+- neither (claimed and registered in the moment between the drop and the command): that of the newest
+  operation of that name and type.
+
+The summary is the one the daemon publishes last, so once it exists the result and errors files exist too.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from processor.adapters.database.models import BulkOperation
+from processor.adapters.inbox import PROCESSING_FOLDER
 from processor.adapters.outbox import OutboxFiles
 from processor.core.names import display_name
 from processor.core.operation_kinds import OperationType
@@ -56,7 +61,9 @@ def wait_for_summary(
     """The summary of FILE's operation (see the module's docstring), once published."""
     operation_type = operation_type_of(inbox_dir, file)
     name = display_name(file.name)
-    after = _newest_id(engine) if os.path.lexists(file) else None
+    newest = _newest_id(engine)  # before looking at the file: a claim registered meanwhile is above it
+    pending = os.path.lexists(file) or _claimed_unregistered(inbox_dir, operation_type, file.name)
+    after = newest if pending else None
     deadline = clock() + timeout_s
     while True:
         operation_id = _newest_named(engine, operation_type, name, after)
@@ -68,6 +75,16 @@ def wait_for_summary(
         if clock() >= deadline:
             raise WaitTimedOut(f"no summary for {file} after {timeout_s:g} s (is the daemon running?)")
         time.sleep(POLL_S)
+
+
+def _claimed_unregistered(inbox_dir: Path, operation_type: OperationType, name: str) -> bool:
+    """Whether a daemon has claimed a file of this name and not registered it yet (its claimed copy is
+    ``new~<owner>~<random>__<name>`` until its operation exists; see ``inbox.claim_name``)."""
+    folder = inbox_dir / PROCESSING_FOLDER / operation_type.value
+    try:
+        return any(entry.startswith("new~") and entry.endswith(f"__{name}") for entry in os.listdir(folder))
+    except OSError:
+        return False
 
 
 def _newest_id(engine: Engine) -> int:

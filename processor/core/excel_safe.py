@@ -1,9 +1,11 @@
 """Excel-safe cells (OWASP CSV injection): a text cell that Excel would run as a formula is neutralised.
 
-Only what wardbulk writes is changed; the database keeps the raw value. A cell that is plainly a phone
-number or a signed number (``+44 20 7946 0000``, ``-12.5``, ``+1 (555) 010-0101``: a sign, then only
-digits, spaces, dots, slashes, parentheses and hyphens) is left as it is: without a letter or another
-operator no function can run, and the apostrophe would spoil the value for whoever copies it on.
+Only what wardbulk writes is changed; the database keeps the raw value. A cell that is plainly a signed
+number (``-12.5``, ``+3``) or a phone number written with digits, spaces and parentheses after a plus
+(``+44 20 7946 0000``, ``+1 (555) 010 0101``) is left as it is: it holds no letter and no operator after
+its sign, so a spreadsheet can neither run a function nor compute anything from it, and the apostrophe
+would spoil the value for whoever copies it on. ``+1-555-0101`` or ``-1/2`` are neutralised: Excel would
+compute them.
 Files meant for machines (notifications.csv) are not neutralised at all.
 """
 
@@ -18,8 +20,8 @@ FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
 _ROW_MAY_NEED_CARE = re.compile(r"(?:^|\x00)[=+\-@\t\r\n]")
 
 
-# A sign, then a digit, then only what phone numbers and numbers are written with.
-_PLAIN_NUMBER = re.compile(r"[+-][ (]*\d[\d ().\-/]*")
+# A signed decimal number, or a plus, then ASCII digits, spaces and parentheses ending in a digit.
+_PLAIN_NUMBER = re.compile(r"[+-][0-9]+(?:\.[0-9]+)?|\+[0-9(][0-9 ()]*[0-9]")
 
 
 def neutralise(value: str) -> str:

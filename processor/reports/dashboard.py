@@ -44,6 +44,8 @@ CHART_DAYS = 30
 WINDOW_DAYS = 30  # the table's operations: the last 30 days (the chart's), today included
 TABLE_LIMIT = 2000  # at most this many rows, so that the page opens fast from a share
 RELOAD_S = 60
+RETRY_S = 5.0  # a failed build is tried again no sooner
+CLOSE_TIMEOUT_S = 30.0  # how long stopping waits for a build in progress
 OUTPUT_KINDS = ("result.csv", "errors.csv", "summary.json")
 
 STYLE = """
@@ -358,15 +360,19 @@ class DashboardWorker:
         self._stopping.set()
         self._wake.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join(timeout=CLOSE_TIMEOUT_S)
+            if self._thread.is_alive():  # a build stuck on the database or a share: never a 2nd writer
+                log.warning("dashboard_build_still_running", waited_s=CLOSE_TIMEOUT_S)
+                return
             self._thread = None
         if self._pending:
             self._build_logged()
 
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            # Asleep until a change; with one waiting for its turn, until the interval has passed.
-            self._wake.wait(timeout=self._interval_s if self._pending else None)
+            # Asleep until a change; with one waiting for its turn, until the interval has passed (at
+            # least RETRY_S, so that a build that keeps failing is not retried in a busy loop).
+            self._wake.wait(timeout=max(self._interval_s, RETRY_S) if self._pending else None)
             self._wake.clear()
             if not self._stopping.is_set() and self._debouncer.due():
                 self._build_logged()
@@ -376,5 +382,6 @@ class DashboardWorker:
         try:
             self._build()
         except Exception:
-            self._pending = True  # the next change, or close, tries again
+            self._pending = True  # tried again after RETRY_S, at the next change, or on close
+            self._debouncer.changed()
             log.exception("dashboard_failed")

@@ -369,3 +369,14 @@ def mark_outputs_purged(engine: Engine, operation_ids: set[int], now: datetime) 
             .where(BulkOperation.outputs_purged_at.is_(None))
             .values(outputs_purged_at=now)
         ).rowcount
+
+
+@translates_database_errors
+def recorded_inputs(engine: Engine, operation_ids: set[int]) -> dict[int, tuple[OperationType, str]]:
+    """The type and input name of each of these operations that exists (one query)."""
+    if not operation_ids:
+        return {}
+    query = select(BulkOperation.id, BulkOperation.operation_type, BulkOperation.input_file)
+    with engine.connect() as connection:
+        rows = connection.execute(query.where(is_among(connection, BulkOperation.id, list(operation_ids))))
+        return {row.id: (OperationType(row.operation_type), row.input_file or "") for row in rows}
