@@ -18,7 +18,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from bench import cases, postgres, reports, small_files
+from bench import cases, history, postgres, reports, small_files
 from bench.context import DEFAULT_POSTGRES_URL, BenchContext
 from bench.measure import BenchFailure
 from bench.meta import run_metadata
@@ -32,6 +32,7 @@ CASES: dict[str, Callable[[BenchContext], CaseResult]] = {
     "small_files": small_files.small_files,
     "reports": reports.reports,
     "import_postgres": postgres.import_postgres,
+    "history": history.history,
 }
 
 
@@ -60,7 +61,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         "--only", type=_case_list, default=list(CASES), help="CASE[,CASE]: " + ", ".join(CASES)
     )
     parser.add_argument("--workdir", type=Path, help="work folder (default: a fresh bench/.work/run-<time>)")
-    parser.add_argument("--postgres-url", default=DEFAULT_POSTGRES_URL, help="server for import_postgres")
+    parser.add_argument(
+        "--postgres-url", default=DEFAULT_POSTGRES_URL, help="server for import_postgres and history"
+    )
     parser.add_argument(
         "--no-write", action="store_true", help="do not write bench/RESULTS.md and results.json"
     )

@@ -38,7 +38,8 @@ from processor.logs import get_logger
 from processor.operations.registry import is_available
 from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, publish_all
 from processor.recovery import recover
-from processor.reports.dashboard import DashboardWorker, refresh_dashboard
+from processor.reports.dashboard import refresh_dashboard
+from processor.reports.dashboard_worker import DashboardWorker
 from processor.reports.schedules import run_schedule
 from processor.settings import ScheduleSettings, Settings, interval_seconds
 

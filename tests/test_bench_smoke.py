@@ -9,14 +9,19 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from bench import datagen
+from bench.context import DEFAULT_POSTGRES_URL
 from bench.measure import BenchFailure, percentile, run_measured
+from bench.postgres import libpq
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BENCH_DIR = REPO_ROOT / "bench"
@@ -64,6 +69,61 @@ def test_the_suite_measures_import_and_assignment_at_a_tiny_scale(tmp_path: Path
     assert meta["scale"] == 0.002 and meta["nproc"] >= 1 and len(meta["commit"]) == 40
     assert "import_patients 2,000 rows" in (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
     assert _mtimes() == before  # a quick run never overwrites the real table
+
+
+def _postgres_url() -> str:
+    """The server the history case seeds on (as the test suite's: ``WARDBULK_TEST_POSTGRES_URL``); skipped
+    when it is unreachable on a developer machine, a failure under CI."""
+    url = os.environ.get("WARDBULK_TEST_POSTGRES_URL", DEFAULT_POSTGRES_URL)
+    try:
+        psycopg.connect(libpq(make_url(url)), connect_timeout=5).close()
+    except psycopg.Error as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI requires PostgreSQL and it is unreachable: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    return url
+
+
+def test_the_history_case_seeds_and_measures_at_a_tiny_scale(tmp_path: Path) -> None:
+    """Seeded histories of 200, 1,000 (SQLite) and 200 operations (PostgreSQL): every command and build is
+    measured and checked (ops stats counts exactly the seeded operations), and each figure is beside the
+    same on a fresh database; the targets are those of the largest SQLite history."""
+    before = _mtimes()
+    command = [sys.executable, "-m", "bench", "--scale", "0.0002", "--only", "history", "--no-write"]
+    done = subprocess.run(
+        [*command, "--workdir", str(tmp_path), "--postgres-url", _postgres_url()],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    case = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))["cases"]["history"]
+    assert case["error"] is None
+    assert len(case["figures"]) == 3 * 9
+    for figure in case["figures"]:
+        assert _positive(figure["value"]), figure
+        assert figure["raw"] is None or (_positive(figure["raw"]) and _positive(figure["ratio"])), figure
+    targeted = [f["name"] for f in case["figures"] if f["met"] is not None]
+    assert targeted == [
+        "ops stats --json, 1,000 ops, SQLite",
+        "dashboard build, 1,000 ops, SQLite",
+        "dashboard build peak RSS, 1,000 ops, SQLite",
+        "small files with the history, 1,000 ops, SQLite",
+    ]
+    for key, operations in (("sqlite-200", 200), ("sqlite-1000", 1000), ("postgresql-200", 200)):
+        details = case["details"][key]
+        assert details["seeded"]["operations"] == operations
+        assert details["seeded"]["completed"] + details["seeded"]["failed"] == operations
+        assert details["middle_id"] == operations // 2
+        for side in ("with_history", "fresh"):
+            (burst,) = details[side]["small_files"]["runs"]  # one burst each below scale 0.1
+            assert burst["files"] == case["details"]["files"] == 1
+        assert set(details["fresh"]) == {"ops_stats", "dashboard", "dashboard_page_bytes", "small_files"}
+        assert len(details["files_per_s_ratio_by_round"]) == 1
+    assert not list((tmp_path / "cases").glob("history-*"))  # every workspace removed, none left failed
+    assert _mtimes() == before
 
 
 def test_the_generator_gives_the_same_bytes_for_the_same_seed(tmp_path: Path) -> None:

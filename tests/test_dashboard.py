@@ -16,7 +16,8 @@ from urllib.parse import unquote
 import pytest
 
 from processor.core.operation_kinds import OperationType
-from processor.reports.dashboard import Debouncer, refresh_dashboard
+from processor.reports.dashboard import refresh_dashboard
+from processor.reports.dashboard_worker import Debouncer
 from tests.conftest import REPO_ROOT, Workspace
 
 EVIL = "<img src=x onerror=alert(1)>.csv"
@@ -193,7 +194,7 @@ def test_the_page_reloads_itself_while_open_and_keeps_its_filters() -> None:
 
 
 def test_the_worker_builds_off_the_callers_thread_once_per_burst_and_once_more_on_close() -> None:
-    from processor.reports.dashboard import DashboardWorker
+    from processor.reports.dashboard_worker import DashboardWorker
 
     started, release, built = threading.Event(), threading.Event(), []
 
@@ -217,7 +218,7 @@ def test_the_worker_builds_off_the_callers_thread_once_per_burst_and_once_more_o
 
 
 def test_a_failing_build_is_logged_and_tried_again_on_close() -> None:
-    from processor.reports.dashboard import DashboardWorker
+    from processor.reports.dashboard_worker import DashboardWorker
 
     calls: list[int] = []
 
@@ -246,7 +247,7 @@ def test_the_headline_gives_the_file_success_rate_first_and_the_record_rate_besi
 
 def test_a_build_that_keeps_failing_is_not_retried_in_a_busy_loop() -> None:
     """With no debounce at all, a failing build is tried again only every few seconds, not at full CPU."""
-    from processor.reports.dashboard import DashboardWorker
+    from processor.reports.dashboard_worker import DashboardWorker
 
     calls: list[int] = []
 
@@ -261,3 +262,15 @@ def test_a_build_that_keeps_failing_is_not_retried_in_a_busy_loop() -> None:
     assert 1 <= len(calls) <= 2
     worker._stopping.set()  # stop without close's final attempt
     worker._wake.set()
+
+
+def test_a_page_that_takes_long_to_build_is_rebuilt_less_often() -> None:
+    """Years of history make a slow page: the pause after a build grows with it, so the page never
+    takes more than about a tenth of a core from file processing."""
+    from processor.reports.dashboard_worker import LOAD_FACTOR, DashboardWorker
+
+    worker = DashboardWorker(lambda: time.sleep(0.05), 0.0, time.monotonic)
+    worker.start()
+    worker.changed()
+    worker.close()
+    assert worker._debouncer.interval_s >= LOAD_FACTOR * 0.05

@@ -126,6 +126,14 @@ def _with_initiator() -> Any:
     return select(BulkOperation, User.username).outerjoin(User, User.id == BulkOperation.initiated_by_id)
 
 
+def count_operations(engine: Engine, wanted: HistoryFilter) -> int:
+    """How many operations match ``wanted``'s filters (its page aside): one count over the range of the
+    index its filter seeks (a recent date range is a short range of the creation-time index)."""
+    query = select(func.count()).select_from(BulkOperation).where(*_conditions(wanted))
+    with engine.connect() as connection:
+        return int(connection.execute(query).scalar_one())
+
+
 def list_operations(engine: Engine, wanted: HistoryFilter) -> list[dict[str, Any]]:
     """Operations matching ``wanted``, newest first, at most ``wanted.limit``, with ids below
     ``wanted.before`` when it is given: the next page starts before the last id of this one.
