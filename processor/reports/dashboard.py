@@ -33,7 +33,7 @@ from processor.adapters.database.history import (
     HistoryFilter,
     count_operations,
     list_operations,
-    operation_stats,
+    operation_totals,
 )
 from processor.adapters.folders import REPORTS_FOLDER
 from processor.adapters.outbox import PARTIAL_SUFFIX, OutboxFiles, fsync_directory
@@ -297,7 +297,7 @@ def refresh_dashboard(
     since = now - timedelta(days=WINDOW_DAYS - 1)
     recent = HistoryFilter(since=since.date(), limit=limit)
     operations = list_operations(engine, recent)
-    totals = operation_stats(engine)["all"]
+    totals = operation_totals(engine)  # the cards show no durations: no walk along the duration index
     in_window = count_operations(engine, recent)
     page = render_dashboard(operations, totals, outbox_dir, now, Window(since, in_window), strays)
     return write_dashboard(outbox_dir, page)

@@ -202,7 +202,19 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
             yield connection
 
 
-def _totals_by_type(connection: Connection, conditions: list[ColumnElement[bool]]) -> dict[str, _Totals]:
+def operation_totals(engine: Engine, wanted: HistoryFilter | None = None) -> dict[str, Any]:
+    """``operation_stats(...)["all"]`` without the durations (``median_s`` and ``p95_s`` None): the
+    counts and the record success rate, from the totals index alone, for a page that shows no durations.
+    """
+    conditions = _conditions(wanted or HistoryFilter(), walking=True)
+    with _snapshot(engine) as connection:
+        totals = _totals_by_type(connection, conditions, with_unfinished=False)
+    return _summary(_Totals.of(totals.values()), {"median_s": None, "p95_s": None})
+
+
+def _totals_by_type(
+    connection: Connection, conditions: list[ColumnElement[bool]], with_unfinished: bool = True
+) -> dict[str, _Totals]:
     """Counts and record sums per type (types in name order), from the (type, status, records) index
     alone, then how many of each type's operations have no duration (a seek per type)."""
     query = (
@@ -219,7 +231,7 @@ def _totals_by_type(connection: Connection, conditions: list[ColumnElement[bool]
     totals: dict[str, _Totals] = {}
     for kind, status, count, records, successful in connection.execute(query):
         totals.setdefault(kind, _Totals()).add(_status_totals(status, count, records, successful))
-    if totals:
+    if totals and with_unfinished:
         for kind, unfinished in connection.execute(_unfinished(conditions, sorted(totals))):
             totals[kind].finished -= unfinished
     return dict(sorted(totals.items()))
