@@ -409,3 +409,11 @@ def test_the_list_command_pages_with_before(installed: tuple[Path, dict[str, str
     assert next_page_command(run_cli("ops", "list", "--limit", "6", cwd=cwd, env=env).stdout) is None
     assert len(json.loads(run_cli("ops", "list", "--limit", "2", "--json", cwd=cwd, env=env).stdout)) == 2
     assert run_cli("ops", "list", "--before", "0", cwd=cwd, env=env).returncode == 2
+
+
+def test_the_dashboards_totals_are_the_statistics_without_durations(history: Database) -> None:
+    from processor.adapters.database.history import operation_totals
+
+    expected = operation_stats(history.engine)["all"] | {"median_s": None, "p95_s": None}
+    assert operation_totals(history.engine) == expected
+    assert operation_totals(history.engine)["operations"] > 0
