@@ -21,7 +21,7 @@ from processor.adapters import retention
 from processor.adapters.database import operation_records as records
 from processor.adapters.folders import REJECTED_FOLDER, REPORTS_FOLDER, UNKNOWN_FOLDER
 from processor.adapters.inbox import moved_name
-from processor.adapters.outbox import OutboxFiles
+from processor.adapters.outbox import OutboxFiles, report_operation_id
 from processor.core.names import display_name
 from processor.core.operation_kinds import OperationType
 from processor.logs import get_logger
@@ -45,19 +45,19 @@ def purge_expired(settings: Settings, engine: Engine, now: datetime, dry_run: bo
     """Delete the archive's and the outbox's expired files; mark the operations whose outputs went."""
     moment = now.timestamp()
     archive = retention.expired_archive(settings.archive_dir, settings.archive_retention_days, moment)
-    outbox = retention.expired_outbox(settings.outbox_dir, settings.outbox_retention_days, moment)
+    outbox = retention.purge_outbox(settings.outbox_dir, settings.outbox_retention_days, moment, dry_run)
     if dry_run:
-        return Housekept(archive, outbox, [], 0, dry_run=True)
+        return Housekept(archive, outbox.removed, [], 0, dry_run=True)
     archive, archive_failed = retention.remove_all(archive)
     retention.remove_empty_date_folders(settings.archive_dir)
-    outbox, outbox_failed = retention.remove_all(outbox)
-    for path, error in [*archive_failed, *outbox_failed]:
+    failed = [*archive_failed, *outbox.failed]
+    for path, error in failed:
         log.warning("purge_failed", file=display_name(path.name), folder=path.parent.name, error=error)
-    marked = records.mark_outputs_purged(engine, owners_of(engine, settings.outbox_dir, outbox), now)
+    owners = owners_of(engine, settings.outbox_dir, outbox.removed)
+    marked = records.mark_outputs_purged(engine, owners, now)
     log.info("archive_purged", files_removed=len(archive), retention_days=settings.archive_retention_days)
-    log.info("outbox_purged", files_removed=len(outbox), operations_marked=marked)
-    failed = [path for path, _ in [*archive_failed, *outbox_failed]]
-    return Housekept(archive, outbox, failed, marked, dry_run=False)
+    log.info("outbox_purged", files_removed=len(outbox.removed), operations_marked=marked)
+    return Housekept(archive, outbox.removed, [path for path, _ in failed], marked, dry_run=False)
 
 
 def owners_of(engine: Engine, outbox_dir: Path, removed: list[Path]) -> set[int]:
@@ -79,7 +79,7 @@ def _owner(outbox_dir: Path, path: Path, recorded: dict[int, tuple[OperationType
     if folder == UNKNOWN_FOLDER:
         return None
     if folder == REPORTS_FOLDER:
-        return retention.operation_id_of(path.name)
+        return report_operation_id(path.name)
     for tag in retention.operation_tags(path.name):
         if tag in recorded and path.name in _names_of(outbox_dir, tag, *recorded[tag], folder):
             return tag

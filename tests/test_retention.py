@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from processor.adapters.retention import operation_id_of, operation_tags, purge_outbox
+from processor.adapters.outbox import report_operation_id
+from processor.adapters.retention import operation_tags, purge_outbox
 from tests.conftest import Workspace, run_cli
 
 DAY = 86_400
@@ -102,7 +103,7 @@ def test_the_operations_an_outbox_name_may_belong_to_are_its_op_tags(name: str, 
     ],
 )
 def test_a_report_belongs_to_the_operation_its_tag_names(name: str, operation_id: int | None) -> None:
-    assert operation_id_of(name) == operation_id
+    assert report_operation_id(name) == operation_id
 
 
 def cli_env(workspace: Workspace) -> dict[str, str]:

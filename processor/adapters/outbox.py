@@ -245,7 +245,15 @@ def write_atomically(path: Path, data: dict[str, Any]) -> None:
     fsync_directory(path.parent)
 
 
-_STAMPED = re.compile(r"^(?P<base>.+)-\d{8}T\d{6}Z-op\d+(?:-line\d+)?\.csv$")
+# A report file of an operation: ``report_file_name`` with an ``op<N>`` (and ``-line<L>``) tag.
+_STAMPED = re.compile(r"^(?P<base>.+)-\d{8}T\d{6}Z-op(?P<operation>\d+)(?:-line\d+)?\.csv$")
+
+
+def report_operation_id(name: str) -> int | None:
+    """The operation that wrote the report file ``name`` (None for a ``-latest`` copy or a scheduled
+    report, whose names carry no operation)."""
+    match = _STAMPED.match(name)
+    return int(match.group("operation")) if match else None
 
 
 def report_partial(outbox_dir: Path, name: str, owner_token: str) -> Path:

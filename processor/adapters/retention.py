@@ -33,7 +33,6 @@ LATEST_SUFFIX = "-latest.csv"
 # The operation an outbox name belongs to: the last ``op<N>`` between separators (a sender's own name
 # may hold another: ``x.op1.csv`` processed as operation 7 gives ``x.op1.op7.summary.json``).
 _OPERATION_TAG = re.compile(r"(?:^|[.-])op(\d+)(?=[.-]|$)")
-_REPORT_TAG = re.compile(r"-op(\d+)(?:-line\d+)?\.csv$")
 
 
 @dataclass
@@ -43,10 +42,6 @@ class Purge:
     removed: list[Path] = field(default_factory=list)
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (entry, the error's name)
     operation_ids: set[int] = field(default_factory=set)  # every op<N> in the removed names
-
-    @property
-    def count(self) -> int:
-        return len(self.removed)
 
 
 def purge_archive(archive_dir: Path, retention_days: int, now: float | None = None) -> int:
@@ -114,12 +109,6 @@ def operation_tags(name: str) -> list[int]:
     to (a sender's own name may hold one too: ``x.op1.csv`` processed as 7 gives ``x.op1.op7.summary.json``,
     and ``data.op3`` rejected as 7 gives ``data.op7.op3``)."""
     return [int(tag) for tag in reversed(_OPERATION_TAG.findall(name))]
-
-
-def operation_id_of(name: str) -> int | None:
-    """The operation a report file of wardbulk's own naming belongs to (``…-op<N>[-line<L>].csv``)."""
-    found = _REPORT_TAG.search(name)
-    return int(found.group(1)) if found else None
 
 
 def _cutoff(retention_days: int, now: float | None) -> float:

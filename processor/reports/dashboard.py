@@ -36,8 +36,7 @@ from processor.adapters.database.history import (
     operation_totals,
 )
 from processor.adapters.folders import REPORTS_FOLDER
-from processor.adapters.outbox import PARTIAL_SUFFIX, OutboxFiles, fsync_directory
-from processor.adapters.retention import operation_id_of
+from processor.adapters.outbox import PARTIAL_SUFFIX, OutboxFiles, fsync_directory, report_operation_id
 from processor.core.operation_kinds import OperationType
 
 DASHBOARD_NAME = "dashboard.html"
@@ -120,7 +119,7 @@ def reports_by_operation(outbox_dir: Path) -> dict[int, list[str]]:
     except FileNotFoundError:
         return found
     for entry in entries:
-        operation_id = operation_id_of(entry.name)
+        operation_id = report_operation_id(entry.name)
         if operation_id is not None and not entry.name.startswith(".") and entry.is_file():
             found.setdefault(operation_id, []).append(entry.name)
     return found
