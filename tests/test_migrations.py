@@ -36,6 +36,8 @@ SCHEMA_TABLES = {
     "scheduled_runs",
     "file_claims",
     "bed_transfers",
+    "operation_tallies",
+    "operation_duration_tallies",
 }
 
 

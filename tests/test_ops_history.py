@@ -342,8 +342,9 @@ def test_stats_load_no_operation_into_python(database: Database) -> None:
     try:
         operation_stats(database.engine)
         assert loaded == []
-        # Totals, the unfinished per type, a median and a p95 per type and over all: not one per row.
-        assert len([sql for sql in statements if sql.startswith("SELECT")]) == 2 + 2 * (len(TYPES) + 1)
+        # The totals; per type and over all, the duration buckets, then the one or two middle durations
+        # and the p95: not one statement per row.
+        assert len([sql for sql in statements if sql.startswith("SELECT")]) <= 1 + 4 * (len(TYPES) + 1)
         list_operations(database.engine, HistoryFilter(limit=5))  # the listener does see objects loaded
     finally:
         event.remove(BulkOperation, "load", on_load)

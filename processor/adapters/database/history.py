@@ -14,15 +14,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, func, select
+from sqlalchemy import ColumnElement, Connection, Engine, Numeric, func, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
 from processor.adapters.database.models import OPERATION_DURATION, BulkOperation, User
+from processor.adapters.database.tallies import OperationDurationTally, OperationTally, bucket_bounds
 from processor.core.operation_types import OperationStatus
 
 IN_PROGRESS = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
@@ -204,70 +206,125 @@ def _snapshot(engine: Engine) -> Iterator[Connection]:
 
 def operation_totals(engine: Engine, wanted: HistoryFilter | None = None) -> dict[str, Any]:
     """``operation_stats(...)["all"]`` without the durations (``median_s`` and ``p95_s`` None): the
-    counts and the record success rate, from the totals index alone, for a page that shows no durations.
-    """
-    conditions = _conditions(wanted or HistoryFilter(), walking=True)
-    with _snapshot(engine) as connection:
-        totals = _totals_by_type(connection, conditions, with_unfinished=False)
+    counts and the record success rate alone, for a page that shows no durations (one small read)."""
+    with engine.connect() as connection:
+        totals = _totals_by_type(connection, wanted or HistoryFilter())
     return _summary(_Totals.of(totals.values()), {"median_s": None, "p95_s": None})
 
 
-def _totals_by_type(
-    connection: Connection, conditions: list[ColumnElement[bool]], with_unfinished: bool = True
-) -> dict[str, _Totals]:
-    """Counts and record sums per type (types in name order), from the (type, status, records) index
-    alone, then how many of each type's operations have no duration (a seek per type)."""
+def _totals_by_type(connection: Connection, wanted: HistoryFilter) -> dict[str, _Totals]:
+    """Counts and record sums per type (types in name order) from the tallies: a sum over one row per
+    type, status and day, whatever the number of operations."""
+    tally = OperationTally
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.operation_type:
+        conditions.append(tally.operation_type == wanted.operation_type)
+    if wanted.status:
+        conditions.append(tally.status == wanted.status)
+    if wanted.since:
+        conditions.append(tally.created_on >= wanted.since)
+    if wanted.until:
+        conditions.append(tally.created_on <= wanted.until)
+    operations = func.sum(tally.operations)
     query = (
         select(
-            BulkOperation.operation_type,
-            BulkOperation.status,
-            func.count(),
-            func.sum(BulkOperation.total_records),
-            func.sum(BulkOperation.successful_records),
+            tally.operation_type,
+            tally.status,
+            operations,
+            func.sum(tally.total_records),
+            func.sum(tally.successful_records),
+            func.sum(tally.finished),
         )
         .where(*conditions)
-        .group_by(BulkOperation.operation_type, BulkOperation.status)
+        .group_by(tally.operation_type, tally.status)
+        .having(operations > 0)  # a key whose operations all changed status or went keeps a row of zeros
     )
     totals: dict[str, _Totals] = {}
-    for kind, status, count, records, successful in connection.execute(query):
-        totals.setdefault(kind, _Totals()).add(_status_totals(status, count, records, successful))
-    if totals and with_unfinished:
-        for kind, unfinished in connection.execute(_unfinished(conditions, sorted(totals))):
-            totals[kind].finished -= unfinished
+    for kind, status, count, records, successful, finished in connection.execute(query):
+        totals.setdefault(kind, _Totals()).add(_status_totals(status, count, records, successful, finished))
     return dict(sorted(totals.items()))
 
 
-def _status_totals(status: str, count: int, records: int, successful: int) -> _Totals:
+def _status_totals(status: str, count: int, records: int, successful: int, finished: int) -> _Totals:
     return _Totals(
-        operations=count,
-        completed=count if status == OperationStatus.COMPLETED else 0,
-        in_progress=count if status in IN_PROGRESS else 0,
-        failed=count if status == OperationStatus.FAILED else 0,
-        records=records,
-        successful_records=successful,
-        finished=count,  # less the unfinished ones, counted apart
+        operations=int(count),
+        completed=int(count) if status == OperationStatus.COMPLETED else 0,
+        in_progress=int(count) if status in IN_PROGRESS else 0,
+        failed=int(count) if status == OperationStatus.FAILED else 0,
+        records=int(records),
+        successful_records=int(successful),
+        finished=int(finished),
     )
 
 
-def _unfinished(conditions: list[ColumnElement[bool]], kinds: list[str]) -> Any:
-    """Operations without a duration, per type. Naming the types lets the database seek each one's
-    (type, NULL) range of the duration index instead of reading all of it."""
-    return (
-        select(BulkOperation.operation_type, func.count())
-        .where(*conditions, BulkOperation.operation_type.in_(kinds), OPERATION_DURATION.is_(None))
-        .group_by(BulkOperation.operation_type)
-    )
+@dataclass(frozen=True)
+class _Durations:
+    """Where the durations of the operations matching a filter are ranked: ``conditions`` select them
+    in the duration indexes; ``buckets`` (bucket, operations), shortest first, count them per bucket of
+    the duration tallies, or are None when the filter has days (the tallies of durations have none)."""
+
+    conditions: list[ColumnElement[bool]]
+    buckets: list[tuple[int, int]] | None
+
+    def at(self, connection: Connection, finished: int, first: int, count: int) -> list[float]:
+        """The durations of ranks ``first`` .. ``first + count - 1`` (1-based, shortest first) among the
+        ``finished`` ones."""
+        if self.buckets is None:
+            return _walked(connection, self.conditions, finished, first, count)
+        return [self._in_bucket(connection, rank) for rank in range(first, first + count)]
+
+    def _in_bucket(self, connection: Connection, rank: int) -> float:
+        """The duration of ``rank``: its bucket from the tallies, then a walk along the duration index
+        within that bucket only (at most its operations), however many operations there are."""
+        below = 0
+        for bucket, operations in self.buckets or ():
+            if rank <= below + operations:
+                lowest, beyond = bucket_bounds(bucket)
+                in_bucket = [*self.conditions, _seconds(connection, beyond) > OPERATION_DURATION]
+                if lowest is not None:
+                    in_bucket.append(_seconds(connection, lowest) <= OPERATION_DURATION)
+                query = select(OPERATION_DURATION).where(*in_bucket).order_by(OPERATION_DURATION)
+                return float(connection.scalars(query.offset(rank - below - 1).limit(1)).one())
+            below += operations
+        raise LookupError(f"rank {rank} beyond the {below} tallied durations")
 
 
-def _durations_at(
+def _seconds(connection: Connection, microseconds: int) -> Any:
+    """``microseconds`` as seconds, typed as the duration expression is on this database, so that the
+    comparison uses its index: an exact numeric on PostgreSQL; on SQLite the same float as the
+    expression's (an integer divided once by a million)."""
+    if connection.dialect.name == "postgresql":
+        return literal(Decimal(microseconds).scaleb(-6), Numeric())
+    return microseconds / 1_000_000
+
+
+def _durations(connection: Connection, wanted: HistoryFilter, kind: str | None) -> _Durations:
+    """The ranking of ``wanted``'s durations, of type ``kind`` (None: all types)."""
+    conditions = _conditions(wanted, walking=True)
+    if kind is not None:
+        conditions.append(BulkOperation.operation_type == kind)
+    if wanted.since or wanted.until:
+        return _Durations(conditions, None)
+    tally = OperationDurationTally
+    operations = func.sum(tally.operations)
+    query = select(tally.bucket_us, operations).group_by(tally.bucket_us).having(operations > 0)
+    if kind is not None:
+        query = query.where(tally.operation_type == kind)
+    if wanted.status:
+        query = query.where(tally.status == wanted.status)
+    buckets = [
+        (int(bucket), int(count)) for bucket, count in connection.execute(query.order_by(tally.bucket_us))
+    ]
+    return _Durations(conditions, buckets)
+
+
+def _walked(
     connection: Connection, conditions: list[ColumnElement[bool]], finished: int, first: int, count: int
 ) -> list[float]:
-    """The durations of ranks ``first`` .. ``first + count - 1`` (1-based, shortest first) among the
-    ``finished`` operations with a duration matching ``conditions``, shortest first.
-
-    One walk along the duration index from its nearer end: a median walks half the operations' index
-    entries, a p95 a twentieth, and nothing is sorted. Equal durations are equal values, so which of
-    them holds a rank does not matter.
+    """The durations of ranks ``first`` .. ``first + count - 1`` by one walk along the duration index
+    from its nearer end, for a filter with days: a median walks half the operations' index entries, a
+    p95 a twentieth, and nothing is sorted. Equal durations are equal values, so which of them holds a
+    rank does not matter.
     """
     query = select(OPERATION_DURATION).where(*conditions, OPERATION_DURATION.is_not(None)).limit(count)
     above = finished - (first + count - 1)
@@ -276,16 +333,14 @@ def _durations_at(
     return list(reversed(connection.scalars(query.order_by(OPERATION_DURATION.desc()).offset(above)).all()))
 
 
-def _median_and_p95(
-    connection: Connection, conditions: list[ColumnElement[bool]], finished: int
-) -> dict[str, float | None]:
+def _median_and_p95(connection: Connection, durations: _Durations, finished: int) -> dict[str, float | None]:
     """The median (the mean of the two middle values for an even count, as ``statistics.median``) and
     the nearest-rank p95 (the value at rank ceil(0.95 n)) of the durations, rounded to milliseconds."""
     if not finished:
         return {"median_s": None, "p95_s": None}
-    middle = _durations_at(connection, conditions, finished, (finished + 1) // 2, 2 - finished % 2)
+    middle = durations.at(connection, finished, (finished + 1) // 2, 2 - finished % 2)
     median = middle[0] if finished % 2 else (middle[0] + middle[1]) / 2
-    (p95,) = _durations_at(connection, conditions, finished, math.ceil(0.95 * finished), 1)
+    (p95,) = durations.at(connection, finished, math.ceil(0.95 * finished), 1)
     return {"median_s": round(median, 3), "p95_s": round(p95, 3)}
 
 
@@ -307,24 +362,26 @@ def operation_stats(engine: Engine, wanted: HistoryFilter | None = None) -> dict
     overall and per operation type, of the operations matching ``wanted`` (``limit`` and ``before``
     ignored). Durations count the operations with both a start and a completion time.
 
-    Computed by the database from indexes, in one snapshot: no row is loaded, and the time grows with
-    the number of operations by about a quarter of a second per million on SQLite.
+    Computed by the database in one snapshot, no row loaded: the counts from the tallies; each median
+    and p95 found in its bucket of the duration tallies and read from the duration index within it (a
+    filter with days walks that index instead, checking the days in it).
     """
-    conditions = _conditions(wanted or HistoryFilter(), walking=True)
+    wanted = wanted or HistoryFilter()
     with _snapshot(engine) as connection:
-        by_type = _totals_by_type(connection, conditions)
-        summaries = {kind: _type_summary(connection, conditions, kind, of) for kind, of in by_type.items()}
+        by_type = _totals_by_type(connection, wanted)
+        summaries = {kind: _type_summary(connection, wanted, kind, of) for kind, of in by_type.items()}
         overall = _Totals.of(by_type.values())
         if len(summaries) == 1:  # all the operations are of one type: its durations are theirs
             (only,) = summaries.values()
             durations = {"median_s": only["median_s"], "p95_s": only["p95_s"]}
         else:
-            durations = _median_and_p95(connection, conditions, overall.finished)
+            durations = _median_and_p95(connection, _durations(connection, wanted, None), overall.finished)
     return {"all": _summary(overall, durations), "by_type": summaries}
 
 
 def _type_summary(
-    connection: Connection, conditions: list[ColumnElement[bool]], kind: str, totals: _Totals
+    connection: Connection, wanted: HistoryFilter, kind: str, totals: _Totals
 ) -> dict[str, Any]:
-    of_kind = [*conditions, BulkOperation.operation_type == kind]
-    return _summary(totals, _median_and_p95(connection, of_kind, totals.finished))
+    return _summary(
+        totals, _median_and_p95(connection, _durations(connection, wanted, kind), totals.finished)
+    )

@@ -14,81 +14,36 @@ Patient safety is enforced here, by the database itself, not only by code:
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import date, datetime
 
 from sqlalchemy import (
     CheckConstraint,
     Date,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
-    MetaData,
     String,
     Text,
-    TypeDecorator,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
+# Base is re-exported: whoever takes it from here has every table of the ward database registered on it.
+from processor.adapters.database.base import Base as Base  # noqa: PLC0414 (an explicit re-export, for mypy)
+from processor.adapters.database.base import UtcDateTime, enum_values, one_of
 from processor.adapters.database.durations import OperationDuration
+
+# Imported here so that every user of the models (migrations, tests) knows the tallies' tables too.
+from processor.adapters.database.tallies import OperationDurationTally as OperationDurationTally  # noqa: PLC0414
+from processor.adapters.database.tallies import OperationTally as OperationTally  # noqa: PLC0414
 from processor.core.operation_kinds import CARE_EVENTS, OPERATION_NAMES
 from processor.core.operation_types import BedStatus, OperationStatus
-
-NAMING_CONVENTION = {
-    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
-    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-}
 
 GENDERS = ("M", "F", "O", "U")
 DISCHARGE_STATUSES = ("recovered", "transferred", "against_medical_advice", "deceased", "other")
 NOTIFICATION_KINDS = CARE_EVENTS  # the descriptors' caregiver notification kinds
 NOTIFICATION_STATUSES = ("queued", "skipped")
-
-
-def _one_of(column: str, values: tuple[str, ...]) -> str:
-    quoted = ", ".join(f"'{value}'" for value in values)
-    return f"{column} IN ({quoted})"
-
-
-def _enum_values(enum: type[OperationStatus] | type[BedStatus]) -> tuple[str, ...]:
-    return tuple(member.value for member in enum)
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timezone-aware UTC datetime on every backend (SQLite keeps no zone; PostgreSQL does).
-
-    Naive datetimes are refused on the way in: a time without a zone is ambiguous, and we never guess.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        value = value.astimezone(UTC)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class Base(DeclarativeBase):
-    """Declarative base with constraint names that migrations can refer to."""
-
-    metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
 class User(Base):
@@ -110,9 +65,7 @@ class Patient(Base):
     """A patient; ``mrn`` is the hospital's patient identifier (``patient_id`` in CSV files)."""
 
     __tablename__ = "patients"
-    __table_args__ = (
-        CheckConstraint(f"gender IS NULL OR {_one_of('gender', GENDERS)}", name="gender_known"),
-    )
+    __table_args__ = (CheckConstraint(f"gender IS NULL OR {one_of('gender', GENDERS)}", name="gender_known"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), unique=True)
@@ -154,7 +107,7 @@ class WardBed(Base):
 
     __tablename__ = "ward_beds"
     __table_args__ = (
-        CheckConstraint(_one_of("status", _enum_values(BedStatus)), name="status_known"),
+        CheckConstraint(one_of("status", enum_values(BedStatus)), name="status_known"),
         CheckConstraint(
             "(status = 'occupied') = (current_patient_id IS NOT NULL)",
             name="occupied_iff_patient",
@@ -217,7 +170,7 @@ class PatientDischarge(Base):
 
     __tablename__ = "patient_discharges"
     __table_args__ = (
-        CheckConstraint(_one_of("discharge_status", DISCHARGE_STATUSES), name="discharge_status_known"),
+        CheckConstraint(one_of("discharge_status", DISCHARGE_STATUSES), name="discharge_status_known"),
         # The reports read the discharges of a period (and the stays ending after a day) from this index
         # alone, without visiting each discharge's row: it holds every column they need of it.
         Index(
@@ -244,8 +197,8 @@ class PatientNotification(Base):
 
     __tablename__ = "patient_notifications"
     __table_args__ = (
-        CheckConstraint(_one_of("kind", NOTIFICATION_KINDS), name="kind_known"),
-        CheckConstraint(_one_of("status", NOTIFICATION_STATUSES), name="status_known"),
+        CheckConstraint(one_of("kind", NOTIFICATION_KINDS), name="kind_known"),
+        CheckConstraint(one_of("status", NOTIFICATION_STATUSES), name="status_known"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -264,8 +217,8 @@ class BulkOperation(Base):
     __table_args__ = (
         # From the operation descriptors: a new operation type needs a migration that widens this
         # (tests/test_check_constraints.py compares the migrated constraint with the descriptors).
-        CheckConstraint(_one_of("operation_type", OPERATION_NAMES), name="operation_type_known"),
-        CheckConstraint(_one_of("status", _enum_values(OperationStatus)), name="status_known"),
+        CheckConstraint(one_of("operation_type", OPERATION_NAMES), name="operation_type_known"),
+        CheckConstraint(one_of("status", enum_values(OperationStatus)), name="status_known"),
         Index("ix_bulk_operations_status_created_at", "status", text("created_at DESC")),
         Index("ix_bulk_operations_initiated_by_created_at", "initiated_by_id", text("created_at DESC")),
         Index("ix_bulk_operations_type_sha256", "operation_type", "sha256"),
@@ -274,15 +227,6 @@ class BulkOperation(Base):
         Index("ix_bulk_operations_operation_type_id", "operation_type", "id"),
         Index("ix_bulk_operations_status_id", "status", "id"),
         Index("ix_bulk_operations_created_at_id", "created_at", "id"),
-        # The history statistics' totals per type and status, filtered by date, from this index alone.
-        Index(
-            "ix_bulk_operations_type_status_totals",
-            "operation_type",
-            "status",
-            "total_records",
-            "successful_records",
-            "created_at",
-        ),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from processor.adapters.database.models import Base, UtcDateTime
+from processor.adapters.database.base import Base, UtcDateTime
 
 
 class BedTransfer(Base):
