@@ -9,8 +9,13 @@
   The handler only records the signal (``SignalRelay``): logging or taking a lock inside a handler can
   deadlock or raise a reentrant-call error in the very code it interrupted, and lose the stop.
 - No entry stops the loop: an entry that cannot be claimed is logged and left; one that fails in any
-  other way ends as its own failed summary (``pipeline``); only faults of the host back off.
-- ``once``: process every file present at start as soon as it is ready, then exit.
+  other way ends as its own failed summary (``pipeline``).
+- A fault of the host (a disk full or read-only, a share gone, the database unable to write) is a pause,
+  never a verdict (``HostPause``): no new file is claimed, claimed ones wait, and when the host can go
+  on, recovery finishes the waiting files in arrival order before the queue goes on. A file that would
+  not fit in the free space is not started: the pause waits for room.
+- ``once``: process every file present at start as soon as it is ready, then exit; if the host makes it
+  pause, it exits at once with ``HOST_PAUSED_EXIT`` (the files wait for the next run).
 """
 
 from __future__ import annotations
@@ -19,7 +24,6 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -27,8 +31,10 @@ from pathlib import Path
 from processor.adapters import entries, inbox, retention
 from processor.adapters.arrivals import ArrivalQueue
 from processor.adapters.inbox import InboxFile
+from processor.adapters.owners import token
 from processor.adapters.scheduler import add_daily_job, add_report_job, build_scheduler, soon
 from processor.adapters.signals import SignalRelay
+from processor.adapters.storage import MIB
 from processor.adapters.strays import find_strays, write_note
 from processor.adapters.watcher import Sighting, start_watching
 from processor.core.names import display_name
@@ -36,7 +42,9 @@ from processor.core.operation_kinds import OPERATION_NAMES, OperationType
 from processor.housekeeping import purge_expired
 from processor.logs import get_logger
 from processor.operations.registry import is_available
-from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, publish_all
+from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, is_host_fault, publish_all
+from processor.pipeline.pause import HostPause
+from processor.pipeline.publisher import Publisher
 from processor.recovery import recover
 from processor.reports.dashboard import refresh_dashboard
 from processor.reports.dashboard_worker import DashboardWorker
@@ -45,70 +53,9 @@ from processor.settings import ScheduleSettings, Settings, interval_seconds
 
 log = get_logger(__name__)
 TICK_S = 0.1
+HOST_PAUSED_EXIT = 75  # EX_TEMPFAIL: ``run --once`` met a fault of the host; its files wait for the next run
 MAX_BACKOFF_S = 60.0
 DASHBOARD_EVERY_S = 300
-MAX_UNPUBLISHED = 64  # files committed ahead of the publisher before the loop waits for it
-
-
-class Publisher:
-    """Publishes committed files on a thread of its own, in commit order, while the loop goes on.
-
-    The loop hands over each file once its transaction has committed (``decide_claimed``); publishing it
-    (renames into the outbox, their fsyncs, moving the input: ``publish_all``) then overlaps with the
-    next file, and the files that queued up meanwhile are published as one batch, with one fsync per
-    folder and step for all of them. Until then a committed file waits bound to its operation in the
-    processing area: if the process dies first, recovery publishes it at the next start, as after any
-    crash between a commit and the outbox. ``drain`` waits until all handed over is published.
-    """
-
-    def __init__(self, publish: Callable[[list[Decided]], object]) -> None:
-        self._publish = publish
-        self._waiting: list[Decided] = []
-        self._busy = False
-        self._closed = False
-        self._changed = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
-        self._thread.start()
-
-    def submit(self, decided: Decided) -> None:
-        """Queue a committed file (waiting while ``MAX_UNPUBLISHED`` are queued already)."""
-        with self._changed:
-            self._changed.wait_for(lambda: len(self._waiting) < MAX_UNPUBLISHED)
-            self._waiting.append(decided)
-            self._changed.notify_all()
-
-    def drain(self) -> None:
-        """Return once every file submitted so far is published (or its publishing failed)."""
-        with self._changed:
-            self._changed.wait_for(lambda: not self._waiting and not self._busy)
-
-    def close(self) -> None:
-        """Publish what is left, then end the thread."""
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-        self._thread.join()
-
-    def _next_batch(self) -> list[Decided]:
-        """Everything queued, once there is something (empty only when closed and done)."""
-        with self._changed:
-            self._changed.wait_for(lambda: bool(self._waiting) or self._closed)
-            batch, self._waiting = self._waiting, []
-            self._busy = bool(batch)
-            self._changed.notify_all()
-            return batch
-
-    def _run(self) -> None:
-        while batch := self._next_batch():
-            try:
-                self._publish(batch)
-            except Exception:
-                # Committed, still bound in the processing area: the next recovery publishes them.
-                log.exception("publish_failed", operation_ids=[d.job.operation_id for d in batch])
-            finally:
-                with self._changed:
-                    self._busy = False
-                    self._changed.notify_all()
 
 
 def available_operation_types() -> list[OperationType]:
@@ -142,6 +89,8 @@ class Daemon:
         self._stop_signal: int | None = None
         self._stop_logged = False
         self._strays_reported: set[Path] = set()
+        reserve = self.settings.free_space_reserve_mb * MIB
+        self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
 
     def _needs_marker(self, inbox_file: InboxFile) -> bool:
         return self.settings.operations.for_type(inbox_file.operation_type).done_marker
@@ -165,11 +114,15 @@ class Daemon:
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
-        self._recover()
+        self._recover(sweep=True)
         self._rescan()
         self.dashboard.changed()  # a page from the start, even before the first file
         self.dashboard.start()
-        self._publisher = Publisher(partial(publish_all, self.pipeline))
+        self._publisher = Publisher(
+            partial(publish_all, self.pipeline),
+            partial(self.pause.host_fault, step="publishing"),
+            self.pipeline.host_areas,
+        )
         try:
             if once:
                 self._drain_present_files()
@@ -183,7 +136,7 @@ class Daemon:
                 self._signals.uninstall()
         self._log_stop_request()
         log.info("daemon_stopped", files_processed=self.processed)
-        return 0
+        return HOST_PAUSED_EXIT if once and self.pause.paused else 0
 
     def refresh_dashboard(self) -> None:
         """Regenerate outbox/dashboard.html (after operations, debounced, and every few minutes)."""
@@ -221,16 +174,20 @@ class Daemon:
         finally:
             scheduler.shutdown(wait=True)
 
-    def _recover(self) -> None:
-        """Finish what crashed or stopped processes (this one's predecessors, or dead peers) left."""
+    def _recover(self, sweep: bool = False) -> None:
+        """Finish what crashed or stopped processes (this one's predecessors, or dead peers) left;
+        ``sweep``: remove leftover temporary files in any case (at start, and after a pause)."""
         self._drain_publisher()  # recovery would otherwise publish the files still queued, alongside it
         try:
-            self.processed += len(recover(self.pipeline))
+            self.processed += len(recover(self.pipeline, sweep))
         except Interrupted:
             pass  # a stop arrived while recovering; the file waits for the next start
-        except Exception:
-            log.exception("recovery_failed")
-            self._back_off()
+        except Exception as exc:
+            if is_host_fault(exc, self.pipeline.host_areas):
+                self.pause.host_fault(exc, step="recovery")  # retried when the host can go on
+            else:
+                log.exception("recovery_failed")
+                self._back_off()
 
     def _back_off(self) -> None:
         """After an unexpected failure (the database down, say), wait before touching files again."""
@@ -267,6 +224,9 @@ class Daemon:
     def _drain_present_files(self) -> None:
         while len(self.queue) and not self.stop_event.is_set():
             self._process_ready()
+            if self.pause.paused:
+                log.warning("host_paused_run_once", files_waiting=len(self.queue))
+                break
             self.stop_event.wait(TICK_S)
         self._drain_publisher()
         self.dashboard.changed()
@@ -289,7 +249,7 @@ class Daemon:
             while not self.stop_event.is_set():
                 self._wake.clear()  # before taking sightings: one put after this wakes the next wait
                 self._take_sightings()
-                if time.monotonic() >= next_rescan:
+                if time.monotonic() >= next_rescan and not self.pause.paused:
                     self._recover()
                     self._rescan()
                     next_rescan = time.monotonic() + self.settings.rescan_interval_s
@@ -320,30 +280,68 @@ class Daemon:
             self.queue.offer(InboxFile(path, operation_type), now, renamed_in=sighting.renamed_in)
 
     def _process_ready(self) -> None:
-        for inbox_file in self.queue.take_ready(time.monotonic()):
-            if self.stop_event.is_set():
+        """Claim and decide the ready files in arrival order, unless the host makes the daemon pause;
+        files not taken keep their place in the queue."""
+        if not self._host_ready():
+            return
+        ready = self.queue.take_ready(time.monotonic())
+        for taken, inbox_file in enumerate(ready):
+            if self.stop_event.is_set() or not self._fits(inbox_file):
+                self.queue.put_back(ready[taken:])
                 return
-            claimed = self._claim(inbox_file)
-            if claimed is None:
-                continue  # another daemon took it, or it cannot be claimed now
-            try:
-                decided = decide_claimed(self.pipeline, claimed)
-            except Interrupted:
+            if not self._decide(inbox_file):
+                self.queue.put_back(ready[taken + 1 :])
                 return
-            except Exception:
-                # A fault of the host (the pipeline turns every other failure into the file's summary):
-                # the file stays claimed; recovery takes it up again once the cause is gone.
+
+    def _host_ready(self) -> bool:
+        """False while paused; when a pause ends, recovery first finishes the files that waited."""
+        if not self.pause.paused:
+            return True
+        if not self.pause.may_go_on():
+            return False
+        self._recover(sweep=True)
+        return not self.pause.paused
+
+    def _fits(self, inbox_file: InboxFile) -> bool:
+        """Whether the file has room on every area's filesystem; else the daemon pauses for room."""
+        try:
+            size = inbox_file.path.lstat().st_size
+        except OSError:
+            return True  # gone, or cannot be looked at: claiming it says which
+        shortage = self.pause.shortage(size)
+        if shortage is None:
+            return True
+        self.pause.no_room(shortage, size, display_name(inbox_file.path.name))
+        return False
+
+    def _decide(self, inbox_file: InboxFile) -> bool:
+        """Claim and decide one file; False when the loop is to stop taking files for now."""
+        claimed = self._claim(inbox_file)
+        if claimed is None:
+            return not self.pause.paused  # another daemon took it, or it cannot be claimed now
+        try:
+            decided = decide_claimed(self.pipeline, claimed)
+        except Interrupted:
+            return False
+        except Exception as exc:
+            # The pipeline turns every other failure into the file's summary: this is the host's fault.
+            # The file stays claimed; recovery takes it up again once the host can go on.
+            if is_host_fault(exc, self.pipeline.host_areas):
+                self.pause.host_fault(exc, step="processing")
+            else:
                 log.exception(
                     "file_processing_failed",
                     operation=inbox_file.operation_type.value,
                     file=claimed.original_name,
                 )
                 self._back_off()
-                return
-            self._publish(decided)
-            self._failures = 0
-            self.processed += 1
-            self.dashboard.changed()
+            return False
+        self._publish(decided)
+        self.pause.succeeded()
+        self._failures = 0
+        self.processed += 1
+        self.dashboard.changed()
+        return True
 
     def _claim(self, inbox_file: InboxFile) -> inbox.ClaimedFile | None:
         """Claim the entry; None (logged) when it cannot be moved now. The next rescan offers it again;
@@ -351,6 +349,9 @@ class Daemon:
         try:
             return inbox.claim(self.settings.inbox_dir, inbox_file, self.pipeline.host)
         except OSError as exc:
+            if is_host_fault(exc, self.pipeline.host_areas):
+                self.pause.host_fault(exc, step="claiming")
+                return None
             log.warning(
                 "claim_failed",
                 operation=inbox_file.operation_type.value,

@@ -88,3 +88,9 @@ class DatabaseUnavailable(WardbulkError, DatabaseError):
     @classmethod
     def failed(cls, database: str, reason: str) -> DatabaseUnavailable:
         return cls(f"database {database} failed during the command: {reason}")
+
+
+class DatabaseStorageFull(DatabaseUnavailable):
+    """The database's own storage cannot take a write now: its disk or quota is full, it is read-only
+    (a read-only mount, a standby), or its files cannot be written (an I/O error). The host's fault, not
+    the file's: the file waits, claimed, until the database can write again (issue 18)."""

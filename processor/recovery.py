@@ -9,6 +9,9 @@ host its heartbeat is stale), and ownership changes hands by an atomic compare-a
   finish: the outbox partials are published and the file moved on.
 - An operation that never committed (pending/processing): processed again from the start, under the
   same operation id.
+- Then, when asked (at start, after a pause for the host) or when anything above was left over, the
+  temporary files that no process will finish are removed (``leftovers``): spools, partials, copies
+  half made, whichever step a crash interrupted.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from processor.adapters import inbox
+from processor.adapters import inbox, leftovers
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.models import BulkOperation
 from processor.adapters.owners import is_abandoned
@@ -42,47 +45,70 @@ from processor.pipeline import (
 log = get_logger(__name__)
 
 
-def recover(pipeline: Pipeline) -> list[FileOutcome]:
+def recover(pipeline: Pipeline, sweep: bool = False) -> list[FileOutcome]:
     """Resolve what crashed or stopped processes left unfinished; returns the files finished now.
+    ``sweep``: remove leftover temporary files even if nothing else was left over.
 
     One entry's trouble stops no other: a step that fails for one file is logged and that file is tried
     again at the next recovery, while the rest go on. A fault of the host (``is_host_fault``: the
     database or a disk) raises, since every other step would meet it too.
     """
-    _return_abandoned_claims(pipeline)
+    returned = _return_abandoned_claims(pipeline)
     outcomes = _publish_committed(pipeline)
+    taken_over = 0
     for operation in records.unfinished_operations(pipeline.engine):
         now = pipeline.clock()
         if not is_abandoned(operation.host, operation.heartbeat_at, now):
             continue
         if records.take_over(pipeline.engine, operation.id, operation.host, pipeline.host, now):
-            with _each_on_its_own("resume_failed", operation_id=operation.id):
+            taken_over += 1
+            with _each_on_its_own(pipeline, "resume_failed", operation_id=operation.id):
                 outcomes.append(_resume(pipeline, operation))
+    if sweep or returned or outcomes or taken_over:
+        _remove_leftovers(pipeline)
     return outcomes
 
 
+def _remove_leftovers(pipeline: Pipeline) -> None:
+    settings = pipeline.settings
+    removed = leftovers.sweep(
+        settings.inbox_dir,
+        settings.outbox_dir,
+        settings.archive_dir,
+        lambda ids: records.unfinished_among(pipeline.engine, ids),
+    )
+    if removed:
+        log.info("leftovers_removed", files=len(removed))
+
+
 @contextmanager
-def _each_on_its_own(event: str, **where: object) -> Iterator[None]:
+def _each_on_its_own(pipeline: Pipeline, event: str, **where: object) -> Iterator[None]:
     """Log and swallow what one entry's step raised, unless it is a stop or a fault of the host."""
     try:
         yield
     except (Interrupted, records.OwnershipLost):
         raise
     except Exception as exc:
-        if is_host_fault(exc):
+        if is_host_fault(exc, pipeline.host_areas):
             raise
         log.exception(event, **where)
 
 
-def _return_abandoned_claims(pipeline: Pipeline) -> None:
+def _return_abandoned_claims(pipeline: Pipeline) -> int:
+    """Claims of dead owners never registered go back to their inbox folder; returns how many."""
     inbox_dir = pipeline.settings.inbox_dir
+    returned = 0
     for claim in list(inbox.unbound_claims(inbox_dir)):
         if is_abandoned(claim.claimer, claim.claimed_at, pipeline.clock()):
             needs_marker = pipeline.settings.operations.for_type(claim.operation_type).done_marker
             file = display_name(claim.original_name)
-            with _each_on_its_own("claim_return_failed", operation=claim.operation_type.value, file=file):
+            with _each_on_its_own(
+                pipeline, "claim_return_failed", operation=claim.operation_type.value, file=file
+            ):
                 inbox.return_to_inbox(inbox_dir, claim, with_done_marker=needs_marker)
                 log.info("claim_returned", operation=claim.operation_type.value, file=file)
+                returned += 1
+    return returned
 
 
 BOUND_NAME = re.compile(r"^op(\d+)__")
@@ -108,7 +134,7 @@ def _publish_committed(pipeline: Pipeline) -> list[FileOutcome]:
             operation.total_records, operation.successful_records, operation.failed_records
         )
         committed = Committed(OperationStatus(operation.status), operation.error_code, counts)
-        with _each_on_its_own("publish_failed", operation_id=operation.id):
+        with _each_on_its_own(pipeline, "publish_failed", operation_id=operation.id):
             outcomes.append(publish(pipeline, job, committed))
             log.info("publish_recovered", operation_id=operation.id)
     return outcomes

@@ -191,6 +191,9 @@ class Settings(BaseSettings):
     # Result, error and summary files, notifications, rejected originals and reports (all may hold
     # patient data); at least a day, so that a poller always finds its summary.
     outbox_retention_days: int = Field(default=30, ge=1)
+    # Room kept free on the processing, outbox and archive filesystems: a file that would eat into it
+    # is not started until there is room (the daemon pauses; issue 18).
+    free_space_reserve_mb: int = Field(default=64, ge=0)
     chunk_size: int = Field(default=5000, ge=1, le=100_000)
     error_detail_limit: int = Field(default=100_000, ge=1)
     dashboard_debounce_s: float = Field(default=5.0, ge=0.0)

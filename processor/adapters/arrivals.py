@@ -80,6 +80,15 @@ class ArrivalQueue:
             ready.append(arrival.file)
         return ready
 
+    def put_back(self, files: list[InboxFile]) -> None:
+        """Return files taken by ``take_ready`` but not processed (the daemon paused): they go back to
+        the head of the queue, in their order, ready as they were."""
+        first = min((arrival.order for arrival in self._arrivals.values()), default=0)
+        for place, inbox_file in enumerate(files, start=first - len(files)):
+            signature = _signature(inbox_file.path)
+            if signature is not None and inbox_file.path not in self._arrivals:
+                self._arrivals[inbox_file.path] = _Arrival(place, inbox_file, signature, 0.0, renamed_in=True)
+
     def _is_ready(self, arrival: _Arrival, signature: tuple[int, int, bool], now: float) -> bool:
         if signature != arrival.signature:
             arrival.signature, arrival.stable_since, arrival.renamed_in = signature, now, False

@@ -14,6 +14,7 @@ to NAME_MAX (see ``processor.core.names``).
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import pwd
@@ -358,12 +359,32 @@ def _move_entry(source: Path, target: Path) -> None:
             raise
         mode = os.lstat(source).st_mode
         if stat.S_ISREG(mode) or stat.S_ISLNK(mode):
-            shutil.move(source, target)
+            _copy_then_remove(source, target)
             return
         kept = refused_folder(source.parent) / source.name
         kept.parent.mkdir(parents=True, exist_ok=True)
         os.rename(source, kept)
         os.symlink(kept.absolute(), target)
+
+
+def _copy_then_remove(source: Path, target: Path) -> None:
+    """Move across filesystems: copy under a hidden temporary name, fsync, rename into place, then
+    remove the source. A copy cut short (a full disk, a kill) never shows under the final name; its
+    temporary file is removed here, or by recovery after a kill (``leftovers``)."""
+    temporary = target.with_name(f".{target.name}.{os.getpid()}.partial")
+    try:
+        if stat.S_ISLNK(os.lstat(source).st_mode):
+            os.symlink(os.readlink(source), temporary)
+        else:
+            shutil.copy2(source, temporary)
+            with open(temporary, "rb") as copied:
+                os.fsync(copied.fileno())
+        os.rename(temporary, target)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    os.unlink(source)
 
 
 def refused_folder(processing: Path) -> Path:

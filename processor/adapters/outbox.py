@@ -17,8 +17,9 @@ import os
 import re
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -237,11 +238,23 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
         os.fsync(handle.fileno())
 
 
+@contextmanager
+def removed_on_failure(temporary: Path) -> Iterator[Path]:
+    """Yields ``temporary``; if the block fails (a full disk, say), it is removed before the error goes
+    on: half a temporary file must not be left behind."""
+    try:
+        yield temporary
+    except BaseException:
+        with suppress(OSError):
+            temporary.unlink()
+        raise
+
+
 def write_atomically(path: Path, data: dict[str, Any]) -> None:
     """Write JSON under a temporary name in the same folder, fsync, rename into place."""
-    temporary = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
-    write_json(temporary, data)
-    os.replace(temporary, path)
+    with removed_on_failure(path.with_name(f".{path.name}{PARTIAL_SUFFIX}")) as temporary:
+        write_json(temporary, data)
+        os.replace(temporary, path)
     fsync_directory(path.parent)
 
 
@@ -295,10 +308,12 @@ def refresh_latest(report: Path) -> Path | None:
     if match is None:
         return None
     latest = report.with_name(f"{match.group('base')}-latest.csv")
-    partial = latest.with_name(f".{latest.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
-    shutil.copyfile(report, partial)
-    with partial.open("rb") as handle:
-        os.fsync(handle.fileno())
-    os.replace(partial, latest)
+    with removed_on_failure(
+        latest.with_name(f".{latest.name}.{uuid.uuid4().hex[:8]}{PARTIAL_SUFFIX}")
+    ) as partial:
+        shutil.copyfile(report, partial)
+        with partial.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(partial, latest)
     fsync_directory(latest.parent)
     return latest

@@ -108,7 +108,9 @@ def run(cli_ctx: CliContext, once: bool) -> None:
     """Watch inbox/<operation>/ and process every file dropped there, in arrival order.
 
     Brings the database (created by `wardbulk init`) to the current schema first. SIGTERM or Ctrl-C
-    stops gracefully: the file in hand is rolled back and processed again at the next start.
+    stops gracefully: the file in hand is rolled back and processed again at the next start. A full
+    disk or a read-only share pauses it until it can write again; with --once it exits 75 instead,
+    and the files wait for the next run.
     """
     from processor.bootstrap import build_daemon, prepare  # noqa: PLC0415
 
@@ -117,9 +119,11 @@ def run(cli_ctx: CliContext, once: bool) -> None:
         prepare(app)
         daemon = build_daemon(app)
         daemon.install_signal_handlers()
-        daemon.run(once=once)
+        code = daemon.run(once=once)
     finally:
         app.close()
+    if code:
+        sys.exit(code)
 
 
 @cli.command()

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from processor.adapters.database.unit_of_work import ReportWriting
+from processor.adapters.inbox import PROCESSING_FOLDER
 from processor.adapters.owners import this_process
+from processor.adapters.storage import HostAreas
 from processor.core.clock import Clock
 from processor.core.operation_kinds import OperationType
 from processor.settings import OperationSettings, Settings
@@ -31,6 +33,12 @@ class Pipeline:
     backoff_s: float = 0.5
     # Where the reports of export files go (bootstrap: ``reports.store.ReportOutput``); None: no reports.
     reports: ReportWriting | None = None
+
+    @property
+    def host_areas(self) -> HostAreas:
+        """Where wardbulk writes its own files (a refused permission there is the host's fault)."""
+        settings = self.settings
+        return HostAreas(settings.outbox_dir, settings.archive_dir, settings.inbox_dir / PROCESSING_FOLDER)
 
     def check_stop(self) -> None:
         """Raise ``Interrupted`` when a stop was asked for (called at every chunk boundary)."""

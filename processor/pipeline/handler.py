@@ -86,7 +86,8 @@ def decide(pipeline: Pipeline, job: FileJob) -> Committed:
     try:
         return _decide_unguarded(pipeline, job)
     except Exception as exc:
-        if disposition_of(exc) in (Disposition.STOP, Disposition.LOST) or is_host_fault(exc):
+        areas = pipeline.host_areas
+        if disposition_of(exc, areas) in (Disposition.STOP, Disposition.LOST) or is_host_fault(exc, areas):
             raise
         log.exception("file_crashed", operation_id=job.operation_id, file=job.claimed.original_name)
         return job.lifecycle.committed() or fail_crashed(pipeline, job)
@@ -149,7 +150,7 @@ def _with_retries(pipeline: Pipeline, job: FileJob, attempt_once: Callable[[], C
 def _after_failed_attempt(pipeline: Pipeline, job: FileJob, exc: Exception, attempt: int) -> Committed | None:
     """What ``faults.DISPOSITIONS`` makes of an attempt that raised ``exc``: the file's committed fate,
     None to try again, or ``exc`` raised again for ``decide`` to judge."""
-    disposition = disposition_of(exc)
+    disposition = disposition_of(exc, pipeline.host_areas)
     if disposition is Disposition.REJECT:
         assert isinstance(exc, FileRejected)
         return reject_file(pipeline, job, exc)

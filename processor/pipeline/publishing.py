@@ -52,11 +52,13 @@ def _move_on(pipeline: Pipeline, job: FileJob, committed: Committed) -> FileOutc
     status, counts = committed.status, committed.counts
     if not job.files.final("summary.json").exists():
         write_atomically(job.files.final("summary.json"), _summary_from_record(pipeline, job))
+    # Leftovers (the spool, other owners' partials) go while the input is still bound: a crash after
+    # the move would leave them to no one (recovery finds an operation's files by its bound input).
+    job.discard_leftovers()
     if status == OperationStatus.COMPLETED:
         inbox.archive(job.claimed, pipeline.settings.archive_dir, job.operation_id, pipeline.clock())
     else:
         inbox.reject(job.claimed, pipeline.settings.outbox_dir, job.operation_id)
-    job.discard_leftovers()
     log.info(
         "file_processed",
         operation_id=job.operation_id,

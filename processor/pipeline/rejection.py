@@ -60,7 +60,7 @@ def fail_crashed(pipeline: Pipeline, job: FileJob) -> Committed:
     try:
         return reject_file(pipeline, job, crashed)
     except Exception as exc:
-        if is_host_fault(exc):
+        if is_host_fault(exc, pipeline.host_areas):
             raise
         log.exception("file_rejection_failed", operation_id=job.operation_id)
         job.discard_work()

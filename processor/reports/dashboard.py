@@ -36,7 +36,13 @@ from processor.adapters.database.history import (
     operation_totals,
 )
 from processor.adapters.folders import REPORTS_FOLDER
-from processor.adapters.outbox import PARTIAL_SUFFIX, OutboxFiles, fsync_directory, report_operation_id
+from processor.adapters.outbox import (
+    PARTIAL_SUFFIX,
+    OutboxFiles,
+    fsync_directory,
+    removed_on_failure,
+    report_operation_id,
+)
 from processor.core.operation_kinds import OperationType
 
 DASHBOARD_NAME = "dashboard.html"
@@ -273,12 +279,12 @@ def render_dashboard(
 def write_dashboard(outbox_dir: Path, html: str) -> Path:
     """Write ``outbox/dashboard.html`` atomically."""
     path = outbox_dir / DASHBOARD_NAME
-    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
-    with partial.open("w", encoding="utf-8") as handle:
-        handle.write(html)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(partial, path)
+    with removed_on_failure(path.with_name(f".{path.name}{PARTIAL_SUFFIX}")) as partial:
+        with partial.open("w", encoding="utf-8") as handle:
+            handle.write(html)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial, path)
     fsync_directory(outbox_dir)
     return path
 

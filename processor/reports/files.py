@@ -14,7 +14,13 @@ from pathlib import Path
 from typing import Any, NamedTuple, TextIO
 
 from processor.adapters.folders import REPORTS_FOLDER
-from processor.adapters.outbox import PARTIAL_SUFFIX, fsync_directory, refresh_latest, report_partial
+from processor.adapters.outbox import (
+    PARTIAL_SUFFIX,
+    fsync_directory,
+    refresh_latest,
+    removed_on_failure,
+    report_partial,
+)
 from processor.core.excel_safe import neutralise
 from processor.core.report_request import ReportRequest
 from processor.reports.queries import Report
@@ -86,9 +92,9 @@ class _Counted:
 def write_table(path: Path, report: Report) -> int:
     """Write ``report`` to ``path`` atomically (temporary name, fsync, rename), Excel-safe; returns its
     number of rows. A failure leaves ``path`` as it was."""
-    partial = path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
-    rows = write_csv(partial, report)
-    os.replace(partial, path)
+    with removed_on_failure(path.with_name(f".{path.name}{PARTIAL_SUFFIX}")) as partial:
+        rows = write_csv(partial, report)
+        os.replace(partial, path)
     fsync_directory(path.parent)
     return rows
 

@@ -329,6 +329,16 @@ def unfinished_operations(engine: Engine) -> list[BulkOperation]:
 
 
 @translates_database_errors
+def unfinished_among(engine: Engine, operation_ids: list[int]) -> set[int]:
+    """Which of these operations are still pending or processing."""
+    with engine.connect() as connection:
+        query = select(BulkOperation.id).where(
+            is_among(connection, BulkOperation.id, operation_ids), BulkOperation.status.in_(UNFINISHED)
+        )
+        return set(connection.scalars(query))
+
+
+@translates_database_errors
 def committed_but_unpublished(engine: Engine, operation_ids: list[int]) -> list[BulkOperation]:
     """Of these operations, the ones already completed or failed (their outbox step may be unfinished)."""
     if not operation_ids:

@@ -1,0 +1,85 @@
+"""The ``Publisher``: the daemon's thread that publishes committed files while the loop goes on."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+
+from processor.adapters.storage import NO_AREAS, HostAreas
+from processor.logs import get_logger
+from processor.pipeline.faults import is_host_fault
+from processor.pipeline.publishing import Decided
+
+log = get_logger(__name__)
+MAX_UNPUBLISHED = 64  # files committed ahead of the publisher before the loop waits for it
+
+
+class Publisher:
+    """Publishes committed files on a thread of its own, in commit order, while the loop goes on.
+
+    The loop hands over each file once its transaction has committed (``decide_claimed``); publishing it
+    (renames into the outbox, their fsyncs, moving the input: ``publish_all``) then overlaps with the
+    next file, and the files that queued up meanwhile are published as one batch, with one fsync per
+    folder and step for all of them. Until then a committed file waits bound to its operation in the
+    processing area: if the process dies first, recovery publishes it at the next start, as after any
+    crash between a commit and the outbox. ``drain`` waits until all handed over is published.
+    """
+
+    def __init__(
+        self,
+        publish: Callable[[list[Decided]], object],
+        on_host_fault: Callable[[BaseException], None] = lambda _exc: None,
+        areas: HostAreas = NO_AREAS,
+    ) -> None:
+        self._publish = publish
+        self._on_host_fault = on_host_fault
+        self._areas = areas
+        self._waiting: list[Decided] = []
+        self._busy = False
+        self._closed = False
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="publisher", daemon=True)
+        self._thread.start()
+
+    def submit(self, decided: Decided) -> None:
+        """Queue a committed file (waiting while ``MAX_UNPUBLISHED`` are queued already)."""
+        with self._changed:
+            self._changed.wait_for(lambda: len(self._waiting) < MAX_UNPUBLISHED)
+            self._waiting.append(decided)
+            self._changed.notify_all()
+
+    def drain(self) -> None:
+        """Return once every file submitted so far is published (or its publishing failed)."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._waiting and not self._busy)
+
+    def close(self) -> None:
+        """Publish what is left, then end the thread."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        self._thread.join()
+
+    def _next_batch(self) -> list[Decided]:
+        """Everything queued, once there is something (empty only when closed and done)."""
+        with self._changed:
+            self._changed.wait_for(lambda: bool(self._waiting) or self._closed)
+            batch, self._waiting = self._waiting, []
+            self._busy = bool(batch)
+            self._changed.notify_all()
+            return batch
+
+    def _run(self) -> None:
+        while batch := self._next_batch():
+            try:
+                self._publish(batch)
+            except Exception as exc:
+                # Committed, still bound in the processing area: the next recovery publishes them.
+                if is_host_fault(exc, self._areas):
+                    self._on_host_fault(exc)  # a full outbox, say: the daemon pauses
+                else:
+                    log.exception("publish_failed", operation_ids=[d.job.operation_id for d in batch])
+            finally:
+                with self._changed:
+                    self._busy = False
+                    self._changed.notify_all()
