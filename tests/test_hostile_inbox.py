@@ -226,11 +226,14 @@ def test_an_entry_that_is_not_a_regular_file_is_refused_and_never_opened(
     hostile.start()
     name = NON_REGULAR_NAMES[kind]
     entry = hostile.inbox() / name
-    secret = make_non_regular(kind, entry, hostile.root)
-    if entry_type(entry) == "symlink":  # remember the link as dropped, to compare with the rejected one
+    # Made beside the inbox and renamed in: the daemon takes such an entry the moment it sees it.
+    made = hostile.staging / name
+    secret = make_non_regular(kind, made, hostile.root)
+    if entry_type(made) == "symlink":  # remember the link as dropped, to compare with the rejected one
         (hostile.root / "original-links").mkdir()
-        os.symlink(os.readlink(entry), hostile.root / "original-links" / name)
+        os.symlink(os.readlink(made), hostile.root / "original-links" / name)
     targets = targets_fingerprint(hostile.root)
+    os.rename(made, entry)
 
     path, summary = hostile.wait_for_summary(name)
 
