@@ -122,6 +122,7 @@ class Daemon:
             partial(publish_all, self.pipeline),
             partial(self.pause.host_fault, step="publishing"),
             self.pipeline.host_areas,
+            self.pause.succeeded,  # a file got through only once it is published
         )
         try:
             if once:
@@ -337,7 +338,6 @@ class Daemon:
                 self._back_off()
             return False
         self._publish(decided)
-        self.pause.succeeded()
         self._failures = 0
         self.processed += 1
         self.dashboard.changed()
@@ -363,6 +363,7 @@ class Daemon:
     def _publish(self, decided: Decided) -> None:
         if self._publisher is None:  # outside ``run`` (tests drive the loop's steps directly)
             publish_all(self.pipeline, [decided])
+            self.pause.succeeded()
         else:
             self._publisher.submit(decided)
 

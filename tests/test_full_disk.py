@@ -44,22 +44,29 @@ def remount(path: Path, options: str) -> None:
 
 
 @pytest.fixture
-def small_outbox(tmp_path: Path) -> Iterator[RoomMaker]:
-    """``small_outbox("4m")``: tmp_path/outbox becomes a tmpfs of that size (unmounted afterwards)."""
+def small_filesystem(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """``small_filesystem("archive", "4m")``: tmp_path/archive becomes a tmpfs of that size (unmounted
+    afterwards)."""
     mounted: list[Path] = []
 
-    def make(size: str) -> Path:
-        outbox = tmp_path / "outbox"
-        outbox.mkdir(exist_ok=True)
-        reason = mount_tmpfs(outbox, f"size={size},mode=0755")
+    def make(folder: str, size: str) -> Path:
+        path = tmp_path / folder
+        path.mkdir(exist_ok=True)
+        reason = mount_tmpfs(path, f"size={size},mode=0755")
         if reason is not None:
             pytest.skip(f"cannot mount a small filesystem here (needs root or CAP_SYS_ADMIN): {reason}")
-        mounted.append(outbox)
-        return outbox
+        mounted.append(path)
+        return path
 
     yield make
     for path in mounted:
         subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture
+def small_outbox(small_filesystem: Callable[[str, str], Path]) -> RoomMaker:
+    """``small_outbox("4m")``: the outbox on a tmpfs of that size."""
+    return lambda size: small_filesystem("outbox", size)
 
 
 @pytest.fixture
@@ -223,4 +230,34 @@ def test_run_once_exits_75_when_the_host_cannot_take_the_files_and_they_wait(
     remount(outbox, "size=64m")
     assert run_cli("run", "--once", cwd=tmp_path, env=run.env, timeout=120).returncode == 0
     assert_completed_in_arrival_order(run, ["big.csv"])
+    assert_nothing_left_behind(run)
+
+
+def test_a_read_only_archive_holds_committed_files_until_they_can_be_moved(
+    tmp_path: Path, small_filesystem: Callable[[str, str], Path], sqlite_url: str
+) -> None:
+    """Committed, published, only the move to the archive left: that waits too, and no file is redone."""
+    archive = small_filesystem("archive", "16m")
+    run = DaemonRun(tmp_path, sqlite_url, WARDBULK_FREE_SPACE_RESERVE_MB="0")
+    try:
+        process = run.start()
+        remount(archive, "ro")
+        drop(run, "one.csv", small_import(0))
+        drop(run, "two.csv", small_import(100))
+        wait_for(lambda: logged(run, "outbox_unwritable") == 1, timeout=60, what="the pause")
+        unwritable = next(entry for entry in events(run) if entry["event"] == "outbox_unwritable")
+        assert (unwritable["area"], unwritable["error"], unwritable["step"]) == (
+            "archive",
+            "EROFS",
+            "publishing",
+        )
+        assert run.scalar("SELECT count(*) FROM bulk_operations WHERE status = 'failed'") == 0
+
+        remount(archive, "rw")
+        wait_for(lambda: len(list(archive.rglob("*.csv"))) == 2, timeout=120, what="both files archived")
+        stop(process)
+    finally:
+        run.stop_all()
+    assert_completed_in_arrival_order(run, ["one.csv", "two.csv"])
+    assert run.scalar("SELECT count(*) FROM patients") == 10
     assert_nothing_left_behind(run)

@@ -30,9 +30,11 @@ class Publisher:
         publish: Callable[[list[Decided]], object],
         on_host_fault: Callable[[BaseException], None] = lambda _exc: None,
         areas: HostAreas = NO_AREAS,
+        on_published: Callable[[], None] = lambda: None,
     ) -> None:
         self._publish = publish
         self._on_host_fault = on_host_fault
+        self._on_published = on_published
         self._areas = areas
         self._waiting: list[Decided] = []
         self._busy = False
@@ -73,6 +75,7 @@ class Publisher:
         while batch := self._next_batch():
             try:
                 self._publish(batch)
+                self._on_published()
             except Exception as exc:
                 # Committed, still bound in the processing area: the next recovery publishes them.
                 if is_host_fault(exc, self._areas):
