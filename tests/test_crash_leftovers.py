@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import run_cli
-from tests.test_full_disk import mount_tmpfs
+from tests.test_full_disk import cannot_mount, mount_tmpfs
 
 ROWS = 2_000
 CRASHER = """
@@ -124,7 +124,7 @@ def test_a_kill_mid_copy_to_an_archive_on_another_filesystem_leaves_no_half_copy
     archive.mkdir()
     reason = mount_tmpfs(archive, "size=64m")
     if reason is not None:
-        pytest.skip(f"cannot mount a filesystem for the archive here (needs root): {reason}")
+        cannot_mount(reason)
     try:
         env = installed(tmp_path, WARDBULK_FREE_SPACE_RESERVE_MB="0")
         crash_then_restart(tmp_path, env, "copying")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import signal
 import subprocess
 from collections.abc import Callable, Iterator
@@ -39,6 +40,15 @@ def mount_tmpfs(path: Path, options: str) -> str | None:
     )
 
 
+def cannot_mount(reason: str) -> None:
+    """Skip where mounting is impossible (not root), with the reason; under CI (``CI`` set) fail instead,
+    so that these tests are never silently left out there."""
+    message = f"cannot mount a small filesystem here (needs root or CAP_SYS_ADMIN): {reason}"
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def remount(path: Path, options: str) -> None:
     subprocess.run(["mount", "-o", f"remount,{options}", str(path)], check=True)
 
@@ -54,7 +64,7 @@ def small_filesystem(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
         path.mkdir(exist_ok=True)
         reason = mount_tmpfs(path, f"size={size},mode=0755")
         if reason is not None:
-            pytest.skip(f"cannot mount a small filesystem here (needs root or CAP_SYS_ADMIN): {reason}")
+            cannot_mount(reason)
         mounted.append(path)
         return path
 
