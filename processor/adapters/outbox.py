@@ -55,7 +55,7 @@ class OutboxFiles:
     owner_token: str
 
     # Published in this order: the summary last, so that whoever sees it can read the rest.
-    ALL_KINDS = ("result.csv", "errors.csv", "notifications.csv", "summary.json")
+    ALL_KINDS = ("result.csv", "errors.csv", "rejected.csv", "notifications.csv", "summary.json")
 
     @classmethod
     def for_operation(

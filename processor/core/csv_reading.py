@@ -65,11 +65,33 @@ class CsvFile:
     records: Iterator[Record]
 
 
-def decode_lines(raw_lines: Iterable[bytes], fallback_encoding: str = "utf-8") -> Iterator[str]:
-    """Decode physical lines strictly: UTF-8 first, then ``fallback_encoding`` if it is another one."""
+@dataclass
+class Decoding:
+    """What reading a file found about its bytes: a UTF-8 byte order mark, and whether some line was
+    not UTF-8 and needed the fallback encoding. ``encoding`` is how to write text back as it came."""
+
+    fallback: str = "utf-8"
+    bom: bool = False
+    fallback_used: bool = False
+
+    @property
+    def encoding(self) -> str:
+        """The fallback if a line needed it, else UTF-8 (its byte order mark is ``bom``)."""
+        return self.fallback if self.fallback_used else "utf-8"
+
+
+def decode_lines(
+    raw_lines: Iterable[bytes], fallback_encoding: str = "utf-8", seen: Decoding | None = None
+) -> Iterator[str]:
+    """Decode physical lines strictly: UTF-8 first, then ``fallback_encoding`` if it is another one.
+    ``seen``, if given, learns what the file's bytes were (``Decoding``)."""
     fallback = codecs.lookup(fallback_encoding).name
+    seen = seen if seen is not None else Decoding()
+    seen.fallback = fallback
     for number, raw in enumerate(raw_lines, start=1):
-        yield _decode_line(_without_bom(raw) if number == 1 else raw, number, fallback)
+        if number == 1:
+            seen.bom = raw.startswith(UTF8_BOM)
+        yield _decode_line(_without_bom(raw) if number == 1 else raw, number, seen)
 
 
 def _without_bom(first_line: bytes) -> bytes:
@@ -80,15 +102,19 @@ def _without_bom(first_line: bytes) -> bytes:
     return first_line.removeprefix(UTF8_BOM)
 
 
-def _decode_line(raw: bytes, number: int, fallback: str) -> str:
+def _decode_line(raw: bytes, number: int, seen: Decoding) -> str:
+    fallback = seen.fallback
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
         if fallback != "utf-8":
             try:
-                return raw.decode(fallback)
+                line = raw.decode(fallback)
             except UnicodeDecodeError:
                 pass
+            else:
+                seen.fallback_used = True
+                return line
     raise FileRejected.single(
         Code.ENCODING_ERROR,
         f"line {number} is not valid UTF-8"

@@ -64,6 +64,11 @@ class FileJob:
         return self.claimed.path.with_name(f".op{self.operation_id}.{self.files.owner_token}.spool")
 
     @property
+    def rejected_rows(self) -> Path:
+        """Where the failed rows wait until the file's encoding is known (``rejected_rows``)."""
+        return self.claimed.path.with_name(f".op{self.operation_id}.{self.files.owner_token}.rejected.spool")
+
+    @property
     def may_have_reports(self) -> bool:
         """Whether report partials of this operation may exist: a fresh job of a type that writes no
         reports has none to publish or discard, and does not list outbox/reports/ (a scan per file)."""
@@ -75,6 +80,7 @@ class FileJob:
         if self.may_have_reports:
             discard_reports(self.files.folder.parent, self.operation_id, self.files.owner_token)
         self.spool.unlink(missing_ok=True)
+        self.rejected_rows.unlink(missing_ok=True)
 
     def discard_leftovers(self) -> None:
         """After publishing: this owner's leftovers, and every owner's if the job may have had others."""

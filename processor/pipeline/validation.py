@@ -18,7 +18,7 @@ from processor.adapters.database import operation_records as records
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork
 from processor.adapters.first_lines import DiskFirstLineIndex
 from processor.adapters.outbox import ERRORS_HEADER, NOTIFICATIONS_HEADER, ExcelCsvWriter
-from processor.core.csv_reading import Record, decode_lines, read_csv
+from processor.core.csv_reading import Decoding, Record, decode_lines, read_csv
 from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected, RowError
 from processor.operations.base import MemoryFirstLineIndex, OperationRun, RowOutcome
@@ -26,6 +26,7 @@ from processor.operations.ports import FirstLineIndex, NotificationLine
 from processor.operations.registry import Operation
 from processor.pipeline.context import Pipeline
 from processor.pipeline.file_job import FileJob
+from processor.pipeline.rejected_rows import RejectedRows
 from processor.pipeline.spool import spool_chunk
 
 T = TypeVar("T")
@@ -105,6 +106,7 @@ class Validation:
     unknown_columns: list[str] = field(default_factory=list)
     # result.csv and errors.csv reaching the disk (see ``ExcelCsvWriter.close_in_background``).
     syncing: list[Future[None]] = field(default_factory=list)
+    rejected: RejectedRows | None = None  # the failed rows, for <stem>.op<N>.rejected.csv
 
     @property
     def counts(self) -> records.Counts:
@@ -118,7 +120,12 @@ class Validation:
     def summary(self) -> dict[str, Any]:
         """summary.json's fields about the errors and the columns."""
         warnings = [f"unknown column {name!r} ignored" for name in self.unknown_columns]
-        return {**self.report.summary(), "warnings": warnings}
+        summary = {**self.report.summary(), "warnings": warnings}
+        if self.rejected is not None and self.rejected.count:
+            summary["rejected_rows"] = self.rejected.count - self.rejected.unwritable
+            if self.rejected.unwritable:
+                summary["rejected_rows_unwritable"] = self.rejected.unwritable
+        return summary
 
 
 def nothing_validated() -> Validation:
@@ -146,9 +153,10 @@ def validate_to_spool(
 ) -> Validation:
     """Read and validate the whole file, chunk by chunk; raises ``FileRejected`` for a file-level problem."""
     encoding = pipeline.settings_of(job.claimed.operation_type).encoding
+    decoding = Decoding()
     with entries.open_input(job.claimed.path) as raw, job.spool.open("wb") as spool:
         identity = entries.identity_of(raw)
-        csv_file = read_csv(decode_lines(raw, encoding), operation.spec)
+        csv_file = read_csv(decode_lines(raw, encoding, decoding), operation.spec)
         header = [*csv_file.labels, *RESULT_TAIL, *operation.created_columns]
         result = ExcelCsvWriter(job.files.partial("result.csv"), header)
         errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
@@ -156,6 +164,9 @@ def validate_to_spool(
         validation.width = len(csv_file.labels)
         validation.created_width = len(operation.created_columns)
         validation.unknown_columns = csv_file.unknown_columns
+        validation.rejected = RejectedRows(
+            job.rejected_rows, job.files.partial("rejected.csv"), csv_file.labels, csv_file.delimiter
+        )
         try:
             for chunk in chunks(csv_file.records, pipeline.settings.chunk_size):
                 _validate_chunk(pipeline, job, (operation, run), chunk, result, spool, validation)
@@ -165,6 +176,7 @@ def validate_to_spool(
         _check_unchanged(raw, identity)
     if validation.total == 0:
         raise FileRejected.single(Code.EMPTY_FILE, "the file has a header but no data rows")
+    validation.rejected.finish(decoding)
     return validation
 
 
@@ -192,9 +204,12 @@ def _validate_chunk(
     operation, run = operation_run
     with ReadOnlyUnitOfWork(pipeline.engine) as lookups:
         outcomes = run.validate(chunk, operation.lookups_on(lookups.connection))
+    rejected = validation.rejected
     for record, outcome in zip(chunk, outcomes, strict=True):
         result.write(_result_row(record, outcome, validation.width, validation.created_width))
         validation.report.add(outcome.errors)
+        if not outcome.ok and rejected is not None:
+            rejected.add(record)
     validation.total += len(chunk)
     validation.failed += sum(1 for outcome in outcomes if not outcome.ok)
     spool_chunk(spool, [outcome.payload for outcome in outcomes if outcome.ok])
@@ -225,9 +240,12 @@ def summary_of(
     validation: Validation,
 ) -> dict[str, Any]:
     """summary.json: the job's fields, then the errors', then who sent it and the outputs."""
+    outputs = job.outputs()
+    if validation.rejected is not None and validation.rejected.count > validation.rejected.unwritable:
+        outputs["rejected"] = job.files.final("rejected.csv").name
     return {
         **job.summary(status, rejection, counts, completed),
         **validation.summary(),
         "initiated_by": job.claimed.owner,
-        "outputs": job.outputs(),
+        "outputs": outputs,
     }
