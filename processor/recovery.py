@@ -148,7 +148,10 @@ def _job(pipeline: Pipeline, operation: BulkOperation, owner: str | None = None)
     if claimed is None:
         return None
     started = operation.started_at or pipeline.clock()
-    return job_for(pipeline, claimed, operation.id, operation.sha256, started, owner)
+    # A dry run stays one: resumed, it is checked again and never applied.
+    return job_for(
+        pipeline, claimed, operation.id, operation.sha256, started, owner, dry_run=operation.dry_run
+    )
 
 
 def _resume(pipeline: Pipeline, operation: BulkOperation) -> FileOutcome:

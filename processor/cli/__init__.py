@@ -22,7 +22,7 @@ from processor import __version__
 from processor.cli.context import OPERATION_CHOICE, CliContext, echo_verdict, pass_context, quiet_exit
 from processor.cli.history import ops
 from processor.cli.upkeep import config, purge
-from processor.core.operation_kinds import OperationType
+from processor.core.operation_kinds import TRIGGER_TYPES, OperationType
 from processor.core.operation_types import OperationStatus
 from processor.core.report_request import ReportRequest, ReportType
 from processor.errors import DatabaseUnavailable, UsageError, WardbulkError
@@ -142,6 +142,35 @@ def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
 
     Exits 0 when the operation completed (rows with errors are in errors.csv), 1 when it failed.
     """
+    outcome = _one_file(cli_ctx, file, OperationType(operation), dry_run=False)
+    echo_verdict(_describe(outcome), failed=outcome.status != OperationStatus.COMPLETED)
+
+
+@cli.command()
+@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
+@click.option(
+    "--operation",
+    "-O",
+    "operation",
+    type=click.Choice([t.value for t in OperationType if t not in TRIGGER_TYPES]),
+    required=True,
+    help="The operation type the file is for.",
+)
+@pass_context
+def validate(cli_ctx: CliContext, file: Path, operation: str) -> None:
+    """Dry run: read and check FILE exactly as `process` would, against the ward database, and write
+    the same outbox files, applying nothing. Recorded as an operation of its own (status validated);
+    the file may be processed for real afterwards (a dry run takes no claim on its bytes).
+
+    Exits 0 when the file was validated (rows with errors are in errors.csv and rejected.csv), 1 when
+    a real run would fail it as a whole (its error code says why).
+    """
+    outcome = _one_file(cli_ctx, file, OperationType(operation), dry_run=True)
+    echo_verdict(_describe(outcome), failed=outcome.status != OperationStatus.VALIDATED)
+
+
+def _one_file(cli_ctx: CliContext, file: Path, operation_type: OperationType, dry_run: bool) -> FileOutcome:
+    """A copy of ``file`` claimed and seen through to its outbox files (a dry run, or for real)."""
     from processor.adapters import inbox  # noqa: PLC0415
     from processor.bootstrap import build_pipeline, prepare  # noqa: PLC0415
     from processor.pipeline import process_claimed  # noqa: PLC0415
@@ -150,13 +179,10 @@ def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
     try:
         prepare(app)
         pipeline = build_pipeline(app)
-        claimed = inbox.copy_in(
-            app.settings.inbox_dir, file, OperationType(operation), _cli_user(), pipeline.host
-        )
-        outcome = _with_progress(pipeline, lambda: process_claimed(pipeline, claimed))
+        claimed = inbox.copy_in(app.settings.inbox_dir, file, operation_type, _cli_user(), pipeline.host)
+        return _with_progress(pipeline, lambda: process_claimed(pipeline, claimed, dry_run))
     finally:
         app.close()
-    echo_verdict(_describe(outcome), failed=outcome.status != OperationStatus.COMPLETED)
 
 
 def _cli_user() -> str:
@@ -184,9 +210,10 @@ def _with_progress(pipeline: Pipeline, work: Callable[[], FileOutcome]) -> FileO
 
 def _describe(outcome: FileOutcome) -> str:
     counts = outcome.counts
+    done = "valid (nothing applied: a dry run)" if outcome.status == OperationStatus.VALIDATED else "applied"
     text = (
         f"operation {outcome.operation_id} {outcome.status.value}: {counts.successful} of "
-        f"{counts.total} rows applied, {counts.failed} with errors"
+        f"{counts.total} rows {done}, {counts.failed} with errors"
     )
     if outcome.error_code:
         text += f" (error code {outcome.error_code})"

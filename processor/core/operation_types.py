@@ -4,12 +4,14 @@ from enum import StrEnum
 
 
 class OperationStatus(StrEnum):
-    """A BulkOperation's lifecycle: pending → processing → completed | failed."""
+    """A BulkOperation's lifecycle: pending → processing → completed | failed; a dry run ends
+    validated (read and checked, nothing applied) or failed."""
 
     PENDING = "pending"
     PROCESSING = "processing"
     COMPLETED = "completed"
     FAILED = "failed"
+    VALIDATED = "validated"
 
 
 class BedStatus(StrEnum):

@@ -53,6 +53,7 @@ class FileJob:
     started_at: datetime
     files: OutboxFiles
     inherited: bool = True
+    dry_run: bool = False  # read and checked, never applied (``wardbulk validate``)
 
     @property
     def operation_id(self) -> int:
@@ -125,6 +126,7 @@ class FileJob:
             "success_rate": round(100 * counts.successful / counts.total, 2) if counts.total else 0.0,
             "error_code": rejection.code.value if rejection else None,
             "error_message": rejection.message if rejection else None,
+            **({"dry_run": True} if self.dry_run else {}),
         }
 
     def outputs(self) -> dict[str, str]:
@@ -132,10 +134,11 @@ class FileJob:
         return {kind.split(".")[0]: self.files.final(kind).name for kind in self.files.kinds}
 
 
-def register(pipeline: Pipeline, claimed: ClaimedFile, sha256: str | None) -> FileJob:
-    """Register a freshly claimed file as a pending BulkOperation and bind the file to it."""
+def register(pipeline: Pipeline, claimed: ClaimedFile, sha256: str | None, dry_run: bool = False) -> FileJob:
+    """Register a freshly claimed file as a pending BulkOperation and bind the file to it;
+    ``dry_run``: it is to be read and checked only, never applied."""
     new = records.NewOperation(
-        claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host
+        claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host, dry_run
     )
     now = pipeline.clock()
     lifecycle = Lifecycle.register(pipeline.engine, pipeline.clock, new, now)
@@ -146,7 +149,7 @@ def register(pipeline: Pipeline, claimed: ClaimedFile, sha256: str | None) -> Fi
         file=claimed.original_name,
         operation=claimed.operation_type.value,
     )
-    return job_for(pipeline, bound, lifecycle.operation_id, sha256, now, inherited=False)
+    return job_for(pipeline, bound, lifecycle.operation_id, sha256, now, inherited=False, dry_run=dry_run)
 
 
 def job_for(
@@ -157,6 +160,7 @@ def job_for(
     started_at: datetime,
     owner: str | None = None,
     inherited: bool = True,
+    dry_run: bool = False,
 ) -> FileJob:
     """The job of a registered operation (also rebuilt by recovery from the database row).
 
@@ -171,7 +175,7 @@ def job_for(
         token(owner or pipeline.host),
     )
     lifecycle = Lifecycle(pipeline.engine, pipeline.clock, pipeline.host, operation_id)
-    return FileJob(claimed, lifecycle, sha256, started_at, files, inherited)
+    return FileJob(claimed, lifecycle, sha256, started_at, files, inherited, dry_run)
 
 
 __all__ = ["Committed", "FileJob", "FileOutcome", "job_for", "register"]

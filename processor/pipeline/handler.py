@@ -55,17 +55,18 @@ log = get_logger(__name__)
 TRANSIENT_ATTEMPTS = 3
 
 
-def process_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> FileOutcome:
-    """Register a freshly claimed file as a BulkOperation and see it through to the outbox."""
-    decided = decide_claimed(pipeline, claimed)
+def process_claimed(pipeline: Pipeline, claimed: ClaimedFile, dry_run: bool = False) -> FileOutcome:
+    """Register a freshly claimed file as a BulkOperation and see it through to the outbox; a
+    ``dry_run`` is read and checked the same way and applies nothing."""
+    decided = decide_claimed(pipeline, claimed, dry_run)
     return publish(pipeline, decided.job, decided.committed)
 
 
-def decide_claimed(pipeline: Pipeline, claimed: ClaimedFile) -> Decided:
+def decide_claimed(pipeline: Pipeline, claimed: ClaimedFile, dry_run: bool = False) -> Decided:
     """``process_claimed`` up to and with the commit; ``publish_all`` finishes it (the daemon publishes
     files in batches). Until then the file waits, bound to its operation, where recovery finds it."""
     sha256 = checks.sha256_if_readable(claimed, pipeline.settings.max_file_bytes)
-    job = register(pipeline, claimed, sha256)
+    job = register(pipeline, claimed, sha256, dry_run)
     return Decided(job, decide(pipeline, job))
 
 
@@ -122,7 +123,7 @@ def _start(pipeline: Pipeline, job: FileJob) -> FileRejected | None:
         problem = checks.precheck(job.claimed, pipeline.settings)
         if problem is not None:
             return problem
-        if job.sha256 is not None:
+        if job.sha256 is not None and not job.dry_run:  # a dry run takes no claim on the bytes
             claim = records.BytesToClaim(operation_type, job.sha256)
     holder = job.lifecycle.start(claim)
     if holder is not None and holder != job.operation_id:
@@ -180,6 +181,8 @@ def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committe
     policy = checks.policy_rejection(settings, validation.failed, validation.total)
     if policy is not None:
         return reject_after_validation(pipeline, job, validation, policy)
+    if job.dry_run:
+        return _validated(pipeline, job, validation)
     with UnitOfWork(pipeline.engine, reports=pipeline.reports) as uow:
         notifications = NotificationsFile(job.files.partial("notifications.csv"))
         store = operation.stores_on(uow)
@@ -194,6 +197,19 @@ def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committe
         validation.wait_until_on_disk()
         uow.commit()
     return Committed(OperationStatus.COMPLETED, None, validation.counts)
+
+
+def _validated(pipeline: Pipeline, job: FileJob, validation: Validation) -> Committed:
+    """A dry run ends after its checks: nothing applied, its files say what a real run would do."""
+    validation.wait_until_on_disk()
+    job.spool.unlink(missing_ok=True)
+    now = pipeline.clock()
+    counts = validation.counts
+    summary = summary_of(job, OperationStatus.VALIDATED, None, counts, now, validation)
+    write_json(job.files.partial("summary.json"), summary)
+    output = str(job.files.final("result.csv"))
+    job.lifecycle.validated(counts, validation.report.first_messages, output, now)
+    return Committed(OperationStatus.VALIDATED, None, counts)
 
 
 def _write_completed_summary(

@@ -55,7 +55,7 @@ def _move_on(pipeline: Pipeline, job: FileJob, committed: Committed) -> FileOutc
     # Leftovers (the spool, other owners' partials) go while the input is still bound: a crash after
     # the move would leave them to no one (recovery finds an operation's files by its bound input).
     job.discard_leftovers()
-    if status == OperationStatus.COMPLETED:
+    if status in (OperationStatus.COMPLETED, OperationStatus.VALIDATED):
         inbox.archive(job.claimed, pipeline.settings.archive_dir, job.operation_id, pipeline.clock())
     else:
         inbox.reject(job.claimed, pipeline.settings.outbox_dir, job.operation_id)

@@ -107,6 +107,7 @@ class Validation:
     # result.csv and errors.csv reaching the disk (see ``ExcelCsvWriter.close_in_background``).
     syncing: list[Future[None]] = field(default_factory=list)
     rejected: RejectedRows | None = None  # the failed rows, for <stem>.op<N>.rejected.csv
+    dry_run: bool = False  # no key is created: result.csv leaves the created-key columns empty
 
     @property
     def counts(self) -> records.Counts:
@@ -161,6 +162,7 @@ def validate_to_spool(
         result = ExcelCsvWriter(job.files.partial("result.csv"), header)
         errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
         validation = Validation(ErrorReport(errors, pipeline.settings.error_detail_limit))
+        validation.dry_run = job.dry_run
         validation.width = len(csv_file.labels)
         validation.created_width = len(operation.created_columns)
         validation.unknown_columns = csv_file.unknown_columns
@@ -206,7 +208,9 @@ def _validate_chunk(
         outcomes = run.validate(chunk, operation.lookups_on(lookups.connection))
     rejected = validation.rejected
     for record, outcome in zip(chunk, outcomes, strict=True):
-        result.write(_result_row(record, outcome, validation.width, validation.created_width))
+        result.write(
+            _result_row(record, outcome, validation.width, validation.created_width, validation.dry_run)
+        )
         validation.report.add(outcome.errors)
         if not outcome.ok and rejected is not None:
             rejected.add(record)
@@ -218,8 +222,12 @@ def _validate_chunk(
         pipeline.on_progress(validation.total)
 
 
-def _result_row(record: Record, outcome: RowOutcome, width: int, created_width: int) -> list[Any]:
+def _result_row(
+    record: Record, outcome: RowOutcome, width: int, created_width: int, dry_run: bool = False
+) -> list[Any]:
     cells = record.raw[:width] + [""] * (width - len(record.raw))
+    if outcome.ok and dry_run:  # a dry run creates nothing: no key to show
+        return [*cells, record.line, "ok", "valid: would be applied", *[""] * created_width]
     if outcome.ok:
         return [*cells, record.line, "ok", "", *outcome.created.values()]
     return [

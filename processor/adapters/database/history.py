@@ -246,6 +246,8 @@ def _totals_by_type(connection: Connection, wanted: HistoryFilter) -> dict[str, 
 
 
 def _status_totals(status: str, count: int, records: int, successful: int, finished: int) -> _Totals:
+    if status == OperationStatus.VALIDATED:  # dry runs: counted as operations, their rows never applied
+        records = successful = 0
     return _Totals(
         operations=int(count),
         completed=int(count) if status == OperationStatus.COMPLETED else 0,

@@ -2,7 +2,8 @@
 the report service and recovery change an operation's row.
 
 pending (``register``) → processing (``start``, with its bytes claimed; ``progress`` as rows are read)
-→ completed (``complete``, inside the file's transaction) | failed (``fail``); a graceful stop puts it
+→ completed (``complete``, inside the file's transaction) | failed (``fail``) | validated (a dry run's
+end, ``validated``: nothing applied, no bytes claimed); a graceful stop puts it
 back to pending (``interrupt``). Every change is made only while this process still owns the operation
 (``operation_records``: a compare-and-set on the owner), so work taken over is never finished twice.
 """
@@ -67,6 +68,10 @@ class Lifecycle:
         records.complete(connection, self.operation_id, self.owner, counts, messages, output, completed_at)
         return completed_at
 
+    def validated(self, counts: records.Counts, messages: list[str], output: str, at: datetime) -> None:
+        """Mark a dry run validated at ``at`` (its own short transaction)."""
+        records.validated(self.engine, self.operation_id, self.owner, counts, messages, output, at)
+
     def fail(
         self,
         counts: records.Counts,
@@ -88,7 +93,7 @@ class Lifecycle:
     def committed(self) -> Committed | None:
         """Its committed outcome (completed or failed), or None while it has none."""
         row = records.load(self.engine, self.operation_id)
-        if row.status not in (OperationStatus.COMPLETED, OperationStatus.FAILED):
+        if row.status not in records.ENDED:
             return None
         counts = records.Counts(row.total_records, row.successful_records, row.failed_records)
         return Committed(OperationStatus(row.status), row.error_code, counts)

@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import date, datetime
 
 from sqlalchemy import (
+    Boolean,
     CheckConstraint,
     Date,
     ForeignKey,
@@ -25,6 +26,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -250,6 +252,8 @@ class BulkOperation(Base):
     heartbeat_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # When retention deleted (some of) its outbox files (outbox_retention_days); the row itself stays.
     outputs_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # A dry run (``wardbulk validate``): read and checked, never applied, also when recovery resumes it.
+    dry_run: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     @property
     def duration(self) -> float | None:

@@ -29,6 +29,7 @@ from processor.core.operation_types import OperationStatus
 
 ERROR_MESSAGE_LIMIT = 20  # the seed keeps the first 20 errors in error_message
 UNFINISHED = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
+ENDED = (OperationStatus.COMPLETED, OperationStatus.FAILED, OperationStatus.VALIDATED)
 
 # Every file runs these statements; built once on the Core tables (ORM attributes and a fresh statement
 # per call cost more Python than the SQL itself takes on SQLite), their values given as parameters.
@@ -66,6 +67,7 @@ class NewOperation:
     sha256: str | None
     initiated_by: str
     host: str
+    dry_run: bool = False  # read and checked, never applied (``wardbulk validate``)
 
 
 @cache
@@ -176,6 +178,7 @@ def _insert_operation(
         "input_file": new.input_file,
         "sha256": new.sha256,
         "host": new.host,
+        "dry_run": new.dry_run,
     }
     return int(connection.execute(_INSERT_OPERATION, row).scalar_one())
 
@@ -284,6 +287,22 @@ def complete(
 
 
 @translates_database_errors
+def validated(
+    engine: Engine,
+    operation_id: int,
+    owner: str,
+    counts: Counts,
+    errors: list[str],
+    output_file: str,
+    now: datetime,
+) -> None:
+    """Mark a dry run validated: read and checked to the end, nothing applied."""
+    values = _finished(OperationStatus.VALIDATED, counts, errors, output_file, now)
+    with engine.begin() as connection:
+        _expect_owned(_update_owned(connection, operation_id, owner, values))
+
+
+@translates_database_errors
 def fail(
     engine: Engine,
     operation_id: int,
@@ -345,7 +364,7 @@ def committed_but_unpublished(engine: Engine, operation_ids: list[int]) -> list[
         return []
     query = select(BulkOperation.__table__).where(
         BulkOperation.id.in_(operation_ids),
-        BulkOperation.status.in_([OperationStatus.COMPLETED.value, OperationStatus.FAILED.value]),
+        BulkOperation.status.in_([status.value for status in ENDED]),
     )
     with engine.connect() as connection:
         return [BulkOperation(**row._asdict()) for row in connection.execute(query)]
