@@ -30,6 +30,7 @@ from pathlib import Path
 
 from processor.adapters import entries, inbox, retention
 from processor.adapters.arrivals import ArrivalQueue
+from processor.adapters.folders import VALIDATE_FOLDER
 from processor.adapters.inbox import InboxFile
 from processor.adapters.owners import token
 from processor.adapters.scheduler import add_daily_job, add_report_job, build_scheduler, soon
@@ -233,7 +234,9 @@ class Daemon:
         self.dashboard.changed()
 
     def _watch_until_stopped(self) -> None:
-        folders = [self.settings.inbox_dir / t.value for t in self.operation_types]
+        inbox_dir = self.settings.inbox_dir
+        folders = [inbox_dir / t.value for t in self.operation_types]
+        folders += [folder / VALIDATE_FOLDER for folder in folders if (folder / VALIDATE_FOLDER).is_dir()]
         observer = start_watching(
             folders,
             self._sightings,
@@ -276,9 +279,9 @@ class Daemon:
             path = path.with_name(path.name.removesuffix(inbox.DONE_SUFFIX))
         elif inbox.is_ignored(path.name):
             return
-        operation_type = inbox.operation_type_of(self.settings.inbox_dir, path)
-        if operation_type in self.operation_types:
-            self.queue.offer(InboxFile(path, operation_type), now, renamed_in=sighting.renamed_in)
+        inbox_file = inbox.inbox_file_of(self.settings.inbox_dir, path)
+        if inbox_file is not None and inbox_file.operation_type in self.operation_types:
+            self.queue.offer(inbox_file, now, renamed_in=sighting.renamed_in)
 
     def _process_ready(self) -> None:
         """Claim and decide the ready files in arrival order, unless the host makes the daemon pause;
@@ -321,7 +324,7 @@ class Daemon:
         if claimed is None:
             return not self.pause.paused  # another daemon took it, or it cannot be claimed now
         try:
-            decided = decide_claimed(self.pipeline, claimed)
+            decided = decide_claimed(self.pipeline, claimed, inbox_file.dry_run)
         except Interrupted:
             return False
         except Exception as exc:

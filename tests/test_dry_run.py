@@ -6,6 +6,7 @@ interrupted dry run as a dry run, never as a real run."""
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 
 from sqlalchemy import text
@@ -18,6 +19,7 @@ from processor.core.operation_kinds import OperationType
 from processor.recovery import recover
 from tests.conftest import Workspace, run_cli
 from tests.test_cli_process import env_for
+from tests.test_daemon_e2e import DaemonRun, wait_for
 from tests.test_history_scale import index_names
 from tests.test_history_tallies import assert_tallies_hold
 from tests.test_ops_history import insert_operations, varied_operations
@@ -132,3 +134,39 @@ def test_0008_keeps_the_history_its_indexes_and_its_tallies(empty_database_url: 
         assert {"ix_bulk_operations_type_duration", "ix_bulk_operations_duration"} <= index_names(engine)
     finally:
         engine.dispose()
+
+
+def test_a_file_dropped_into_a_validate_folder_is_a_dry_run(tmp_path: Path, empty_database_url: str) -> None:
+    """`inbox/<op>/validate/`: an integration team's trial drop, checked by the running daemon, never
+    applied, archived like any processed file; the same file dropped into the inbox is then applied."""
+    run = DaemonRun(tmp_path, empty_database_url)
+    try:
+        process = run.start()
+        trial = run.inbox() / "validate" / "trial.csv"
+        trial.write_text(FEED)
+        wait_for(lambda: "trial" in run.summaries(), what="the dry run's summary")
+        summary = run.summaries()["trial"]
+        assert (summary["status"], summary["dry_run"], summary["failed_records"]) == ("validated", True, 1)
+        assert run.scalar("SELECT count(*) FROM patients") == 0
+        assert not trial.exists() and len(list((tmp_path / "archive").rglob("trial.op1.csv"))) == 1
+
+        (run.inbox() / "trial.csv").write_text(FEED)
+        wait_for(lambda: run.scalar("SELECT count(*) FROM patients") == 2, what="the real run")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        run.stop_all()
+
+
+def test_a_dry_run_claim_left_by_a_dead_process_goes_back_to_the_validate_folder(
+    workspace: Workspace,
+) -> None:
+    """A claim never registered goes back to where it came from: a dry run's to validate/, so that it
+    is never processed for real."""
+    processing = inbox.processing_folder(workspace.inbox, OperationType.IMPORT_PATIENTS)
+    processing.mkdir(parents=True, exist_ok=True)
+    name = inbox.claim_name(owner_of_pid(dead_pid()), "trial.csv", dry_run=True)
+    (processing / name).write_text(FEED)
+    recover(workspace.pipeline())
+    assert (workspace.inbox / "import_patients" / "validate" / "trial.csv").read_text() == FEED
+    assert not (workspace.inbox / "import_patients" / "trial.csv").exists()

@@ -10,6 +10,7 @@ REPORTS_FOLDER = "reports"
 NOTIFICATIONS_FOLDER = "notifications"
 UNKNOWN_FOLDER = "unknown"  # outbox/unknown/: notes about inbox entries outside the operation folders
 REJECTED_FOLDER = "rejected"  # outbox/<op>/rejected/: refused inputs beside their error reports
+VALIDATE_FOLDER = "validate"  # inbox/<op>/validate/: files for a dry run (checked, never applied)
 
 
 def required_folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> list[Path]:
@@ -17,6 +18,8 @@ def required_folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> li
     folders = [inbox_dir, outbox_dir, archive_dir]
     for kind in OPERATION_KINDS:
         folders += [inbox_dir / kind.name, outbox_dir / kind.name]
+        if not kind.is_trigger:  # a trigger's content is never read: nothing to try
+            folders.append(inbox_dir / kind.name / VALIDATE_FOLDER)
     folders += [outbox_dir / REPORTS_FOLDER, outbox_dir / NOTIFICATIONS_FOLDER]
     return folders
 

@@ -28,7 +28,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from processor.adapters.entries import HASH_BLOCK, NotRegularFile, error_name, open_input
-from processor.adapters.folders import REJECTED_FOLDER
+from processor.adapters.folders import REJECTED_FOLDER, VALIDATE_FOLDER
 from processor.core.names import NAME_MAX, display_name, fitted_name, outbox_stem, outbox_suffix
 from processor.core.operation_kinds import OperationType, rank_of
 from processor.logs import get_logger
@@ -78,10 +78,11 @@ def remove_done_marker(path: Path) -> None:
 
 @dataclass(frozen=True)
 class InboxFile:
-    """A candidate file in ``inbox/<operation>/``."""
+    """A candidate file in ``inbox/<operation>/``, or in its ``validate/`` folder for a dry run."""
 
     path: Path
     operation_type: OperationType
+    dry_run: bool = False
 
 
 def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[InboxFile]:
@@ -93,17 +94,19 @@ def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[Inbo
     found = []
     for operation_type in operation_types:
         folder = inbox_dir / operation_type.value
-        if not folder.is_dir():
-            continue
         rank = rank_of(operation_type)
-        for entry in _entries(folder):
-            if is_ignored(entry.name) or is_senders_folder(entry):
+        for candidates, dry_run in ((folder, False), (folder / VALIDATE_FOLDER, True)):
+            if not candidates.is_dir():
                 continue
-            try:
-                modified = entry.stat(follow_symlinks=False).st_mtime_ns
-            except FileNotFoundError:
-                continue  # another daemon claimed it between listing and stat
-            found.append((modified, rank, entry.name, InboxFile(Path(entry.path), operation_type)))
+            for entry in _entries(candidates):
+                if is_ignored(entry.name) or is_senders_folder(entry):
+                    continue
+                try:
+                    modified = entry.stat(follow_symlinks=False).st_mtime_ns
+                except FileNotFoundError:
+                    continue  # another daemon claimed it between listing and stat
+                inbox_file = InboxFile(Path(entry.path), operation_type, dry_run)
+                found.append((modified, rank, entry.name, inbox_file))
     for *_, inbox_file in sorted(found, key=lambda item: item[:3]):
         yield inbox_file
 
@@ -133,13 +136,28 @@ def log_folder_unreadable(folder: Path, exc: OSError) -> None:
 
 
 def operation_type_of(inbox_dir: Path, path: Path) -> OperationType | None:
-    """The operation whose inbox folder directly holds ``path``, if any."""
-    if path.parent.parent != inbox_dir:
+    """The operation whose inbox folder (or its ``validate/`` folder) directly holds ``path``, if any."""
+    folder = path.parent.parent if is_for_a_dry_run(inbox_dir, path) else path.parent
+    if folder.parent != inbox_dir:
         return None
     try:
-        return OperationType(path.parent.name)
+        return OperationType(folder.name)
     except ValueError:
         return None
+
+
+def is_for_a_dry_run(inbox_dir: Path, path: Path) -> bool:
+    """Whether ``path`` lies in an operation's ``validate/`` folder (``inbox/<op>/validate/``)."""
+    return path.parent.name == VALIDATE_FOLDER and path.parent.parent.parent == inbox_dir
+
+
+def inbox_file_of(inbox_dir: Path, path: Path) -> InboxFile | None:
+    """The candidate at ``path`` (a dry run's in a ``validate/`` folder), or None outside the inbox's
+    operation folders."""
+    operation_type = operation_type_of(inbox_dir, path)
+    if operation_type is None:
+        return None
+    return InboxFile(path, operation_type, is_for_a_dry_run(inbox_dir, path))
 
 
 @dataclass(frozen=True)
@@ -184,10 +202,15 @@ def processing_folder(inbox_dir: Path, operation_type: OperationType) -> Path:
     return inbox_dir / PROCESSING_FOLDER / operation_type.value
 
 
-def claim_name(owner: str, name: str) -> str:
+NEW_CLAIM, DRY_RUN_CLAIM = "new", "try"
+
+
+def claim_name(owner: str, name: str, dry_run: bool = False) -> str:
     """``new~<owner>~<random>__<name>`` (the owner's colons as ``~``, which SMB shares accept), the name
-    fitted so that the whole stays within NAME_MAX."""
-    prefix = f"new~{owner.replace(':', '~')}~{uuid.uuid4().hex[:12]}__"
+    fitted so that the whole stays within NAME_MAX; ``try~…`` for a dry run's, so that a claim returned
+    to the inbox after a crash goes back to ``validate/`` and is never applied."""
+    kind = DRY_RUN_CLAIM if dry_run else NEW_CLAIM
+    prefix = f"{kind}~{owner.replace(':', '~')}~{uuid.uuid4().hex[:12]}__"
     return prefix + fitted_name(name, NAME_MAX - len(prefix.encode("utf-8")))
 
 
@@ -203,7 +226,7 @@ def _name_part(path: Path) -> str:
 def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | None:
     """Rename the file into the processing area. None if another process took (or removed) it first."""
     target_folder = processing_folder(inbox_dir, candidate.operation_type)
-    target = target_folder / claim_name(claimer, candidate.path.name)
+    target = target_folder / claim_name(claimer, candidate.path.name, candidate.dry_run)
     try:
         owner = owner_name(candidate.path)
         _move_into_folder(os.rename, candidate.path, target)
@@ -214,7 +237,12 @@ def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | 
 
 
 def copy_in(
-    inbox_dir: Path, source: Path, operation_type: OperationType, owner: str, claimer: str
+    inbox_dir: Path,
+    source: Path,
+    operation_type: OperationType,
+    owner: str,
+    claimer: str,
+    dry_run: bool = False,
 ) -> ClaimedFile:
     """Claim a copy of a file from outside the inbox (``wardbulk process``); the original stays.
 
@@ -224,7 +252,7 @@ def copy_in(
     """
     target_folder = processing_folder(inbox_dir, operation_type)
     target_folder.mkdir(parents=True, exist_ok=True)
-    target = target_folder / claim_name(claimer, source.name)
+    target = target_folder / claim_name(claimer, source.name, dry_run)
     try:
         with open_input(source) as reader, target.open("xb") as writer:
             shutil.copyfileobj(reader, writer, HASH_BLOCK)
@@ -263,6 +291,11 @@ class UnboundClaim:
     claimed_at: datetime
 
     @property
+    def dry_run(self) -> bool:
+        """Whether it was claimed for a dry run (it goes back to the ``validate/`` folder)."""
+        return self.path.name.startswith(f"{DRY_RUN_CLAIM}~")
+
+    @property
     def original_name(self) -> str:
         """The name it was dropped under (fitted to NAME_MAX: a long name comes back derived)."""
         return _name_part(self.path)
@@ -271,7 +304,8 @@ class UnboundClaim:
 def unbound_claims(inbox_dir: Path) -> Iterator[UnboundClaim]:
     """Every claimed file not yet bound to an operation, with its claimer (``host:pid``)."""
     for operation_type in OperationType:
-        for path in processing_folder(inbox_dir, operation_type).glob("new~*__*"):
+        folder = processing_folder(inbox_dir, operation_type)
+        for path in (*folder.glob(f"{NEW_CLAIM}~*__*"), *folder.glob(f"{DRY_RUN_CLAIM}~*__*")):
             try:
                 claimed_at = datetime.fromtimestamp(os.lstat(path).st_ctime, UTC)  # the claiming rename
             except FileNotFoundError:
@@ -285,7 +319,9 @@ def return_to_inbox(inbox_dir: Path, claim: UnboundClaim, with_done_marker: bool
     ``with_done_marker`` recreates the ``.done`` marker that claiming removed, for operations that wait
     for one (without it the file would never be taken again).
     """
-    target = inbox_dir / claim.operation_type.value / claim.original_name
+    folder = inbox_dir / claim.operation_type.value
+    target = (folder / VALIDATE_FOLDER if claim.dry_run else folder) / claim.original_name
+    target.parent.mkdir(exist_ok=True)
     try:
         _put_back(claim.path, target)
     except FileExistsError:

@@ -179,7 +179,8 @@ def _one_file(cli_ctx: CliContext, file: Path, operation_type: OperationType, dr
     try:
         prepare(app)
         pipeline = build_pipeline(app)
-        claimed = inbox.copy_in(app.settings.inbox_dir, file, operation_type, _cli_user(), pipeline.host)
+        inbox_dir = app.settings.inbox_dir
+        claimed = inbox.copy_in(inbox_dir, file, operation_type, _cli_user(), pipeline.host, dry_run)
         return _with_progress(pipeline, lambda: process_claimed(pipeline, claimed, dry_run))
     finally:
         app.close()
