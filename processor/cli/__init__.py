@@ -126,16 +126,25 @@ def run(cli_ctx: CliContext, once: bool) -> None:
         sys.exit(code)
 
 
+def _file_for(operations: click.Choice[str]) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """The FILE argument and the --operation option of ``process`` and ``validate``."""
+
+    def decorate(command: Callable[..., None]) -> Callable[..., None]:
+        command = click.option(
+            "--operation",
+            "-O",
+            "operation",
+            type=operations,
+            required=True,
+            help="The operation type the file is for.",
+        )(command)
+        return click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))(command)
+
+    return decorate
+
+
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option(
-    "--operation",
-    "-O",
-    "operation",
-    type=OPERATION_CHOICE,
-    required=True,
-    help="The operation type the file is for.",
-)
+@_file_for(OPERATION_CHOICE)
 @pass_context
 def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
     """Apply one FILE from anywhere (a copy is processed; FILE stays) and write the usual outbox files.
@@ -147,15 +156,7 @@ def process(cli_ctx: CliContext, file: Path, operation: str) -> None:
 
 
 @cli.command()
-@click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
-@click.option(
-    "--operation",
-    "-O",
-    "operation",
-    type=click.Choice([t.value for t in OperationType if t not in TRIGGER_TYPES]),
-    required=True,
-    help="The operation type the file is for.",
-)
+@_file_for(click.Choice([t.value for t in OperationType if t not in TRIGGER_TYPES]))
 @pass_context
 def validate(cli_ctx: CliContext, file: Path, operation: str) -> None:
     """Dry run: read and check FILE exactly as `process` would, against the ward database, and write
