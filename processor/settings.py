@@ -39,6 +39,7 @@ from sqlalchemy.exc import ArgumentError
 
 from processor.core.operation_kinds import OPERATION_KINDS, OperationType
 from processor.errors import ConfigError
+from processor.sender_settings import SenderSettings, unique_names
 
 DEFAULT_CONFIG_PATH = Path("config/wardbulk.toml")
 CONFIG_ENV_VAR = "WARDBULK_CONFIG"
@@ -201,6 +202,20 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "json", "console"] = "auto"
     operations: OperationsSettings = OperationsSettings()
     schedules: list[ScheduleSettings] = Field(default_factory=list)
+    senders: list[SenderSettings] = Field(default_factory=list)
+
+    @field_validator("senders")
+    @classmethod
+    def _unique_senders(cls, senders: list[SenderSettings]) -> list[SenderSettings]:
+        return unique_names(senders)
+
+    def sender_of(self, operation_type: OperationType, file_name: str) -> list[SenderSettings]:
+        """The senders that claim a file of this name for this operation (one, none, or an ambiguity)."""
+        return [sender for sender in self.senders if sender.sends(operation_type, file_name)]
+
+    def sender_named(self, name: str) -> SenderSettings | None:
+        """The configured sender of this name, if there still is one."""
+        return next((sender for sender in self.senders if sender.name == name), None)
 
     @field_validator("database_url")
     @classmethod

@@ -45,11 +45,14 @@ def _filters(
     until: datetime | None,
     limit: int = DEFAULT_LIMIT,
     before: int | None = None,
+    sender: str | None = None,
 ) -> HistoryFilter:
     from processor.adapters.database.history import HistoryFilter  # noqa: PLC0415
 
     day_since, day_until = (since.date() if since else None), (until.date() if until else None)
-    return HistoryFilter(operation_type, status, day_since, day_until, limit=limit, before=before)
+    return HistoryFilter(
+        operation_type, status, day_since, day_until, limit=limit, before=before, sender=sender
+    )
 
 
 @ops.command("list")
@@ -59,6 +62,7 @@ def _filters(
 @click.option("--until", type=DAY, help="Created on or before this day (YYYY-MM-DD).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=DEFAULT_LIMIT, show_default=True)
 @click.option("--before", type=click.IntRange(min=1), metavar="ID", help="Only ids below ID: the next page.")
+@click.option("--sender", help="Only the files of this configured sender ([[senders]] name).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_context
 def ops_list(
@@ -69,6 +73,7 @@ def ops_list(
     until: datetime | None,
     limit: int,
     before: int | None,
+    sender: str | None,
     as_json: bool,
 ) -> None:
     """Operations, newest first, with record counts, success rate and duration.
@@ -79,7 +84,7 @@ def ops_list(
     from processor.adapters.database.history import list_operations  # noqa: PLC0415
 
     # One operation more than the page tells whether a next page exists, without counting them all.
-    filters = _filters(operation_type, status, since, until, limit + 1, before)
+    filters = _filters(operation_type, status, since, until, limit + 1, before, sender)
     found = _read_database(cli_ctx, lambda engine: list_operations(engine, filters))
     page = found[:limit]
     if as_json:
@@ -96,7 +101,8 @@ def _operations_table(operations: list[dict[str, Any]]) -> Table:
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table("id", "created", "type", "status", "file", "records", "ok", "failed", "success", "duration")
+    columns = ("id", "created", "type", "status", "file", "sender", "records", "ok", "failed", "success")
+    table = Table(*columns, "duration")
     for op in operations:
         duration = f"{op['duration_s']:.1f}s" if op["duration_s"] is not None else ""
         table.add_row(
@@ -105,6 +111,7 @@ def _operations_table(operations: list[dict[str, Any]]) -> Table:
             op["operation_type"],
             op["status"],
             escape(op["input_file"] or ""),
+            op["sender"] or "",
             str(op["total_records"]),
             str(op["successful_records"]),
             str(op["failed_records"]),
@@ -123,6 +130,7 @@ def _list_command(filters: HistoryFilter) -> str:
         ("--until", filters.until),
         ("--limit", filters.limit if filters.limit != DEFAULT_LIMIT else None),
         ("--before", filters.before),
+        ("--sender", filters.sender),
     ]
     words = ["wardbulk", "ops", "list"]
     for option, value in options:

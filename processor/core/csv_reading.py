@@ -19,7 +19,7 @@ from __future__ import annotations
 import codecs
 import csv
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import chain
 
@@ -124,8 +124,17 @@ def _decode_line(raw: bytes, number: int, seen: Decoding) -> str:
     )
 
 
-def read_csv(lines: Iterator[str], spec: ColumnSpec) -> CsvFile:
-    """Parse the header (rejecting the file if it is unusable) and return the records lazily."""
+def read_csv(
+    lines: Iterator[str],
+    spec: ColumnSpec,
+    delimiter: str | None = None,
+    column_of: Callable[[str], str] | None = None,
+) -> CsvFile:
+    """Parse the header (rejecting the file if it is unusable) and return the records lazily.
+
+    ``delimiter``: the sender's, instead of the one the header shows; ``column_of``: the column a header
+    label names (a sender's aliases), instead of the label lower-cased.
+    """
     csv.field_size_limit(MAX_FIELD_CHARS)
     skipped = 0
     for header_line in lines:
@@ -135,20 +144,20 @@ def read_csv(lines: Iterator[str], spec: ColumnSpec) -> CsvFile:
     else:
         raise FileRejected.single(Code.EMPTY_FILE, "the file is empty")
     header_at = skipped + 1
-    delimiter = _choose_delimiter(header_line, spec, header_at)
+    delimiter = delimiter or _choose_delimiter(header_line, spec, header_at, column_of or str.lower)
     reader = csv.reader(chain([header_line], lines), delimiter=delimiter, strict=True)
     labels = [label.strip() for label in _header_row(reader, header_at)]
-    names = [label.lower() for label in labels]
+    names = [column_of(label) if column_of else label.lower() for label in labels]
     _check_header(names, spec, header_at)
     unknown = [label for label, name in zip(labels, names, strict=True) if name and name not in spec.known]
     records = _records(reader, names, spec, skipped)
     return CsvFile(labels=labels, delimiter=delimiter, unknown_columns=unknown, records=records)
 
 
-def _choose_delimiter(header_line: str, spec: ColumnSpec, line: int) -> str:
+def _choose_delimiter(header_line: str, spec: ColumnSpec, line: int, column_of: Callable[[str], str]) -> str:
     def known_columns(delimiter: str) -> int:
         labels = next(csv.reader([header_line], delimiter=delimiter), [])
-        return sum(label.strip().lower() in spec.known for label in labels)
+        return sum(column_of(label.strip()) in spec.known for label in labels)
 
     try:
         return max(DELIMITERS, key=known_columns)  # ties keep the earlier, so comma wins

@@ -31,12 +31,15 @@ class Code(StrEnum):
     ROW_ERRORS = "row-errors"
     DATABASE_ERROR = "database-error"
     INTERNAL_ERROR = "internal-error"
+    AMBIGUOUS_SENDER = "ambiguous-sender"
+    UNKNOWN_SENDER = "unknown-sender"
     # Row-level: the row is skipped and reported.
     MISSING_CELL = "missing-cell"
     EXTRA_CELL = "extra-cell"
     TYPE_ERROR = "type-error"
     CONSTRAINT_ERROR = "constraint-error"
     CONTROL_CHARACTER = "control-character"
+    AMBIGUOUS_DATE = "ambiguous-date"
     DUPLICATE_EMAIL = "duplicate-email"
     DUPLICATE_PATIENT_ID = "duplicate-patient-id"
     # Row-level codes of the ward operations.

@@ -54,6 +54,7 @@ class FileJob:
     files: OutboxFiles
     inherited: bool = True
     dry_run: bool = False  # read and checked, never applied (``wardbulk validate``)
+    sender: str | None = None  # the configured sender whose file it is (recorded at registration)
 
     @property
     def operation_id(self) -> int:
@@ -127,6 +128,7 @@ class FileJob:
             "error_code": rejection.code.value if rejection else None,
             "error_message": rejection.message if rejection else None,
             **({"dry_run": True} if self.dry_run else {}),
+            **({"sender": self.sender} if self.sender else {}),
         }
 
     def outputs(self) -> dict[str, str]:
@@ -136,9 +138,12 @@ class FileJob:
 
 def register(pipeline: Pipeline, claimed: ClaimedFile, sha256: str | None, dry_run: bool = False) -> FileJob:
     """Register a freshly claimed file as a pending BulkOperation and bind the file to it;
-    ``dry_run``: it is to be read and checked only, never applied."""
+    ``dry_run``: it is to be read and checked only, never applied. The sender whose files its name
+    matches is recorded with it (none when no sender, or several, match: ``_start`` refuses the latter)."""
+    senders = pipeline.settings.sender_of(claimed.operation_type, claimed.original_name)
+    sender = senders[0].name if len(senders) == 1 else None
     new = records.NewOperation(
-        claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host, dry_run
+        claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host, dry_run, sender
     )
     now = pipeline.clock()
     lifecycle = Lifecycle.register(pipeline.engine, pipeline.clock, new, now)
@@ -149,7 +154,9 @@ def register(pipeline: Pipeline, claimed: ClaimedFile, sha256: str | None, dry_r
         file=claimed.original_name,
         operation=claimed.operation_type.value,
     )
-    return job_for(pipeline, bound, lifecycle.operation_id, sha256, now, inherited=False, dry_run=dry_run)
+    return job_for(
+        pipeline, bound, lifecycle.operation_id, sha256, now, inherited=False, dry_run=dry_run, sender=sender
+    )
 
 
 def job_for(
@@ -161,6 +168,7 @@ def job_for(
     owner: str | None = None,
     inherited: bool = True,
     dry_run: bool = False,
+    sender: str | None = None,
 ) -> FileJob:
     """The job of a registered operation (also rebuilt by recovery from the database row).
 
@@ -175,7 +183,7 @@ def job_for(
         token(owner or pipeline.host),
     )
     lifecycle = Lifecycle(pipeline.engine, pipeline.clock, pipeline.host, operation_id)
-    return FileJob(claimed, lifecycle, sha256, started_at, files, inherited, dry_run)
+    return FileJob(claimed, lifecycle, sha256, started_at, files, inherited, dry_run, sender)
 
 
 __all__ = ["Committed", "FileJob", "FileOutcome", "job_for", "register"]

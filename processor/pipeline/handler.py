@@ -40,6 +40,7 @@ from processor.pipeline.file_job import FileJob, FileOutcome, register
 from processor.pipeline.publishing import Decided, publish
 from processor.pipeline.rejection import fail_crashed, reject_after_validation, reject_file
 from processor.pipeline.runtime import Heartbeat, collector_spares_the_heap
+from processor.pipeline.senders import sender_problem, settings_for
 from processor.pipeline.spool import read_spool
 from processor.pipeline.validation import (
     RESULT_TAIL,
@@ -120,7 +121,7 @@ def _start(pipeline: Pipeline, job: FileJob) -> FileRejected | None:
         return checks.not_a_regular_file()
     claim = None
     if trigger_for(operation_type) is None:  # a trigger's content is ignored: any name, size, bytes again
-        problem = checks.precheck(job.claimed, pipeline.settings)
+        problem = checks.precheck(job.claimed, pipeline.settings) or sender_problem(pipeline, job)
         if problem is not None:
             return problem
         if job.sha256 is not None and not job.dry_run:  # a dry run takes no claim on the bytes
@@ -174,7 +175,7 @@ def _after_failed_attempt(pipeline: Pipeline, job: FileJob, exc: Exception, atte
 
 def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committed:
     job.discard_work()
-    settings = pipeline.settings_of(job.claimed.operation_type)
+    settings = settings_for(pipeline, job)
     with first_line_index(job) as first_lines:
         run = operation.start(RunContext(job.operation_id, pipeline.clock(), settings.notify, first_lines))
         validation = validate_to_spool(pipeline, job, operation, run)

@@ -18,15 +18,17 @@ from processor.adapters.database import operation_records as records
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork
 from processor.adapters.first_lines import DiskFirstLineIndex
 from processor.adapters.outbox import ERRORS_HEADER, NOTIFICATIONS_HEADER, ExcelCsvWriter
-from processor.core.csv_reading import Decoding, Record, decode_lines, read_csv
+from processor.core.csv_reading import CsvFile, Decoding, Record, decode_lines, read_csv
 from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected, RowError
+from processor.core.senders import SenderShape
 from processor.operations.base import MemoryFirstLineIndex, OperationRun, RowOutcome
 from processor.operations.ports import FirstLineIndex, NotificationLine
 from processor.operations.registry import Operation
 from processor.pipeline.context import Pipeline
 from processor.pipeline.file_job import FileJob
 from processor.pipeline.rejected_rows import RejectedRows
+from processor.pipeline.senders import settings_for, shape_for
 from processor.pipeline.spool import spool_chunk
 
 T = TypeVar("T")
@@ -153,11 +155,12 @@ def validate_to_spool(
     pipeline: Pipeline, job: FileJob, operation: Operation, run: OperationRun[Any, Any]
 ) -> Validation:
     """Read and validate the whole file, chunk by chunk; raises ``FileRejected`` for a file-level problem."""
-    encoding = pipeline.settings_of(job.claimed.operation_type).encoding
+    encoding = settings_for(pipeline, job).encoding
+    shape = shape_for(pipeline, job)
     decoding = Decoding()
     with entries.open_input(job.claimed.path) as raw, job.spool.open("wb") as spool:
         identity = entries.identity_of(raw)
-        csv_file = read_csv(decode_lines(raw, encoding, decoding), operation.spec)
+        csv_file = _read(decode_lines(raw, encoding, decoding), operation, shape)
         header = [*csv_file.labels, *RESULT_TAIL, *operation.created_columns]
         result = ExcelCsvWriter(job.files.partial("result.csv"), header)
         errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
@@ -180,6 +183,16 @@ def validate_to_spool(
         raise FileRejected.single(Code.EMPTY_FILE, "the file has a header but no data rows")
     validation.rejected.finish(decoding)
     return validation
+
+
+def _read(lines: Iterator[str], operation: Operation, shape: SenderShape | None) -> CsvFile:
+    """The file's header and records, in wardbulk's columns and values when it is a sender's."""
+    if shape is None:
+        return read_csv(lines, operation.spec)
+    csv_file = read_csv(lines, operation.spec, shape.delimiter, shape.column_of)
+    dates = tuple(column for column in operation.spec.known if "date" in column)
+    csv_file.records = shape.translated(csv_file.records, dates)
+    return csv_file
 
 
 def _check_unchanged(raw: BinaryIO, identity: tuple[int, int]) -> None:

@@ -44,6 +44,7 @@ class HistoryFilter:
     until: date | None = None
     limit: int = 100
     before: int | None = None
+    sender: str | None = None  # lists only; the statistics' tallies count no senders
 
 
 def _as_dict(operation: BulkOperation, initiated_by: str | None) -> dict[str, Any]:
@@ -71,6 +72,8 @@ def _as_dict(operation: BulkOperation, initiated_by: str | None) -> dict[str, An
         "error_message": operation.error_message,
         "output_file": operation.output_file,
         "outputs_purged_at": iso(operation.outputs_purged_at),
+        "sender": operation.sender,
+        "dry_run": operation.dry_run,
     }
 
 
@@ -144,6 +147,8 @@ def list_operations(engine: Engine, wanted: HistoryFilter) -> list[dict[str, Any
     (the primary key, or the type, status or creation-time index), then only those rows are read.
     """
     page = select(BulkOperation.id).where(*_conditions(wanted))
+    if wanted.sender is not None:
+        page = page.where(BulkOperation.sender == wanted.sender)
     if wanted.before is not None:
         page = page.where(BulkOperation.id < wanted.before)
     page = page.order_by(BulkOperation.id.desc()).limit(wanted.limit)

@@ -229,6 +229,7 @@ class BulkOperation(Base):
         Index("ix_bulk_operations_operation_type_id", "operation_type", "id"),
         Index("ix_bulk_operations_status_id", "status", "id"),
         Index("ix_bulk_operations_created_at_id", "created_at", "id"),
+        Index("ix_bulk_operations_sender_id", "sender", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -254,6 +255,8 @@ class BulkOperation(Base):
     outputs_purged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     # A dry run (``wardbulk validate``): read and checked, never applied, also when recovery resumes it.
     dry_run: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    # The configured sender whose file this was (``[[senders]]``), recorded when it was registered.
+    sender: Mapped[str | None] = mapped_column(String(64))
 
     @property
     def duration(self) -> float | None:

@@ -68,6 +68,7 @@ class NewOperation:
     initiated_by: str
     host: str
     dry_run: bool = False  # read and checked, never applied (``wardbulk validate``)
+    sender: str | None = None  # the configured sender whose file it is
 
 
 @cache
@@ -179,6 +180,7 @@ def _insert_operation(
         "sha256": new.sha256,
         "host": new.host,
         "dry_run": new.dry_run,
+        "sender": new.sender,
     }
     return int(connection.execute(_INSERT_OPERATION, row).scalar_one())
 

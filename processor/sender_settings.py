@@ -1,0 +1,111 @@
+"""``[[senders]]``: the upstream systems whose files come in their own shape (issue 14).
+
+A sender is recognised by its file names (globs, without regard to case) in the inbox folders of its
+operations; a file that two senders claim is refused (``ambiguous-sender``), never guessed. What a
+sender sets (aliases, value maps, date formats, encoding, delimiter, error policy) applies to its files
+only. ``wardbulk config check`` names the key of anything wrong: an alias to a column its operations do
+not have, two aliases that read alike, a value map of an unknown column, a date format that cannot
+read a date or has a two-digit year.
+"""
+
+from __future__ import annotations
+
+import codecs
+from datetime import date, datetime
+from fnmatch import fnmatchcase
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from processor.core.operation_kinds import TRIGGER_TYPES, OperationType, format_of
+from processor.core.senders import SenderShape, label_key, value_key
+
+SAMPLE_DATE = date(1999, 12, 31)  # every field distinct: a format that loses one cannot read it back
+
+
+class SenderSettings(BaseModel):
+    """One ``[[senders]]`` table."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+    files: list[str] = Field(min_length=1, description="file-name globs, e.g. 'ADT_*.csv'")
+    operations: list[OperationType] = Field(
+        default_factory=lambda: [t for t in OperationType if t not in TRIGGER_TYPES]
+    )
+    columns: dict[str, str] = Field(default_factory=dict, description="alias = column")
+    values: dict[str, dict[str, str]] = Field(default_factory=dict, description="column = {value = ours}")
+    date_formats: list[str] = Field(default_factory=list)
+    encoding: str | None = None
+    delimiter: Literal[",", ";", "\t", "|"] | None = None
+    on_row_error: Literal["skip_row", "reject_file"] | None = None
+    max_error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, value: str | None) -> str | None:
+        try:
+            return None if value is None else codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown text encoding {value!r}") from None
+
+    @field_validator("date_formats")
+    @classmethod
+    def _readable_formats(cls, formats: list[str]) -> list[str]:
+        for date_format in formats:
+            if "%y" in date_format:
+                raise ValueError(f"{date_format!r}: a two-digit year is ambiguous; use %Y")
+            try:
+                read_back = datetime.strptime(SAMPLE_DATE.strftime(date_format), date_format).date()
+            except ValueError:
+                read_back = None
+            if read_back != SAMPLE_DATE:
+                raise ValueError(f"{date_format!r} cannot read a whole date (it needs a day, month and %Y)")
+        return formats
+
+    @model_validator(mode="after")
+    def _columns_its_operations_have(self) -> SenderSettings:
+        known = {column for operation in self.operations for column in format_of(operation).columns}
+        seen: dict[str, str] = {}
+        for alias, column in self.columns.items():
+            if column not in known:
+                raise ValueError(f"columns.{alias}: {column!r} is not a column of {self._named_operations()}")
+            if label_key(alias) in seen:
+                raise ValueError(f"columns.{alias}: reads the same as the alias {seen[label_key(alias)]!r}")
+            seen[label_key(alias)] = alias
+        for column in self.values:
+            if column not in known:
+                raise ValueError(f"values.{column}: not a column of {self._named_operations()}")
+        return self
+
+    def _named_operations(self) -> str:
+        return ", ".join(operation.value for operation in self.operations)
+
+    def sends(self, operation_type: OperationType, file_name: str) -> bool:
+        """Whether a file of this name, for this operation, is this sender's."""
+        lowered = file_name.lower()
+        return operation_type in self.operations and any(
+            fnmatchcase(lowered, glob.lower()) for glob in self.files
+        )
+
+    def shape(self) -> SenderShape:
+        """What reading its files needs (``core.senders``)."""
+        return SenderShape(
+            name=self.name,
+            aliases={label_key(alias): column for alias, column in self.columns.items()},
+            values={
+                column: {value_key(theirs): ours for theirs, ours in mapping.items()}
+                for column, mapping in self.values.items()
+            },
+            date_formats=tuple(self.date_formats),
+            delimiter=self.delimiter,
+        )
+
+
+def unique_names(senders: list[SenderSettings]) -> list[SenderSettings]:
+    """The senders, refused if two share a name (the name is what the history records)."""
+    names = [sender.name for sender in senders]
+    for name in names:
+        if names.count(name) > 1:
+            raise ValueError(f"two senders are named {name!r}")
+    return senders

@@ -1,0 +1,150 @@
+"""Senders (issue 14): a sender's files come in its own shape (column names, values, dates, encoding,
+delimiter, error policy), declared in ``[[senders]]`` and recognised by file name; the sender is
+recorded on the operation, in the summary and in ``ops list --sender``. Ambiguity is an error, never a
+guess: a date that reads two ways, a file two senders claim."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Database, make_workspace, run_cli
+from tests.test_cli_process import env_for
+
+EXAMPLE = Path(__file__).parent.parent / "examples" / "sender"
+
+
+def sender(**fields: Any) -> dict[str, Any]:
+    return {"name": "lab", "files": ["LAB_*.csv"], "operations": ["import_patients"], **fields}
+
+
+def test_aliases_values_and_dates_become_wardbulks_own(tmp_path: Path, database: Database) -> None:
+    settings = sender(
+        columns={
+            "MRN": "patient_id",
+            "Given Name": "first_name",
+            "SURNAME": "last_name",
+            "Mail": "email",
+            "DOB": "date_of_birth",
+            "Sex": "gender",
+        },
+        values={"gender": {"Male": "M", "Female": "F"}},
+        date_formats=["%d/%m/%Y"],
+    )
+    workspace = make_workspace(tmp_path, database, senders=[settings])
+    content = (
+        "mrn,givenname,Surname,MAIL,dob,sex\n"  # aliases match without regard to case or spaces
+        "L-1,Ann,Lee,ann@example.org,15/05/1980, female \n"
+        "L-2,Bob,Ray,bob@example.org,1980-05-15,Male\n"  # already ISO: no format reads it, left as is
+    )
+    workspace.drop("import_patients", "LAB_1.csv", content)
+    workspace.run_once()
+    summary = workspace.summary("import_patients", "LAB_1", 1)
+    assert (summary["successful_records"], summary["failed_records"], summary["sender"]) == (2, 0, "lab")
+    assert workspace.scalar("SELECT count(*) FROM patients WHERE date_of_birth = '1980-05-15'") == 2
+    assert workspace.scalar("SELECT gender FROM patients WHERE mrn = 'L-1'") == "F"
+    assert workspace.scalar("SELECT sender FROM bulk_operations WHERE id = 1") == "lab"
+
+
+def test_a_date_that_reads_two_ways_is_an_error_of_its_row(tmp_path: Path, database: Database) -> None:
+    settings = sender(date_formats=["%d/%m/%Y", "%m/%d/%Y"], columns={"DOB": "date_of_birth"})
+    workspace = make_workspace(tmp_path, database, senders=[settings])
+    content = "first_name,last_name,email,DOB\nAnn,Lee,ann@example.org,05/06/1980\nBob,Ray,bob@example.org,25/06/1980\n"
+    workspace.drop("import_patients", "LAB_2.csv", content)
+    workspace.run_once()
+    summary = workspace.summary("import_patients", "LAB_2", 1)
+    assert (summary["successful_records"], summary["errors_by_code"]) == (1, {"ambiguous-date": 1})
+    errors = workspace.output("import_patients", "LAB_2", 1, "errors.csv").read_text(encoding="utf-8-sig")
+    assert "1980-05-06 or 1980-06-05" in errors
+
+
+def test_a_file_of_no_sender_is_read_as_before_and_one_of_two_senders_is_refused(
+    tmp_path: Path, database: Database
+) -> None:
+    both = [sender(name="lab"), sender(name="lab-copy", files=["*_1.csv"])]
+    workspace = make_workspace(tmp_path, database, senders=both)
+    workspace.drop("import_patients", "plain.csv", "first_name,last_name,email\nAnn,Lee,ann@example.org\n")
+    workspace.drop("import_patients", "LAB_1.csv", "first_name,last_name,email\nBob,Ray,bob@example.org\n")
+    workspace.run_once()
+    plain = workspace.summary("import_patients", "plain", 1)
+    assert plain["status"] == "completed" and "sender" not in plain
+    refused = workspace.summary("import_patients", "LAB_1", 2)
+    assert (refused["status"], refused["error_code"]) == ("failed", "ambiguous-sender")
+    assert "'lab', 'lab-copy'" in refused["error_message"]
+    assert workspace.scalar("SELECT count(*) FROM patients") == 1
+
+
+def test_a_senders_own_error_policy_applies_to_its_files_only(tmp_path: Path, database: Database) -> None:
+    workspace = make_workspace(tmp_path, database, senders=[sender(on_row_error="reject_file")])
+    bad = "first_name,last_name,email\nAnn,Lee,ann@example.org\nBob,Ray,bob@\n"
+    workspace.drop("import_patients", "LAB_3.csv", bad)
+    workspace.drop("import_patients", "other.csv", bad.replace("ann@", "cid@").replace("Ann", "Cid"))
+    workspace.run_once()
+    assert workspace.summary("import_patients", "LAB_3", 1)["status"] == "failed"
+    assert workspace.summary("import_patients", "other", 2)["status"] == "completed"
+
+
+@pytest.mark.parametrize(
+    ("table", "key", "reason"),
+    [
+        ('columns = { MRN = "patinet_id" }', "senders.0", "'patinet_id' is not a column of import_patients"),
+        (
+            'columns = { MRN = "patient_id", "m r n" = "email" }',
+            "senders.0",
+            "reads the same as the alias 'MRN'",
+        ),
+        ('date_formats = ["%d/%m"]', "senders.0.date_formats", "cannot read a whole date"),
+        ('date_formats = ["%d/%m/%y"]', "senders.0.date_formats", "a two-digit year is ambiguous"),
+        ('values = { colour = { Red = "R" } }', "senders.0", "values.colour: not a column"),
+        ('encoding = "klingon"', "senders.0.encoding", "unknown text encoding"),
+    ],
+)
+def test_config_check_names_the_key_of_a_wrong_sender(
+    tmp_path: Path, table: str, key: str, reason: str
+) -> None:
+    config = tmp_path / "wardbulk.toml"
+    config.write_text(
+        f'[[senders]]\nname = "lab"\nfiles = ["LAB_*.csv"]\noperations = ["import_patients"]\n{table}\n'
+    )
+    result = run_cli("--config", str(config), "config", "check", cwd=tmp_path)
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert key in line and reason in line, line
+
+
+def test_the_worked_example_of_the_readme(tmp_path: Path, empty_database_url: str) -> None:
+    """README, "Connect a new sender in five steps", run as written on the example in examples/sender."""
+    shutil.copy(EXAMPLE / "wardbulk.toml", tmp_path / "wardbulk.toml")
+    env = env_for(tmp_path, empty_database_url, WARDBULK_CONFIG=str(tmp_path / "wardbulk.toml"))
+    assert run_cli("config", "check", cwd=tmp_path, env=env).returncode == 0  # step 2
+    assert run_cli("init", "--demo", cwd=tmp_path, env=env).returncode == 0
+    example = EXAMPLE / "ADT_20261203.csv"
+
+    dry = run_cli("validate", str(example), "--operation", "import_patients", cwd=tmp_path, env=env)  # step 3
+    assert dry.returncode == 0, dry.stderr
+    assert "3 of 4 rows valid" in dry.stdout
+
+    real = run_cli("process", str(example), "--operation", "import_patients", cwd=tmp_path, env=env)  # step 4
+    assert real.returncode == 0, real.stderr
+    summary = json.loads(
+        (tmp_path / "outbox" / "import_patients" / "ADT_20261203.op2.summary.json").read_text()
+    )
+    assert (summary["sender"], summary["successful_records"], summary["failed_records"]) == (
+        "st-marys-adt",
+        3,
+        1,
+    )
+    rejected = (tmp_path / "outbox" / "import_patients" / "ADT_20261203.op2.rejected.csv").read_bytes()
+    assert rejected.decode("cp1252").splitlines()[1].startswith("SM-10003;Ann;O'Neil;31/02/1990")
+
+    listed = json.loads(
+        run_cli("ops", "list", "--sender", "st-marys-adt", "--json", cwd=tmp_path, env=env).stdout
+    )
+    assert [(op["id"], op["status"], op["sender"]) for op in listed] == [
+        (2, "completed", "st-marys-adt"),
+        (1, "validated", "st-marys-adt"),
+    ]  # step 5
