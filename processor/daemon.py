@@ -25,6 +25,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from functools import partial
 from pathlib import Path
 
@@ -57,6 +58,14 @@ TICK_S = 0.1
 HOST_PAUSED_EXIT = 75  # EX_TEMPFAIL: ``run --once`` met a fault of the host; its files wait for the next run
 MAX_BACKOFF_S = 60.0
 DASHBOARD_EVERY_S = 300
+
+
+class Went(Enum):
+    """What one file's turn leaves the loop to do."""
+
+    ON = "on"  # the next file
+    STOP_BEFORE = "stop before"  # stop; this file was not taken and keeps its place
+    STOP_AFTER = "stop after"  # stop; this file was taken (it waits claimed, or it is done)
 
 
 def available_operation_types() -> list[OperationType]:
@@ -290,11 +299,13 @@ class Daemon:
             return
         ready = self.queue.take_ready(time.monotonic())
         for taken, inbox_file in enumerate(ready):
-            if self.stop_event.is_set() or not self._fits(inbox_file):
+            # The publisher may have paused the daemon since the last file: check before each one.
+            if self.stop_event.is_set() or self.pause.paused or not self._fits(inbox_file):
                 self.queue.put_back(ready[taken:])
                 return
-            if not self._decide(inbox_file):
-                self.queue.put_back(ready[taken + 1 :])
+            went = self._decide(inbox_file)
+            if went is not Went.ON:
+                self.queue.put_back(ready[taken + 1 if went is Went.STOP_AFTER else taken :])
                 return
 
     def _host_ready(self) -> bool:
@@ -307,26 +318,33 @@ class Daemon:
         return not self.pause.paused
 
     def _fits(self, inbox_file: InboxFile) -> bool:
-        """Whether the file has room on every area's filesystem; else the daemon pauses for room."""
+        """Whether the file has room on every area's filesystem; else the daemon pauses for room. A file
+        over max_file_bytes goes on (it is refused as file-too-large, unread)."""
         try:
             size = inbox_file.path.lstat().st_size
         except OSError:
             return True  # gone, or cannot be looked at: claiming it says which
-        shortage = self.pause.shortage(size)
+        if size > self.settings.max_file_bytes:
+            return True
+        try:
+            shortage = self.pause.shortage(size)
+        except OSError as exc:  # the areas cannot even be looked at (a share gone)
+            self.pause.host_fault(exc, step="checking free space")
+            return False
         if shortage is None:
             return True
-        self.pause.no_room(shortage, size, display_name(inbox_file.path.name))
+        self.pause.no_room(shortage, inbox_file.path, size, display_name(inbox_file.path.name))
         return False
 
-    def _decide(self, inbox_file: InboxFile) -> bool:
-        """Claim and decide one file; False when the loop is to stop taking files for now."""
+    def _decide(self, inbox_file: InboxFile) -> Went:
+        """Claim and decide one file; whether the loop goes on, and if not, whether this file is done."""
         claimed = self._claim(inbox_file)
-        if claimed is None:
-            return not self.pause.paused  # another daemon took it, or it cannot be claimed now
+        if claimed is None:  # another daemon took it, or it cannot be claimed now (a pause: it stays)
+            return Went.STOP_BEFORE if self.pause.paused else Went.ON
         try:
             decided = decide_claimed(self.pipeline, claimed, inbox_file.dry_run)
         except Interrupted:
-            return False
+            return Went.STOP_AFTER
         except Exception as exc:
             # The pipeline turns every other failure into the file's summary: this is the host's fault.
             # The file stays claimed; recovery takes it up again once the host can go on.
@@ -339,12 +357,12 @@ class Daemon:
                     file=claimed.original_name,
                 )
                 self._back_off()
-            return False
+            return Went.STOP_AFTER
         self._publish(decided)
         self._failures = 0
         self.processed += 1
         self.dashboard.changed()
-        return True
+        return Went.ON
 
     def _claim(self, inbox_file: InboxFile) -> inbox.ClaimedFile | None:
         """Claim the entry; None (logged) when it cannot be moved now. The next rescan offers it again;

@@ -148,9 +148,17 @@ def _job(pipeline: Pipeline, operation: BulkOperation, owner: str | None = None)
     if claimed is None:
         return None
     started = operation.started_at or pipeline.clock()
-    # A dry run stays one: resumed, it is checked again and never applied.
+    # A dry run stays one: resumed, it is checked again and never applied. A sender's file is read as
+    # that sender's, as recorded when it was registered (its policy, aliases, values and dates).
     return job_for(
-        pipeline, claimed, operation.id, operation.sha256, started, owner, dry_run=operation.dry_run
+        pipeline,
+        claimed,
+        operation.id,
+        operation.sha256,
+        started,
+        owner,
+        dry_run=operation.dry_run,
+        sender=operation.sender,
     )
 
 

@@ -20,7 +20,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from processor.core.operation_kinds import TRIGGER_TYPES, OperationType, format_of
 from processor.core.senders import SenderShape, label_key, value_key
 
-SAMPLE_DATE = date(1999, 12, 31)  # every field distinct: a format that loses one cannot read it back
+SAMPLE_DATE = date(1999, 12, 31)
+TIME_FIELDS = (
+    "%H",
+    "%I",
+    "%M",
+    "%S",
+    "%f",
+    "%p",
+    "%z",
+    "%Z",
+    "%c",
+    "%X",
+    "%x",
+)  # every field distinct: a format that loses one cannot read it back
 
 
 class SenderSettings(BaseModel):
@@ -55,6 +68,8 @@ class SenderSettings(BaseModel):
         for date_format in formats:
             if "%y" in date_format:
                 raise ValueError(f"{date_format!r}: a two-digit year is ambiguous; use %Y")
+            if any(field in date_format for field in TIME_FIELDS):
+                raise ValueError(f"{date_format!r}: a date format has no time (a time would be dropped)")
             try:
                 read_back = datetime.strptime(SAMPLE_DATE.strftime(date_format), date_format).date()
             except ValueError:
@@ -73,9 +88,13 @@ class SenderSettings(BaseModel):
             if label_key(alias) in seen:
                 raise ValueError(f"columns.{alias}: reads the same as the alias {seen[label_key(alias)]!r}")
             seen[label_key(alias)] = alias
-        for column in self.values:
+        for column, mapping in self.values.items():
             if column not in known:
                 raise ValueError(f"values.{column}: not a column of {self._named_operations()}")
+            keys = [value_key(theirs) for theirs in mapping]
+            for theirs in mapping:
+                if keys.count(value_key(theirs)) > 1:
+                    raise ValueError(f"values.{column}.{theirs}: reads the same as another value of the map")
         return self
 
     def _named_operations(self) -> str:

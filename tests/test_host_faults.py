@@ -215,6 +215,7 @@ def test_recovery_removes_the_temporary_files_no_process_will_finish(tmp_path: P
         outbox / ".busy.op7.result.csv.abc.partial",
         reports / ".occupancy-20261203T0800Z-op9.csv.abc.partial",  # a report run at work (no input)
         outbox_dir / ".dashboard.html.partial",  # names no operation and is fresh
+        reports / ".census-ICU-op6-latest.csv.1a2b3c4d.partial",  # fresh, where no input is bound
         outbox / "done.op3.result.csv",  # a published file, not a temporary one
     ]
     gone = [
@@ -231,6 +232,8 @@ def test_recovery_removes_the_temporary_files_no_process_will_finish(tmp_path: P
         path.write_text("x")
     an_hour_ago = time.time() - 2 * leftovers.STALE_AFTER_S
     os.utime(outbox_dir / ".old-latest.csv.1234abcd.partial", (an_hour_ago, an_hour_ago))
+    old_report = reports / ".occupancy-20261202T0800Z-op8.csv.abc.partial"
+    os.utime(old_report, (an_hour_ago, an_hour_ago))  # where no input is bound, only old files go
     asked: list[list[int]] = []
 
     def unfinished(ids: list[int]) -> set[int]:
@@ -240,5 +243,48 @@ def test_recovery_removes_the_temporary_files_no_process_will_finish(tmp_path: P
     removed = leftovers.sweep(inbox_dir, outbox_dir, archive_dir, unfinished)
     assert sorted(removed) == sorted(gone)
     assert all(path.exists() for path in kept)
-    assert asked == [[3, 4, 8, 9]]
+    assert asked == [[3, 4, 6, 8, 9]]
     assert leftovers.sweep(inbox_dir, outbox_dir, archive_dir, unfinished) == []
+
+
+def test_relative_folders_are_compared_as_absolute_paths(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The shipped configuration names its folders relatively ("outbox"): a refused permission there is
+    still the host's fault."""
+    from processor.pipeline.context import Pipeline
+    from processor.settings import Settings
+
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(inbox_dir=Path("inbox"), outbox_dir=Path("outbox"), archive_dir=Path("archive"))
+    areas = Pipeline(settings, engine=None, clock=lambda: None).host_areas  # type: ignore[arg-type]
+    refused = PermissionError(errno.EACCES, "Permission denied", "outbox/import_patients/.a.partial")
+    assert disposition_of(refused, areas) is Disposition.WAIT
+
+
+def test_a_pause_for_room_ends_when_the_file_that_did_not_fit_is_gone(
+    areas: HostAreas, tmp_path: Path
+) -> None:
+    clock = FakeMonotonic()
+    pause = HostPause(areas, "tok", reserve_bytes=0, monotonic=clock)
+    waiting = tmp_path / "huge.csv"
+    waiting.write_text("x")
+    shortage = shortage_for(10**15, areas, reserve=0)
+    assert shortage is not None
+    pause.no_room(shortage, waiting, 10**15, "huge.csv")
+    clock.now = pause.next_check_at or 0
+    assert not pause.may_go_on()  # still far too big
+    waiting.unlink()  # its sender took it back
+    clock.now = pause.next_check_at or 0
+    assert pause.may_go_on()
+
+
+def test_a_requests_validate_folder_is_not_taken(tmp_path: Path) -> None:
+    """A trigger's content is never read: there is nothing to try, and a file there is left alone."""
+    from processor.adapters.inbox import inbox_file_of, scan
+
+    folder = tmp_path / "export_patients" / "validate"
+    folder.mkdir(parents=True)
+    (folder / "x.csv").write_text("")
+    assert list(scan(tmp_path, [OperationType.EXPORT_PATIENTS])) == []
+    assert inbox_file_of(tmp_path, folder / "x.csv") is None

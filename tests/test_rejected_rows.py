@@ -87,16 +87,15 @@ def test_a_fixed_rejected_file_sent_again_is_applied(workspace: Workspace) -> No
     assert workspace.scalar("SELECT count(*) FROM patients") == 2
 
 
-def test_a_file_rejected_by_its_error_rate_still_lists_its_failed_rows(
-    tmp_path: Path, database: Database
-) -> None:
-    """max_error_rate refuses the whole file; the failed rows are still the ones to fix."""
+def test_a_file_refused_as_a_whole_has_no_rejected_rows_file(tmp_path: Path, database: Database) -> None:
+    """max_error_rate refuses the whole file: its valid rows were not applied either, so the file to send
+    again is the whole original (in rejected/), not the failed rows alone."""
     workspace = make_workspace(tmp_path, database, operations={"import_patients": {"max_error_rate": 0.5}})
-    workspace.drop(
-        "import_patients", "mostly-bad.csv", f"{HEADER}\nA,B,a@,1\nC,D,c@,2\nE,F,e@example.org,3\n"
-    )
+    content = f"{HEADER}\nA,B,a@,1\nC,D,c@,2\nE,F,e@example.org,3\n"
+    workspace.drop("import_patients", "mostly-bad.csv", content)
     workspace.run_once()
     summary = workspace.summary("import_patients", "mostly-bad", 1)
-    assert (summary["status"], summary["failed_records"]) == ("failed", 3)  # none applied
-    assert summary["rejected_rows"] == 2
-    assert rejected_bytes(workspace, "mostly-bad", 1) == f"{HEADER}\r\nA,B,a@,1\r\nC,D,c@,2\r\n".encode()
+    assert (summary["status"], summary["error_code"]) == ("failed", "too-many-errors")
+    assert "rejected" not in summary["outputs"] and "rejected_rows" not in summary
+    assert not list((workspace.outbox / "import_patients").glob("*.rejected.csv"))
+    assert (workspace.outbox / "import_patients" / "rejected" / "mostly-bad.op1.csv").read_text() == content

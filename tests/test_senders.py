@@ -101,6 +101,12 @@ def test_a_senders_own_error_policy_applies_to_its_files_only(tmp_path: Path, da
         ('date_formats = ["%d/%m/%y"]', "senders.0.date_formats", "a two-digit year is ambiguous"),
         ('values = { colour = { Red = "R" } }', "senders.0", "values.colour: not a column"),
         ('encoding = "klingon"', "senders.0.encoding", "unknown text encoding"),
+        ('date_formats = ["%d/%m/%Y %H:%M"]', "senders.0.date_formats", "a date format has no time"),
+        (
+            'values = { gender = { Male = "M", " male " = "F" } }',
+            "senders.0",
+            "reads the same as another value",
+        ),
     ],
 )
 def test_config_check_names_the_key_of_a_wrong_sender(
@@ -148,3 +154,53 @@ def test_the_worked_example_of_the_readme(tmp_path: Path, empty_database_url: st
         (2, "completed", "st-marys-adt"),
         (1, "validated", "st-marys-adt"),
     ]  # step 5
+
+
+def test_dates_are_read_whole_never_split_two_ways(tmp_path: Path, database: Database) -> None:
+    """A format without separators reads only the digits it writes; an unpadded day is the padded one."""
+    settings = sender(date_formats=["%Y%m%d", "%d/%m/%Y"], columns={"DOB": "date_of_birth"})
+    workspace = make_workspace(tmp_path, database, senders=[settings])
+    content = "first_name,last_name,email,DOB\nAnn,Lee,ann@example.org,19801203\nBob,Ray,bob@example.org,5/6/1980\nCid,Day,cid@example.org,1980123\n"
+    workspace.drop("import_patients", "LAB_4.csv", content)
+    workspace.run_once()
+    summary = workspace.summary("import_patients", "LAB_4", 1)
+    assert (summary["successful_records"], summary["failed_records"]) == (2, 1)  # 1980123 is no date
+    assert (
+        workspace.scalar("SELECT count(*) FROM patients WHERE date_of_birth IN ('1980-12-03', '1980-06-05')")
+        == 2
+    )
+
+
+def test_an_interrupted_senders_file_is_resumed_as_that_senders(tmp_path: Path, database: Database) -> None:
+    """Recovery reads the file with the sender recorded at registration: its aliases and policy."""
+    from sqlalchemy import text
+
+    from processor.adapters import inbox
+    from processor.adapters.owners import owner_of_pid
+    from processor.core.operation_kinds import OperationType
+    from processor.pipeline.file_job import register
+    from processor.recovery import recover
+    from tests.test_pipeline_safety import dead_pid
+
+    settings = sender(columns={"MRN": "patient_id", "Mail": "email"}, on_row_error="reject_file")
+    workspace = make_workspace(tmp_path, database, senders=[settings])
+    workspace.drop(
+        "import_patients",
+        "LAB_5.csv",
+        "first_name,last_name,Mail,MRN\nAnn,Lee,ann@example.org,L-5\nBob,Ray,bob@,L-6\n",
+    )
+    candidate = inbox.InboxFile(
+        workspace.inbox / "import_patients" / "LAB_5.csv", OperationType.IMPORT_PATIENTS
+    )
+    claimed = inbox.claim(workspace.inbox, candidate, owner_of_pid(dead_pid()))
+    assert claimed is not None
+    register(workspace.pipeline(), claimed, None)
+    with workspace.database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE bulk_operations SET status = 'processing', host = :dead"),
+            {"dead": owner_of_pid(dead_pid())},
+        )
+    recover(workspace.pipeline())
+    summary = workspace.summary("import_patients", "LAB_5", 1)
+    assert (summary["sender"], summary["status"], summary["error_code"]) == ("lab", "failed", "row-errors")
+    assert workspace.scalar("SELECT count(*) FROM patients") == 0  # its all-or-nothing policy held

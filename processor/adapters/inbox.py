@@ -30,7 +30,7 @@ from pathlib import Path
 from processor.adapters.entries import HASH_BLOCK, NotRegularFile, error_name, open_input
 from processor.adapters.folders import REJECTED_FOLDER, VALIDATE_FOLDER
 from processor.core.names import NAME_MAX, display_name, fitted_name, outbox_stem, outbox_suffix
-from processor.core.operation_kinds import OperationType, rank_of
+from processor.core.operation_kinds import TRIGGER_TYPES, OperationType, rank_of
 from processor.logs import get_logger
 
 log = get_logger(__name__)
@@ -95,7 +95,8 @@ def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[Inbo
     for operation_type in operation_types:
         folder = inbox_dir / operation_type.value
         rank = rank_of(operation_type)
-        for candidates, dry_run in ((folder, False), (folder / VALIDATE_FOLDER, True)):
+        tried = () if operation_type in TRIGGER_TYPES else ((folder / VALIDATE_FOLDER, True),)
+        for candidates, dry_run in ((folder, False), *tried):
             if not candidates.is_dir():
                 continue
             for entry in _entries(candidates):
@@ -155,9 +156,10 @@ def inbox_file_of(inbox_dir: Path, path: Path) -> InboxFile | None:
     """The candidate at ``path`` (a dry run's in a ``validate/`` folder), or None outside the inbox's
     operation folders."""
     operation_type = operation_type_of(inbox_dir, path)
-    if operation_type is None:
-        return None
-    return InboxFile(path, operation_type, is_for_a_dry_run(inbox_dir, path))
+    dry_run = is_for_a_dry_run(inbox_dir, path)
+    if operation_type is None or (dry_run and operation_type in TRIGGER_TYPES):
+        return None  # a request's content is never read: there is nothing to try
+    return InboxFile(path, operation_type, dry_run)
 
 
 @dataclass(frozen=True)
@@ -356,15 +358,25 @@ def archive(claimed: ClaimedFile, archive_dir: Path, operation_id: int, today: d
     """Move a processed file to ``archive/<operation>/<YYYY-MM-DD>/<stem>.opN<suffix>``."""
     folder = archive_dir / claimed.operation_type.value / today.date().isoformat()
     target = _move(claimed, folder, operation_id)
-    os.utime(target)  # retention counts from archiving, not from the sender's modification time
+    _touch(target)  # retention counts from archiving, not from the sender's modification time
     return target
 
 
 def reject(claimed: ClaimedFile, outbox_dir: Path, operation_id: int) -> Path:
     """Move a rejected file beside its error report: ``outbox/<operation>/rejected/``."""
     target = _move(claimed, outbox_dir / claimed.operation_type.value / REJECTED_FOLDER, operation_id)
-    os.utime(target, follow_symlinks=False)  # retention counts from here, not from the sender's time
+    _touch(target)  # retention counts from here, not from the sender's time
     return target
+
+
+def _touch(moved: Path) -> None:
+    """Set a moved input's times to now, for retention. A file its sender owns and did not let wardbulk
+    write may refuse (EPERM, EACCES): that is the file's, not the host's, and retention then counts from
+    the sender's own time; it is logged and the move stands."""
+    try:
+        os.utime(moved, follow_symlinks=False)
+    except PermissionError as exc:
+        log.info("moved_file_time_kept", file=display_name(moved.name), error=error_name(exc))
 
 
 def moved_name(original_name: str, operation_id: int) -> str:

@@ -8,7 +8,10 @@ beside a rejected file's report. A process killed at any step leaves some behind
 - one that names an operation (``op<N>``) is a leftover once that operation is not at work: its input is
   no longer bound in the processing area (the operation was published) and, for a report, which has no
   input, the database does not list it as pending or processing;
-- one that names none (a dashboard, a ``-latest`` copy, a probe) is a leftover after an hour untouched.
+- one that names none (a dashboard, a ``-latest`` copy, a probe) is a leftover after an hour untouched;
+- where no input is bound (``outbox/reports/`` and the outbox itself: reports, their ``-latest`` copies,
+  the dashboard), a file written in the last ``RECENT_S`` is kept whatever it names: a report run has
+  no input to tell that it is at work, and a ward's name may look like an ``op<N>`` tag.
 
 The candidates are listed before what is at work is read, so that an operation that starts in between
 (its temporary files come after its binding) is never mistaken for a finished one.
@@ -28,6 +31,7 @@ from processor.adapters.inbox import processing_folder
 from processor.core.operation_kinds import OperationType
 
 STALE_AFTER_S = 3600.0
+RECENT_S = 600.0
 OPERATION_IN_NAME = re.compile(r"[.-]op(\d+)(?=[.-])")
 BOUND_INPUT = re.compile(r"^op(\d+)__")
 TEMPORARY = re.compile(r"\.(partial|spool)(\.|$)")
@@ -35,13 +39,15 @@ TEMPORARY = re.compile(r"\.(partial|spool)(\.|$)")
 
 @dataclass(frozen=True)
 class Leftover:
-    """A temporary file of wardbulk's, and the operation it belongs to (None: it names none)."""
+    """A temporary file of wardbulk's, and the operation it belongs to (None: it names none);
+    ``unbound``: it lies where no input is bound (see the module)."""
 
     path: Path
     operation_id: int | None
+    unbound: bool = False
 
 
-def _temporaries(folder: Path) -> Iterator[Leftover]:
+def _temporaries(folder: Path, unbound: bool) -> Iterator[Leftover]:
     """The hidden temporary files in ``folder`` (one listing, no stat: an outbox folder holds a month of
     files). A sender's stem may itself hold ``.op5.``: wardbulk's own ``op<N>`` is the last one."""
     try:
@@ -52,19 +58,20 @@ def _temporaries(folder: Path) -> Iterator[Leftover]:
     for name in names:
         if TEMPORARY.search(name):
             operations = OPERATION_IN_NAME.findall(name)
-            yield Leftover(folder / name, int(operations[-1]) if operations else None)
+            yield Leftover(folder / name, int(operations[-1]) if operations else None, unbound)
 
 
-def _folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> Iterator[Path]:
+def _folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> Iterator[tuple[Path, bool]]:
+    """The folders with wardbulk's temporary files, and whether no input is bound to what is there."""
     for operation_type in OperationType:
-        yield processing_folder(inbox_dir, operation_type)
-        yield outbox_dir / operation_type.value
-        yield outbox_dir / operation_type.value / REJECTED_FOLDER
+        yield processing_folder(inbox_dir, operation_type), False
+        yield outbox_dir / operation_type.value, False
+        yield outbox_dir / operation_type.value / REJECTED_FOLDER, False
         archived = archive_dir / operation_type.value
         if archived.is_dir():
-            yield from sorted(path for path in archived.iterdir() if path.is_dir())
-    yield outbox_dir / REPORTS_FOLDER
-    yield outbox_dir
+            yield from ((path, False) for path in sorted(archived.iterdir()) if path.is_dir())
+    yield outbox_dir / REPORTS_FOLDER, True
+    yield outbox_dir, True
 
 
 def bound_operations(inbox_dir: Path) -> set[int]:
@@ -87,20 +94,17 @@ def sweep(
 ) -> list[Path]:
     """Remove the leftovers (see the module); returns what was removed. ``unfinished`` says which of the
     given operations the database lists as pending or processing."""
-    candidates = [
-        found for folder in _folders(inbox_dir, outbox_dir, archive_dir) for found in _temporaries(folder)
-    ]
+    folders = _folders(inbox_dir, outbox_dir, archive_dir)
+    candidates = [found for folder, unbound in folders for found in _temporaries(folder, unbound)]
     if not candidates:
         return []
     at_work = bound_operations(inbox_dir)
     named = sorted({found.operation_id for found in candidates if found.operation_id is not None} - at_work)
     at_work |= unfinished(named) if named else set()
-    stale_before = time.time() - STALE_AFTER_S
+    now = time.time()
     removed = []
     for found in candidates:
-        if found.operation_id in at_work or (
-            found.operation_id is None and not _older(found.path, stale_before)
-        ):
+        if found.operation_id in at_work or _kept_for_its_age(found, now):
             continue
         try:
             found.path.unlink()
@@ -108,6 +112,12 @@ def sweep(
             continue  # its owner finished with it meanwhile
         removed.append(found.path)
     return removed
+
+
+def _kept_for_its_age(found: Leftover, now: float) -> bool:
+    if found.operation_id is None:
+        return not _older(found.path, now - STALE_AFTER_S)
+    return found.unbound and not _older(found.path, now - RECENT_S)
 
 
 def _older(path: Path, moment: float) -> bool:

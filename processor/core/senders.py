@@ -15,6 +15,7 @@ Pure: the configuration builds a ``SenderShape``, reading applies it.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -74,8 +75,17 @@ class SenderShape:
 
 
 def _dates(text: str, formats: tuple[str, ...]) -> Iterator[date]:
+    """The dates ``text`` reads as, one per format that reads it wholly: the format written back must
+    give the same numbers (``5/6/1980`` is ``05/06/1980``), so that a format without separators cannot
+    split digits two ways (``1980123`` is not 1980-12-03 under ``%Y%m%d``)."""
     for date_format in formats:
         try:
-            yield datetime.strptime(text, date_format).date()
+            reading = datetime.strptime(text, date_format).date()
         except ValueError:
             continue
+        if _numbers(reading.strftime(date_format)) == _numbers(text):
+            yield reading
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(group) for group in re.findall(r"\d+", text)]

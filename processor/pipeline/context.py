@@ -37,8 +37,11 @@ class Pipeline:
     @property
     def host_areas(self) -> HostAreas:
         """Where wardbulk writes its own files (a refused permission there is the host's fault)."""
-        settings = self.settings
-        return HostAreas(settings.outbox_dir, settings.archive_dir, settings.inbox_dir / PROCESSING_FOLDER)
+        settings = self.settings  # absolute: faults.py compares them with an OSError's path made absolute
+        processing = settings.inbox_dir / PROCESSING_FOLDER
+        return HostAreas(
+            settings.outbox_dir.absolute(), settings.archive_dir.absolute(), processing.absolute()
+        )
 
     def check_stop(self) -> None:
         """Raise ``Interrupted`` when a stop was asked for (called at every chunk boundary)."""

@@ -47,7 +47,7 @@ class HostPause:
     _next_check: float = 0.0
     _wait_s: float = FIRST_WAIT_S
     _episode_logged: bool = False
-    _room_for: int | None = None  # the size of the file that did not fit, when that began the pause
+    _room_for: tuple[Path, int] | None = None  # the file that did not fit (and its size), if that paused
 
     @property
     def paused(self) -> bool:
@@ -68,11 +68,12 @@ class HostPause:
                 self._episode_logged = True
                 self._log_fault(exc, step)
 
-    def no_room(self, shortage: Shortage, size: int, file: str) -> None:
-        """Pause before claiming ``file`` (``size`` bytes): its filesystem lacks room (``shortage``)."""
+    def no_room(self, shortage: Shortage, path: Path, size: int, file: str) -> None:
+        """Pause before claiming the file at ``path`` (``size`` bytes, shown as ``file``): its filesystem
+        lacks room (``shortage``)."""
         with self._lock:
             self._begin()
-            self._room_for = size
+            self._room_for = (path, size)
             if not self._episode_logged:
                 self._episode_logged = True
                 log.error(
@@ -106,10 +107,12 @@ class HostPause:
             return True
 
     def succeeded(self) -> None:
-        """A file went through: the next fault begins a new episode (logged, waits from the start)."""
+        """A file went through: the next fault begins a new episode (logged, waits from the start).
+        Not while paused: a file published during a pause does not end its episode."""
         with self._lock:
-            self._episode_logged = False
-            self._wait_s = FIRST_WAIT_S
+            if self._since is None:
+                self._episode_logged = False
+                self._wait_s = FIRST_WAIT_S
 
     def _begin(self) -> None:
         if self._since is None:
@@ -117,9 +120,16 @@ class HostPause:
             self._next_check = self._since + self._wait_s
 
     def _host_can_go_on(self) -> bool:
-        if probe(self.areas, self.owner_token) is not None:
+        """Every area takes a write, and the file that did not fit does now (or is gone: its sender took
+        it back, or another daemon took it)."""
+        try:
+            if probe(self.areas, self.owner_token) is not None:
+                return False
+            if self._room_for is None or not self._room_for[0].exists():
+                return True
+            return self.shortage(self._room_for[1]) is None
+        except OSError:  # the areas cannot even be looked at yet
             return False
-        return self._room_for is None or self.shortage(self._room_for) is None
 
     def _log_fault(self, exc: BaseException, step: str) -> None:
         error = host_os_error(exc, self.areas)

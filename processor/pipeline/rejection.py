@@ -44,6 +44,10 @@ def reject_after_validation(
     """A policy rejection keeps the row detail: errors.csv gets the file-level line, ok rows become errors."""
     validation.wait_until_on_disk()  # the rejection rewrites both files
     job.spool.unlink(missing_ok=True)
+    # Nothing was applied, the valid rows neither: the file to send again is the whole original (moved
+    # beside the report, in rejected/), not the failed rows alone.
+    job.files.partial("rejected.csv").unlink(missing_ok=True)
+    validation.rejected = None
     _mark_rows_not_applied(job.files.partial("result.csv"), validation.width, rejection.message)
     errors = ExcelCsvWriter(job.files.partial("errors.csv"), header=None, append=True)
     for problem in rejection.problems:
