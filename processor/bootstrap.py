@@ -46,7 +46,8 @@ class App:
     def folders(self) -> list[Path]:
         """Every folder the configuration names."""
         s = self.settings
-        return required_folders(s.inbox_dir, s.outbox_dir, s.archive_dir)
+        senders = [s.inbox_dir / operation.value / folder for operation, folder in s.sender_folders()]
+        return required_folders(s.inbox_dir, s.outbox_dir, s.archive_dir) + senders
 
     def close(self) -> None:
         """Release database connections."""

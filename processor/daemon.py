@@ -215,7 +215,8 @@ class Daemon:
 
     def _rescan(self) -> None:
         now = time.monotonic()
-        for inbox_file in inbox.scan(self.settings.inbox_dir, self.operation_types):
+        senders = self.settings.sender_folders()
+        for inbox_file in inbox.scan(self.settings.inbox_dir, self.operation_types, senders):
             self.queue.offer(inbox_file, now)
         self._report_strays()
 
@@ -245,7 +246,8 @@ class Daemon:
     def _watch_until_stopped(self) -> None:
         inbox_dir = self.settings.inbox_dir
         folders = [inbox_dir / t.value for t in self.operation_types]
-        folders += [folder / VALIDATE_FOLDER for folder in folders if (folder / VALIDATE_FOLDER).is_dir()]
+        subfolders = [VALIDATE_FOLDER, *{folder for _, folder in self.settings.sender_folders()}]
+        folders += [folder / sub for folder in folders for sub in subfolders if (folder / sub).is_dir()]
         observer = start_watching(
             folders,
             self._sightings,
@@ -288,7 +290,7 @@ class Daemon:
             path = path.with_name(path.name.removesuffix(inbox.DONE_SUFFIX))
         elif inbox.is_ignored(path.name):
             return
-        inbox_file = inbox.inbox_file_of(self.settings.inbox_dir, path)
+        inbox_file = inbox.inbox_file_of(self.settings.inbox_dir, path, self.settings.sender_folders())
         if inbox_file is not None and inbox_file.operation_type in self.operation_types:
             self.queue.offer(inbox_file, now, renamed_in=sighting.renamed_in)
 
@@ -342,7 +344,7 @@ class Daemon:
         if claimed is None:  # another daemon took it, or it cannot be claimed now (a pause: it stays)
             return Went.STOP_BEFORE if self.pause.paused else Went.ON
         try:
-            decided = decide_claimed(self.pipeline, claimed, inbox_file.dry_run)
+            decided = decide_claimed(self.pipeline, claimed, inbox_file.dry_run, inbox_file.sender)
         except Interrupted:
             return Went.STOP_AFTER
         except Exception as exc:

@@ -17,6 +17,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from processor.adapters.folders import VALIDATE_FOLDER
 from processor.core.operation_kinds import TRIGGER_TYPES, OperationType, format_of
 from processor.core.senders import SenderShape, label_key, value_key
 
@@ -42,7 +43,9 @@ class SenderSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-    files: list[str] = Field(min_length=1, description="file-name globs, e.g. 'ADT_*.csv'")
+    files: list[str] = Field(default_factory=list, description="file-name globs, e.g. 'ADT_*.csv'")
+    # Its own inbox subfolder, inbox/<op>/<folder>/ (no "_" or "~": a claim's name carries it).
+    folder: str | None = Field(default=None, pattern=r"^[A-Za-z0-9][A-Za-z0-9.-]{0,63}$")
     operations: list[OperationType] = Field(
         default_factory=lambda: [t for t in OperationType if t not in TRIGGER_TYPES]
     )
@@ -77,6 +80,14 @@ class SenderSettings(BaseModel):
             if read_back != SAMPLE_DATE:
                 raise ValueError(f"{date_format!r} cannot read a whole date (it needs a day, month and %Y)")
         return formats
+
+    @model_validator(mode="after")
+    def _recognisable(self) -> SenderSettings:
+        if not self.files and self.folder is None:
+            raise ValueError("give files (name patterns), folder (its inbox subfolder), or both")
+        if self.folder is not None and self.folder.lower() == VALIDATE_FOLDER:
+            raise ValueError(f"folder: {VALIDATE_FOLDER!r} is every inbox's dry-run folder")
+        return self
 
     @model_validator(mode="after")
     def _columns_its_operations_have(self) -> SenderSettings:
@@ -122,9 +133,13 @@ class SenderSettings(BaseModel):
 
 
 def unique_names(senders: list[SenderSettings]) -> list[SenderSettings]:
-    """The senders, refused if two share a name (the name is what the history records)."""
+    """The senders, refused if two share a name (the name is what the history records) or a folder."""
     names = [sender.name for sender in senders]
+    folders = [sender.folder.lower() for sender in senders if sender.folder]
     for name in names:
         if names.count(name) > 1:
             raise ValueError(f"two senders are named {name!r}")
+    for folder in folders:
+        if folders.count(folder) > 1:
+            raise ValueError(f"two senders have the folder {folder!r}")
     return senders

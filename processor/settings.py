@@ -213,6 +213,15 @@ class Settings(BaseSettings):
         """The senders that claim a file of this name for this operation (one, none, or an ambiguity)."""
         return [sender for sender in self.senders if sender.sends(operation_type, file_name)]
 
+    def sender_folders(self) -> dict[tuple[OperationType, str], str]:
+        """(operation, inbox subfolder) → sender name, for the senders that have their own folder."""
+        return {
+            (operation, sender.folder): sender.name
+            for sender in self.senders
+            if sender.folder
+            for operation in sender.operations
+        }
+
     def sender_named(self, name: str) -> SenderSettings | None:
         """The configured sender of this name, if there still is one."""
         return next((sender for sender in self.senders if sender.name == name), None)

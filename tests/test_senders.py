@@ -204,3 +204,70 @@ def test_an_interrupted_senders_file_is_resumed_as_that_senders(tmp_path: Path, 
     summary = workspace.summary("import_patients", "LAB_5", 1)
     assert (summary["sender"], summary["status"], summary["error_code"]) == ("lab", "failed", "row-errors")
     assert workspace.scalar("SELECT count(*) FROM patients") == 0  # its all-or-nothing policy held
+
+
+def test_a_senders_own_inbox_folder_marks_its_files(tmp_path: Path, empty_database_url: str) -> None:
+    """inbox/<op>/<folder>/: every file there is the sender's, whatever its name, and the running
+    daemon reads it with the sender's aliases and values."""
+    import signal
+
+    from tests.test_daemon_e2e import DaemonRun, wait_for
+
+    config = tmp_path / "wardbulk.toml"
+    config.write_text(
+        '[[senders]]\nname = "lab"\nfolder = "lab-feed"\noperations = ["import_patients"]\n'
+        '[senders.columns]\nMRN = "patient_id"\n[senders.values.gender]\nMale = "M"\n'
+    )
+    run = DaemonRun(tmp_path, empty_database_url, WARDBULK_CONFIG=str(config))
+    try:
+        process = run.start()
+        dropped = run.inbox() / "lab-feed" / "anything.csv"
+        assert dropped.parent.is_dir()  # made by init, like every folder the configuration names
+        dropped.write_text("first_name,last_name,email,MRN,gender\nAnn,Lee,ann@example.org,L-9,Male\n")
+        wait_for(lambda: "anything" in run.summaries(), what="the sender's file")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+    finally:
+        run.stop_all()
+    summary = run.summaries()["anything"]
+    assert (summary["sender"], summary["successful_records"]) == ("lab", 1)
+    assert run.scalar("SELECT gender FROM patients WHERE mrn = 'L-9'") == "M"
+
+
+def test_a_claim_from_a_senders_folder_left_by_a_dead_process_goes_back_there(
+    tmp_path: Path, database: Database
+) -> None:
+    from processor.adapters import inbox
+    from processor.adapters.owners import owner_of_pid
+    from processor.core.operation_kinds import OperationType
+    from processor.recovery import recover
+    from tests.test_pipeline_safety import dead_pid
+
+    workspace = make_workspace(tmp_path, database, senders=[sender(files=[], folder="lab-feed")])
+    processing = inbox.processing_folder(workspace.inbox, OperationType.IMPORT_PATIENTS)
+    processing.mkdir(parents=True, exist_ok=True)
+    name = inbox.claim_name(owner_of_pid(dead_pid()), "results.csv", from_folder="lab-feed")
+    (processing / name).write_text("x")
+    recover(workspace.pipeline())
+    assert (workspace.inbox / "import_patients" / "lab-feed" / "results.csv").read_text() == "x"
+
+
+@pytest.mark.parametrize(
+    ("senders", "reason"),
+    [
+        ('[[senders]]\nname = "a"\n', "give files (name patterns), folder"),
+        ('[[senders]]\nname = "a"\nfolder = "validate"\n', "every inbox's dry-run folder"),
+        (
+            '[[senders]]\nname = "a"\nfolder = "x"\n[[senders]]\nname = "b"\nfolder = "x"\n',
+            "two senders have the folder 'x'",
+        ),
+        ('[[senders]]\nname = "a"\nfolder = "my_feed"\n', "senders.0.folder"),
+    ],
+)
+def test_config_check_refuses_a_sender_it_could_not_recognise(
+    tmp_path: Path, senders: str, reason: str
+) -> None:
+    config = tmp_path / "wardbulk.toml"
+    config.write_text(senders)
+    result = run_cli("--config", str(config), "config", "check", cwd=tmp_path)
+    assert result.returncode == 2 and reason in result.stderr, result.stderr

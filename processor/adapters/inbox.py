@@ -21,7 +21,7 @@ import pwd
 import shutil
 import stat
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -83,9 +83,14 @@ class InboxFile:
     path: Path
     operation_type: OperationType
     dry_run: bool = False
+    sender: str | None = None  # the sender whose own subfolder it is in (``[[senders]]`` folder)
 
 
-def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[InboxFile]:
+def scan(
+    inbox_dir: Path,
+    operation_types: list[OperationType],
+    sender_folders: Mapping[tuple[OperationType, str], str] | None = None,
+) -> Iterator[InboxFile]:
     """Every candidate file present now, oldest modification first (the arrival order at start).
 
     Equal modification times (file systems keep them coarsely) are ordered by ``rank_of`` (the order of
@@ -95,8 +100,13 @@ def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[Inbo
     for operation_type in operation_types:
         folder = inbox_dir / operation_type.value
         rank = rank_of(operation_type)
-        tried = () if operation_type in TRIGGER_TYPES else ((folder / VALIDATE_FOLDER, True),)
-        for candidates, dry_run in ((folder, False), *tried):
+        tried = () if operation_type in TRIGGER_TYPES else ((folder / VALIDATE_FOLDER, True, None),)
+        senders = [
+            (folder / subfolder, False, name)
+            for (kind, subfolder), name in (sender_folders or {}).items()
+            if kind == operation_type
+        ]
+        for candidates, dry_run, sender in ((folder, False, None), *tried, *senders):
             if not candidates.is_dir():
                 continue
             for entry in _entries(candidates):
@@ -106,7 +116,7 @@ def scan(inbox_dir: Path, operation_types: list[OperationType]) -> Iterator[Inbo
                     modified = entry.stat(follow_symlinks=False).st_mtime_ns
                 except FileNotFoundError:
                     continue  # another daemon claimed it between listing and stat
-                inbox_file = InboxFile(Path(entry.path), operation_type, dry_run)
+                inbox_file = InboxFile(Path(entry.path), operation_type, dry_run, sender)
                 found.append((modified, rank, entry.name, inbox_file))
     for *_, inbox_file in sorted(found, key=lambda item: item[:3]):
         yield inbox_file
@@ -137,8 +147,8 @@ def log_folder_unreadable(folder: Path, exc: OSError) -> None:
 
 
 def operation_type_of(inbox_dir: Path, path: Path) -> OperationType | None:
-    """The operation whose inbox folder (or its ``validate/`` folder) directly holds ``path``, if any."""
-    folder = path.parent.parent if is_for_a_dry_run(inbox_dir, path) else path.parent
+    """The operation whose inbox folder, or a subfolder of it, directly holds ``path``, if any."""
+    folder = path.parent.parent if path.parent.parent.parent == inbox_dir else path.parent
     if folder.parent != inbox_dir:
         return None
     try:
@@ -152,14 +162,20 @@ def is_for_a_dry_run(inbox_dir: Path, path: Path) -> bool:
     return path.parent.name == VALIDATE_FOLDER and path.parent.parent.parent == inbox_dir
 
 
-def inbox_file_of(inbox_dir: Path, path: Path) -> InboxFile | None:
-    """The candidate at ``path`` (a dry run's in a ``validate/`` folder), or None outside the inbox's
-    operation folders."""
+def inbox_file_of(
+    inbox_dir: Path, path: Path, sender_folders: Mapping[tuple[OperationType, str], str] | None = None
+) -> InboxFile | None:
+    """The candidate at ``path``: in an operation's folder, its ``validate/`` folder (a dry run) or a
+    sender's own folder; None anywhere else (a sender's folder of its own that no sender names)."""
     operation_type = operation_type_of(inbox_dir, path)
-    dry_run = is_for_a_dry_run(inbox_dir, path)
-    if operation_type is None or (dry_run and operation_type in TRIGGER_TYPES):
-        return None  # a request's content is never read: there is nothing to try
-    return InboxFile(path, operation_type, dry_run)
+    if operation_type is None:
+        return None
+    if path.parent.parent == inbox_dir:
+        return InboxFile(path, operation_type)
+    if is_for_a_dry_run(inbox_dir, path):  # a request's content is never read: nothing to try
+        return None if operation_type in TRIGGER_TYPES else InboxFile(path, operation_type, dry_run=True)
+    sender = (sender_folders or {}).get((operation_type, path.parent.name))
+    return InboxFile(path, operation_type, sender=sender) if sender else None
 
 
 @dataclass(frozen=True)
@@ -204,14 +220,15 @@ def processing_folder(inbox_dir: Path, operation_type: OperationType) -> Path:
     return inbox_dir / PROCESSING_FOLDER / operation_type.value
 
 
-NEW_CLAIM, DRY_RUN_CLAIM = "new", "try"
+NEW_CLAIM, DRY_RUN_CLAIM, SENDERS_CLAIM = "new", "try", "new@"
 
 
-def claim_name(owner: str, name: str, dry_run: bool = False) -> str:
+def claim_name(owner: str, name: str, dry_run: bool = False, from_folder: str | None = None) -> str:
     """``new~<owner>~<random>__<name>`` (the owner's colons as ``~``, which SMB shares accept), the name
-    fitted so that the whole stays within NAME_MAX; ``try~…`` for a dry run's, so that a claim returned
-    to the inbox after a crash goes back to ``validate/`` and is never applied."""
-    kind = DRY_RUN_CLAIM if dry_run else NEW_CLAIM
+    fitted so that the whole stays within NAME_MAX. A claim returned to the inbox after a crash goes back
+    where it came from: ``try~…`` is a dry run's (back to ``validate/``: never applied), ``new@<folder>~…``
+    a sender's own folder's (back there, read as that sender's)."""
+    kind = DRY_RUN_CLAIM if dry_run else f"{SENDERS_CLAIM}{from_folder}" if from_folder else NEW_CLAIM
     prefix = f"{kind}~{owner.replace(':', '~')}~{uuid.uuid4().hex[:12]}__"
     return prefix + fitted_name(name, NAME_MAX - len(prefix.encode("utf-8")))
 
@@ -228,7 +245,8 @@ def _name_part(path: Path) -> str:
 def claim(inbox_dir: Path, candidate: InboxFile, claimer: str) -> ClaimedFile | None:
     """Rename the file into the processing area. None if another process took (or removed) it first."""
     target_folder = processing_folder(inbox_dir, candidate.operation_type)
-    target = target_folder / claim_name(claimer, candidate.path.name, candidate.dry_run)
+    from_folder = candidate.path.parent.name if candidate.sender else None
+    target = target_folder / claim_name(claimer, candidate.path.name, candidate.dry_run, from_folder)
     try:
         owner = owner_name(candidate.path)
         _move_into_folder(os.rename, candidate.path, target)
@@ -298,6 +316,12 @@ class UnboundClaim:
         return self.path.name.startswith(f"{DRY_RUN_CLAIM}~")
 
     @property
+    def from_folder(self) -> str | None:
+        """The sender's own folder it was claimed from, if any (it goes back there)."""
+        kind = self.path.name.split("~", 1)[0]
+        return kind.removeprefix(SENDERS_CLAIM) if kind.startswith(SENDERS_CLAIM) else None
+
+    @property
     def original_name(self) -> str:
         """The name it was dropped under (fitted to NAME_MAX: a long name comes back derived)."""
         return _name_part(self.path)
@@ -307,7 +331,7 @@ def unbound_claims(inbox_dir: Path) -> Iterator[UnboundClaim]:
     """Every claimed file not yet bound to an operation, with its claimer (``host:pid``)."""
     for operation_type in OperationType:
         folder = processing_folder(inbox_dir, operation_type)
-        for path in (*folder.glob(f"{NEW_CLAIM}~*__*"), *folder.glob(f"{DRY_RUN_CLAIM}~*__*")):
+        for path in (*folder.glob(f"{NEW_CLAIM}*~*__*"), *folder.glob(f"{DRY_RUN_CLAIM}~*__*")):
             try:
                 claimed_at = datetime.fromtimestamp(os.lstat(path).st_ctime, UTC)  # the claiming rename
             except FileNotFoundError:
@@ -322,7 +346,11 @@ def return_to_inbox(inbox_dir: Path, claim: UnboundClaim, with_done_marker: bool
     for one (without it the file would never be taken again).
     """
     folder = inbox_dir / claim.operation_type.value
-    target = (folder / VALIDATE_FOLDER if claim.dry_run else folder) / claim.original_name
+    if claim.dry_run:
+        folder /= VALIDATE_FOLDER
+    elif claim.from_folder:
+        folder /= claim.from_folder
+    target = folder / claim.original_name
     target.parent.mkdir(exist_ok=True)
     try:
         _put_back(claim.path, target)

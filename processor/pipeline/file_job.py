@@ -136,12 +136,20 @@ class FileJob:
         return {kind.split(".")[0]: self.files.final(kind).name for kind in self.files.kinds}
 
 
-def register(pipeline: Pipeline, claimed: ClaimedFile, sha256: str | None, dry_run: bool = False) -> FileJob:
+def register(
+    pipeline: Pipeline,
+    claimed: ClaimedFile,
+    sha256: str | None,
+    dry_run: bool = False,
+    sender: str | None = None,
+) -> FileJob:
     """Register a freshly claimed file as a pending BulkOperation and bind the file to it;
-    ``dry_run``: it is to be read and checked only, never applied. The sender whose files its name
-    matches is recorded with it (none when no sender, or several, match: ``_start`` refuses the latter)."""
-    senders = pipeline.settings.sender_of(claimed.operation_type, claimed.original_name)
-    sender = senders[0].name if len(senders) == 1 else None
+    ``dry_run``: it is to be read and checked only, never applied. Its sender is recorded with it: the
+    one whose own folder it came from (``sender``), else the one whose files its name matches (none when
+    no sender, or several, match: ``_start`` refuses the latter)."""
+    if sender is None:
+        senders = pipeline.settings.sender_of(claimed.operation_type, claimed.original_name)
+        sender = senders[0].name if len(senders) == 1 else None
     new = records.NewOperation(
         claimed.operation_type, claimed.original_name, sha256, claimed.owner, pipeline.host, dry_run, sender
     )

@@ -63,11 +63,14 @@ def process_claimed(pipeline: Pipeline, claimed: ClaimedFile, dry_run: bool = Fa
     return publish(pipeline, decided.job, decided.committed)
 
 
-def decide_claimed(pipeline: Pipeline, claimed: ClaimedFile, dry_run: bool = False) -> Decided:
+def decide_claimed(
+    pipeline: Pipeline, claimed: ClaimedFile, dry_run: bool = False, sender: str | None = None
+) -> Decided:
     """``process_claimed`` up to and with the commit; ``publish_all`` finishes it (the daemon publishes
-    files in batches). Until then the file waits, bound to its operation, where recovery finds it."""
+    files in batches). Until then the file waits, bound to its operation, where recovery finds it.
+    ``sender``: the sender whose own folder it came from (else its name is matched with senders')."""
     sha256 = checks.sha256_if_readable(claimed, pipeline.settings.max_file_bytes)
-    job = register(pipeline, claimed, sha256, dry_run)
+    job = register(pipeline, claimed, sha256, dry_run, sender)
     return Decided(job, decide(pipeline, job))
 
 
