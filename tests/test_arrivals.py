@@ -14,6 +14,7 @@ from processor.adapters.inbox import (
     InboxFile,
     claim,
     done_marker,
+    inbox_file_of,
     is_ignored,
     operation_type_of,
     scan,
@@ -142,14 +143,29 @@ def test_scan_tolerates_missing_folders(tmp_path: Path, inbox_dir: Path) -> None
 # --- operation_type_of and done_marker --------------------------------------------------------------
 
 
-def test_operation_type_of_is_the_inbox_folder_directly_holding_the_file(inbox_dir: Path) -> None:
-    """Only a file directly in inbox/<known operation>/ has an operation type."""
+def test_operation_type_of_is_the_inbox_folder_holding_the_file_or_its_subfolder(inbox_dir: Path) -> None:
+    """A file in inbox/<known operation>/ or one of its subfolders (validate/, a sender's) has that
+    operation's type; which subfolders are taken is ``inbox_file_of``'s to say."""
     assert operation_type_of(inbox_dir, inbox_dir / "import_patients" / "a.csv") == IMPORT
     assert operation_type_of(inbox_dir, inbox_dir / "bulk_assignment" / "a.csv") == ASSIGN
     assert operation_type_of(inbox_dir, inbox_dir / "unknown_op" / "a.csv") is None
-    assert operation_type_of(inbox_dir, inbox_dir / "import_patients" / "sub" / "a.csv") is None
+    assert operation_type_of(inbox_dir, inbox_dir / "import_patients" / "sub" / "a.csv") == IMPORT
     assert operation_type_of(inbox_dir, inbox_dir / PROCESSING_FOLDER / "import_patients" / "a.csv") is None
     assert operation_type_of(inbox_dir, inbox_dir / "a.csv") is None
+
+
+def test_only_the_validate_folder_and_senders_folders_are_taken(inbox_dir: Path) -> None:
+    folder = inbox_dir / "import_patients"
+    assert inbox_file_of(inbox_dir, folder / "a.csv") == InboxFile(folder / "a.csv", IMPORT)
+    assert inbox_file_of(inbox_dir, folder / "validate" / "a.csv") == InboxFile(
+        folder / "validate" / "a.csv", IMPORT, dry_run=True
+    )
+    senders = {(IMPORT, "lab-feed"): "lab"}
+    assert inbox_file_of(inbox_dir, folder / "lab-feed" / "a.csv", senders) == InboxFile(
+        folder / "lab-feed" / "a.csv", IMPORT, sender="lab"
+    )
+    assert inbox_file_of(inbox_dir, folder / "sub" / "a.csv", senders) is None  # a sender's own, left alone
+    assert inbox_file_of(inbox_dir, folder / "lab-feed" / "deeper" / "a.csv", senders) is None
 
 
 def test_the_done_marker_is_the_file_name_plus_done(tmp_path: Path) -> None:

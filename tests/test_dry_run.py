@@ -73,6 +73,10 @@ def test_validate_checks_everything_applies_nothing_and_the_file_can_then_be_pro
     stats = json.loads(run_cli("ops", "stats", "--json", cwd=tmp_path, env=env).stdout)
     assert (stats["all"]["operations"], stats["all"]["completed"], stats["all"]["records"]) == (2, 1, 3)
 
+    again = run_cli("validate", str(feed), "--operation", "import_patients", cwd=tmp_path, env=env)
+    assert again.returncode == 1  # what a real run would meet: the same bytes, already applied
+    assert "error code duplicate-file" in again.stdout
+
 
 def test_a_dry_run_sees_the_ward_database(tmp_path: Path, empty_database_url: str) -> None:
     """The checks that need the database are made: an unknown bed is an error in a dry run too."""

@@ -271,3 +271,22 @@ def test_config_check_refuses_a_sender_it_could_not_recognise(
     config.write_text(senders)
     result = run_cli("--config", str(config), "config", "check", cwd=tmp_path)
     assert result.returncode == 2 and reason in result.stderr, result.stderr
+
+
+def test_the_dashboard_shows_the_sender_and_links_the_rows_to_send_again(
+    tmp_path: Path, database: Database
+) -> None:
+    from datetime import UTC, datetime
+
+    from processor.reports.dashboard import refresh_dashboard
+
+    workspace = make_workspace(tmp_path, database, senders=[sender()])
+    workspace.drop(
+        "import_patients", "LAB_7.csv", "first_name,last_name,email\nAnn,Lee,ann@example.org\nBob,Ray,bob@\n"
+    )
+    workspace.run_once()
+    page = refresh_dashboard(workspace.database.engine, workspace.outbox, datetime.now(UTC)).read_text(
+        encoding="utf-8"
+    )
+    assert "from lab" in page
+    assert 'href="import_patients/LAB_7.op1.rejected.csv"' in page

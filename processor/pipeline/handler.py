@@ -125,17 +125,29 @@ def _start(pipeline: Pipeline, job: FileJob) -> FileRejected | None:
     claim = None
     if trigger_for(operation_type) is None:  # a trigger's content is ignored: any name, size, bytes again
         problem = checks.precheck(job.claimed, pipeline.settings) or sender_problem(pipeline, job)
+        problem = problem or _applied_already(pipeline, job)
         if problem is not None:
             return problem
         if job.sha256 is not None and not job.dry_run:  # a dry run takes no claim on the bytes
             claim = records.BytesToClaim(operation_type, job.sha256)
     holder = job.lifecycle.start(claim)
     if holder is not None and holder != job.operation_id:
-        return FileRejected.single(
-            Code.DUPLICATE_FILE,
-            f"the same file was already processed as operation {holder}; nothing was applied",
-        )
+        return _duplicate(holder)
     return None
+
+
+def _applied_already(pipeline: Pipeline, job: FileJob) -> FileRejected | None:
+    """For a dry run: what a real run would meet, the same bytes already applied (nothing is claimed)."""
+    if not job.dry_run or job.sha256 is None:
+        return None
+    holder = records.bytes_holder(pipeline.engine, job.claimed.operation_type, job.sha256)
+    return None if holder is None else _duplicate(holder)
+
+
+def _duplicate(holder: int) -> FileRejected:
+    return FileRejected.single(
+        Code.DUPLICATE_FILE, f"the same file was already processed as operation {holder}; nothing was applied"
+    )
 
 
 def _with_retries(pipeline: Pipeline, job: FileJob, attempt_once: Callable[[], Committed]) -> Committed:

@@ -50,7 +50,7 @@ CHART_DAYS = 30
 WINDOW_DAYS = 30  # the table's operations: the last 30 days (the chart's), today included
 TABLE_LIMIT = 2000  # at most this many rows, so that the page opens fast from a share
 RELOAD_S = 60
-OUTPUT_KINDS = ("result.csv", "errors.csv", "summary.json")
+OUTPUT_KINDS = ("result.csv", "errors.csv", "rejected.csv", "summary.json")
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2733;background:#f6f8fa}
@@ -154,11 +154,19 @@ def _row(outbox_dir: Path, op: dict[str, Any], reports: list[str]) -> str:
         f'<tr data-type="{escape(op["operation_type"])}" data-status="{escape(op["status"])}" '
         f'data-day="{escape(day)}"><td>{op["id"]}</td><td>{escape((op["created_at"] or "")[:19])}</td>'
         f'<td>{escape(op["operation_type"])}</td><td class="{escape(op["status"])}">{escape(op["status"])}</td>'
-        f"<td>{escape(op['input_file'] or '')}</td><td>{op['total_records']} / {op['successful_records']} / "
+        f"<td>{escape(op['input_file'] or '')}{_sender(op)}</td>"
+        f"<td>{op['total_records']} / {op['successful_records']} / "
         f'{op["failed_records"]}</td><td><div class="bar" title="{rate:.0f}%"><span style="width:{rate:.0f}%">'
         f"</span></div>{rate:.0f}%</td><td>{duration}</td><td>{links}</td>"
         f"<td><details><summary>details</summary>{detail}</details></td></tr>"
     )
+
+
+def _sender(op: dict[str, Any]) -> str:
+    """Who sent the file, under its name, when a configured sender did; a dry run says so."""
+    notes = [f"from {op['sender']}"] if op.get("sender") else []
+    notes += ["dry run"] if op.get("dry_run") else []
+    return f'<div class="sender">{escape(", ".join(notes))}</div>' if notes else ""
 
 
 def _chart(operations: list[dict[str, Any]], now: datetime) -> str:

@@ -217,6 +217,16 @@ class BytesToClaim:
 
 
 @translates_database_errors
+def bytes_holder(engine: Engine, operation_type: OperationType, sha256: str) -> int | None:
+    """The operation that holds these bytes (applied them, or is applying them), if any; nothing is
+    claimed (a dry run asks what a real run would meet)."""
+    with engine.connect() as connection:
+        holder = connection.execute(_HOLDER, {"b_type": operation_type.value, "b_sha256": sha256})
+        found = holder.scalar_one_or_none()
+    return None if found is None else int(found)
+
+
+@translates_database_errors
 def start_processing(
     engine: Engine, operation_id: int, owner: str, now: datetime, claim: BytesToClaim | None
 ) -> int | None:
