@@ -207,7 +207,7 @@ def test_a_returned_claim_never_overwrites_a_newer_file_of_the_same_name(workspa
     (processing / inbox.claim_name(owner_of_pid(dead_pid()), "daily.csv")).write_text(rows(1))
     workspace.drop("import_patients", "daily.csv", rows(1, start=50))
     recover(workspace.pipeline())
-    names = sorted(p.name for p in (workspace.inbox / "import_patients").iterdir())
+    names = sorted(p.name for p in (workspace.inbox / "import_patients").iterdir() if p.is_file())
     assert len(names) == 2 and "daily.csv" in names
     assert (workspace.inbox / "import_patients" / "daily.csv").read_text() == rows(1, start=50)
 
