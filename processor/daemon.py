@@ -99,6 +99,7 @@ class Daemon:
         self._stop_signal: int | None = None
         self._stop_logged = False
         self._strays_reported: set[Path] = set()
+        self._sender_folders = self.settings.sender_folders()  # settings are frozen: once
         reserve = self.settings.free_space_reserve_mb * MIB
         self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
 
@@ -215,7 +216,7 @@ class Daemon:
 
     def _rescan(self) -> None:
         now = time.monotonic()
-        senders = self.settings.sender_folders()
+        senders = self._sender_folders
         for inbox_file in inbox.scan(self.settings.inbox_dir, self.operation_types, senders):
             self.queue.offer(inbox_file, now)
         self._report_strays()
@@ -246,7 +247,7 @@ class Daemon:
     def _watch_until_stopped(self) -> None:
         inbox_dir = self.settings.inbox_dir
         folders = [inbox_dir / t.value for t in self.operation_types]
-        subfolders = [VALIDATE_FOLDER, *{folder for _, folder in self.settings.sender_folders()}]
+        subfolders = [VALIDATE_FOLDER, *{folder for _, folder in self._sender_folders}]
         folders += [folder / sub for folder in folders for sub in subfolders if (folder / sub).is_dir()]
         observer = start_watching(
             folders,
@@ -290,7 +291,7 @@ class Daemon:
             path = path.with_name(path.name.removesuffix(inbox.DONE_SUFFIX))
         elif inbox.is_ignored(path.name):
             return
-        inbox_file = inbox.inbox_file_of(self.settings.inbox_dir, path, self.settings.sender_folders())
+        inbox_file = inbox.inbox_file_of(self.settings.inbox_dir, path, self._sender_folders)
         if inbox_file is not None and inbox_file.operation_type in self.operation_types:
             self.queue.offer(inbox_file, now, renamed_in=sighting.renamed_in)
 

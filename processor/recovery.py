@@ -16,7 +16,6 @@ host its heartbeat is stale), and ownership changes hands by an atomic compare-a
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -111,22 +110,11 @@ def _return_abandoned_claims(pipeline: Pipeline) -> int:
     return returned
 
 
-BOUND_NAME = re.compile(r"^op(\d+)__")
-
-
-def _bound_files(pipeline: Pipeline) -> list[int]:
-    """The operation ids of the files bound in the processing area (anything else there is ignored)."""
-    found = []
-    for operation_type in OperationType:
-        folder = inbox.processing_folder(pipeline.settings.inbox_dir, operation_type)
-        matches = (BOUND_NAME.match(path.name) for path in folder.glob("op*__*"))
-        found += [int(match.group(1)) for match in matches if match]
-    return found
-
-
 def _publish_committed(pipeline: Pipeline) -> list[FileOutcome]:
     outcomes = []
-    for operation in records.committed_but_unpublished(pipeline.engine, _bound_files(pipeline)):
+    for operation in records.committed_but_unpublished(
+        pipeline.engine, inbox.bound_operation_ids(pipeline.settings.inbox_dir)
+    ):
         job = _job(pipeline, operation, owner=operation.host)  # the committer's partials
         if job is None:
             continue  # another process finished publishing it a moment ago

@@ -18,6 +18,7 @@ import contextlib
 import errno
 import os
 import pwd
+import re
 import shutil
 import stat
 import uuid
@@ -287,6 +288,20 @@ def bind_to_operation(claimed: ClaimedFile, operation_id: int) -> ClaimedFile:
     target = claimed.path.with_name(f"op{operation_id}__{_name_part(claimed.path)}")
     os.rename(claimed.path, target)
     return ClaimedFile(target, claimed.original_name, claimed.operation_type, claimed.owner)
+
+
+BOUND_NAME = re.compile(r"^op(\d+)__")
+
+
+def bound_operation_ids(inbox_dir: Path) -> list[int]:
+    """The operations whose input is bound in the processing area (``bind_to_operation``: at work, or
+    committed and not yet published); anything else there is ignored."""
+    found = []
+    for operation_type in OperationType:
+        folder = processing_folder(inbox_dir, operation_type)
+        matches = (BOUND_NAME.match(path.name) for path in folder.glob("op*__*"))
+        found += [int(match.group(1)) for match in matches if match]
+    return found
 
 
 def claimed_file_of(

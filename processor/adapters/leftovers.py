@@ -27,13 +27,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from processor.adapters.folders import REJECTED_FOLDER, REPORTS_FOLDER
-from processor.adapters.inbox import processing_folder
+from processor.adapters.inbox import bound_operation_ids, processing_folder
 from processor.core.operation_kinds import OperationType
 
 STALE_AFTER_S = 3600.0
 RECENT_S = 600.0
 OPERATION_IN_NAME = re.compile(r"[.-]op(\d+)(?=[.-])")
-BOUND_INPUT = re.compile(r"^op(\d+)__")
 TEMPORARY = re.compile(r"\.(partial|spool)(\.|$)")
 
 
@@ -74,18 +73,6 @@ def _folders(inbox_dir: Path, outbox_dir: Path, archive_dir: Path) -> Iterator[t
     yield outbox_dir, True
 
 
-def bound_operations(inbox_dir: Path) -> set[int]:
-    """The operations whose input is bound in the processing area (at work, or committed and not yet
-    published)."""
-    bound = set()
-    for operation_type in OperationType:
-        folder = processing_folder(inbox_dir, operation_type)
-        if folder.is_dir():
-            matches = (BOUND_INPUT.match(path.name) for path in folder.iterdir())
-            bound |= {int(match.group(1)) for match in matches if match}
-    return bound
-
-
 def sweep(
     inbox_dir: Path,
     outbox_dir: Path,
@@ -98,7 +85,7 @@ def sweep(
     candidates = [found for folder, unbound in folders for found in _temporaries(folder, unbound)]
     if not candidates:
         return []
-    at_work = bound_operations(inbox_dir)
+    at_work = set(bound_operation_ids(inbox_dir))
     named = sorted({found.operation_id for found in candidates if found.operation_id is not None} - at_work)
     at_work |= unfinished(named) if named else set()
     now = time.time()
