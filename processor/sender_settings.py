@@ -56,6 +56,9 @@ class SenderSettings(BaseModel):
     delimiter: Literal[",", ";", "\t", "|"] | None = None
     on_row_error: Literal["skip_row", "reject_file"] | None = None
     max_error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
+    mode: Literal["insert", "upsert"] | None = None  # import_patients: see OperationSettings.mode
+    clear_marker: str | None = Field(default=None, min_length=1, max_length=64)
+    sheet: str | None = Field(default=None, min_length=1, max_length=31)  # an .xlsx file's sheet
 
     @field_validator("encoding")
     @classmethod
@@ -87,6 +90,12 @@ class SenderSettings(BaseModel):
             raise ValueError("give files (name patterns), folder (its inbox subfolder), or both")
         if self.folder is not None and self.folder.lower() == VALIDATE_FOLDER:
             raise ValueError(f"folder: {VALIDATE_FOLDER!r} is every inbox's dry-run folder")
+        return self
+
+    @model_validator(mode="after")
+    def _upsert_of_imports(self) -> SenderSettings:
+        if self.mode == "upsert" and OperationType.IMPORT_PATIENTS not in self.operations:
+            raise ValueError("mode: 'upsert' applies to import_patients, which this sender does not send")
         return self
 
     @model_validator(mode="after")

@@ -61,6 +61,12 @@ class OperationSettings(BaseModel):
     max_error_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     done_marker: bool = False
     notify: bool = False
+    # import_patients only: "upsert" updates a known patient_id's demographics instead of refusing it.
+    mode: Literal["insert", "upsert"] = "insert"
+    # In upsert mode, a cell holding exactly this clears the value (an empty cell leaves it alone).
+    clear_marker: str | None = Field(default=None, min_length=1, max_length=64)
+    # An .xlsx file's sheet to read, by name; None reads the first sheet.
+    sheet: str | None = Field(default=None, min_length=1, max_length=31)
 
     @field_validator("encoding")
     @classmethod
@@ -75,6 +81,13 @@ class OperationsSettingsBase(BaseModel):
     """What ``OperationsSettings`` has besides its fields: no unknown table, frozen, ``for_type``."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="after")
+    def _upsert_only_for_imports(self) -> OperationsSettingsBase:
+        for name, settings in self:
+            if settings.mode == "upsert" and name != OperationType.IMPORT_PATIENTS.value:
+                raise ValueError(f"{name}.mode: 'upsert' applies to import_patients only")
+        return self
 
     def for_type(self, operation_type: OperationType) -> OperationSettings:
         """The settings of one operation type."""

@@ -14,7 +14,7 @@ from processor.pipeline.file_job import FileJob
 from processor.sender_settings import SenderSettings
 from processor.settings import OperationSettings
 
-OVERRIDES = ("encoding", "on_row_error", "max_error_rate")
+OVERRIDES = ("encoding", "on_row_error", "max_error_rate", "mode", "clear_marker", "sheet")
 
 
 def sender_problem(pipeline: Pipeline, job: FileJob) -> FileRejected | None:
@@ -45,7 +45,7 @@ def sender_of(pipeline: Pipeline, job: FileJob) -> SenderSettings | None:
 
 
 def settings_for(pipeline: Pipeline, job: FileJob) -> OperationSettings:
-    """The operation's settings, with what the file's sender sets instead (encoding, error policy)."""
+    """The operation's settings, with what the file's sender sets instead (``OVERRIDES``)."""
     settings = pipeline.settings_of(job.claimed.operation_type)
     sender = sender_of(pipeline, job)
     if sender is None:
