@@ -18,7 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from processor.adapters.folders import VALIDATE_FOLDER
-from processor.core.operation_kinds import TRIGGER_TYPES, OperationType, format_of
+from processor.core.operation_kinds import TRIGGER_TYPES, OperationType, format_of, kind_of
 from processor.core.senders import SenderShape, label_key, value_key
 
 SAMPLE_DATE = date(1999, 12, 31)
@@ -56,7 +56,7 @@ class SenderSettings(BaseModel):
     delimiter: Literal[",", ";", "\t", "|"] | None = None
     on_row_error: Literal["skip_row", "reject_file"] | None = None
     max_error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
-    mode: Literal["insert", "upsert"] | None = None  # import_patients: see OperationSettings.mode
+    mode: Literal["insert", "upsert"] | None = None  # see OperationSettings.mode
     clear_marker: str | None = Field(default=None, min_length=1, max_length=64)
     sheet: str | None = Field(default=None, min_length=1, max_length=31)  # an .xlsx file's sheet
 
@@ -93,9 +93,9 @@ class SenderSettings(BaseModel):
         return self
 
     @model_validator(mode="after")
-    def _upsert_of_imports(self) -> SenderSettings:
-        if self.mode == "upsert" and OperationType.IMPORT_PATIENTS not in self.operations:
-            raise ValueError("mode: 'upsert' applies to import_patients, which this sender does not send")
+    def _upsert_where_there_is_a_key(self) -> SenderSettings:
+        if self.mode == "upsert" and not any(kind_of(o).upsert_key for o in self.operations):
+            raise ValueError(f"mode: none of {self._named_operations()} has an upsert mode")
         return self
 
     @model_validator(mode="after")

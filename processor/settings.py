@@ -61,7 +61,8 @@ class OperationSettings(BaseModel):
     max_error_rate: float = Field(default=1.0, ge=0.0, le=1.0)
     done_marker: bool = False
     notify: bool = False
-    # import_patients only: "upsert" updates a known patient_id's demographics instead of refusing it.
+    # "upsert" (types with an upsert key): a row whose key is known updates that record, instead of
+    # being refused as a duplicate.
     mode: Literal["insert", "upsert"] = "insert"
     # In upsert mode, a cell holding exactly this clears the value (an empty cell leaves it alone).
     clear_marker: str | None = Field(default=None, min_length=1, max_length=64)
@@ -83,10 +84,10 @@ class OperationsSettingsBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     @model_validator(mode="after")
-    def _upsert_only_for_imports(self) -> OperationsSettingsBase:
-        for name, settings in self:
-            if settings.mode == "upsert" and name != OperationType.IMPORT_PATIENTS.value:
-                raise ValueError(f"{name}.mode: 'upsert' applies to import_patients only")
+    def _upsert_where_there_is_a_key(self) -> OperationsSettingsBase:
+        for kind in OPERATION_KINDS:
+            if self.for_type(kind.operation_type).mode == "upsert" and kind.upsert_key is None:
+                raise ValueError(f"{kind.name}.mode: {kind.name} has no upsert mode")
         return self
 
     def for_type(self, operation_type: OperationType) -> OperationSettings:

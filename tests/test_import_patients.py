@@ -87,6 +87,7 @@ def test_an_empty_patient_id_gets_a_generated_one_returned_in_the_result(workspa
         "outcome",
         "message",
         "assigned_patient_id",
+        "change",
     ]
     assert workspace.scalar("SELECT count(*) FROM patients WHERE mrn = 'WB-000001-0000002'") == 1
 

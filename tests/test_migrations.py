@@ -38,6 +38,7 @@ SCHEMA_TABLES = {
     "bed_transfers",
     "operation_tallies",
     "operation_duration_tallies",
+    "audit_changes",
 }
 
 

@@ -90,8 +90,8 @@ def test_an_input_column_named_outcome_does_not_fool_the_not_applied_rewrite(
     with ws.output("import_patients", "p", 1, "result.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.reader(handle))
     header, body = rows[0], rows[1:]
-    ours = len(header) - 3  # ... line, outcome, message, assigned_patient_id
-    assert header[ours : ours + 3] == ["outcome", "message", "assigned_patient_id"]
+    ours = len(header) - 4  # ... line, outcome, message, assigned_patient_id, change
+    assert header[ours : ours + 4] == ["outcome", "message", "assigned_patient_id", "change"]
     assert [row[ours] for row in body] == ["error", "error"]
     assert all(len(row) == len(header) for row in body)
     assert ws.scalar("SELECT count(*) FROM patients") == 0

@@ -37,7 +37,7 @@ def test_a_valid_row_becomes_a_new_patient_with_normalised_email_and_gender() ->
     assert outcome.payload == NewPatient(
         "000123", "Jane", "Doe", "jane.doe@example.org", "555-0101", date(1980, 5, 15), "F", None, None, None
     )
-    assert outcome.created == {"assigned_patient_id": "000123"}
+    assert outcome.created == {"assigned_patient_id": "000123", "change": "created"}
 
 
 def test_an_empty_patient_id_gets_one_made_of_the_operation_and_the_line() -> None:
@@ -139,7 +139,7 @@ def test_an_email_or_patient_id_already_in_the_database_is_a_duplicate() -> None
     )
     assert problems(outcomes) == [(3, "email", "duplicate-email"), (4, "patient_id", "duplicate-patient-id")]
     assert messages(outcomes) == ["email already belongs to another user", "patient_id already exists"]
-    assert [o.created for o in outcomes] == [{"assigned_patient_id": "009"}, {}, {}]
+    assert [o.created for o in outcomes] == [{"assigned_patient_id": "009", "change": "created"}, {}, {}]
 
 
 def test_the_database_is_asked_once_per_chunk_and_only_about_valid_rows() -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from processor import __version__
+from processor.cli.audit import audit
 from processor.cli.context import OPERATION_CHOICE, CliContext, echo_verdict, pass_context, quiet_exit
 from processor.cli.history import ops
 from processor.cli.upkeep import config, purge
@@ -286,6 +287,7 @@ def template(operation: str) -> None:
 
 
 cli.add_command(ops)
+cli.add_command(audit)
 cli.add_command(config)
 cli.add_command(purge)
 

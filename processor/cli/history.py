@@ -85,16 +85,16 @@ def ops_list(
 
     # One operation more than the page tells whether a next page exists, without counting them all.
     filters = _filters(operation_type, status, since, until, limit + 1, before, sender)
-    found = _read_database(cli_ctx, lambda engine: list_operations(engine, filters))
+    found = read_database(cli_ctx, lambda engine: list_operations(engine, filters))
     page = found[:limit]
     if as_json:
         click.echo(json.dumps(page, indent=2))
         return
-    console = _console()
-    console.print(_operations_table(page))
+    screen = console()
+    screen.print(_operations_table(page))
     if len(found) > limit:
         next_page = replace(filters, limit=limit, before=page[-1]["id"])
-        console.print(f"next page: {_list_command(next_page)}", style="dim", markup=False, highlight=False)
+        screen.print(f"next page: {_list_command(next_page)}", style="dim", markup=False, highlight=False)
 
 
 def _operations_table(operations: list[dict[str, Any]]) -> Table:
@@ -147,7 +147,7 @@ def ops_show(cli_ctx: CliContext, operation_id: int, as_json: bool) -> None:
     """Everything about one operation: file, sha256, who, times, counts, progress, first errors, outputs."""
     from processor.adapters.database.history import operation_detail  # noqa: PLC0415
 
-    detail = _read_database(cli_ctx, lambda engine: operation_detail(engine, operation_id))
+    detail = read_database(cli_ctx, lambda engine: operation_detail(engine, operation_id))
     if detail is None:
         raise UsageError(f"there is no operation {operation_id}")
     detail["outputs"] = _outputs_of(cli_ctx.settings().outbox_dir, detail)
@@ -191,7 +191,7 @@ def ops_wait(cli_ctx: CliContext, file: Path, timeout: float) -> None:
     from processor.cli.waiting import wait_for_summary  # noqa: PLC0415
 
     settings = cli_ctx.settings()
-    summary = _read_database(
+    summary = read_database(
         cli_ctx,
         lambda engine: wait_for_summary(engine, settings.inbox_dir, settings.outbox_dir, file, timeout),
     )
@@ -215,7 +215,7 @@ def ops_stats(
     from processor.adapters.database.history import operation_stats  # noqa: PLC0415
 
     filters = _filters(operation_type, None, since, until)
-    stats = _read_database(cli_ctx, lambda engine: operation_stats(engine, filters))
+    stats = read_database(cli_ctx, lambda engine: operation_stats(engine, filters))
     if as_json:
         click.echo(json.dumps(stats, indent=2))
         return
@@ -232,10 +232,10 @@ def ops_stats(
             _seconds(totals["median_s"]),
             _seconds(totals["p95_s"]),
         )
-    _console().print(table)
+    console().print(table)
 
 
-def _read_database(cli_ctx: CliContext, read: Callable[[Engine], _T]) -> _T:
+def read_database(cli_ctx: CliContext, read: Callable[[Engine], _T]) -> _T:
     """``read(engine)`` on the initialised database, then the connections are closed."""
     from processor.bootstrap import open_database  # noqa: PLC0415
 
@@ -247,7 +247,7 @@ def _read_database(cli_ctx: CliContext, read: Callable[[Engine], _T]) -> _T:
         app.close()
 
 
-def _console() -> Console:
+def console() -> Console:
     """A console as wide as the terminal; when piped, wide enough that no cell is cut."""
     from rich.console import Console  # noqa: PLC0415
 

@@ -89,6 +89,17 @@ class OperationKind:
     writes_reports: bool = False
     # The kind of caregiver notification its rows may send ("admission", ...), if any.
     care_event: str | None = None
+    # The column by which upsert mode (``mode = "upsert"``) finds the record a row updates; None: the
+    # type has no upsert mode. In upsert mode it is the only column the header must have.
+    upsert_key: str | None = None
+
+    def spec_for(self, upsert: bool) -> ColumnSpec:
+        """The columns a file must and may have: in upsert mode only the key is required (a row
+        carries what it changes)."""
+        spec = self.format.spec
+        if not upsert or self.upsert_key is None:
+            return spec
+        return ColumnSpec((self.upsert_key,), tuple(c for c in spec.known if c != self.upsert_key))
 
     @property
     def name(self) -> str:
@@ -140,6 +151,7 @@ IMPORT_PATIENTS = OperationKind(
         },
     ),
     Effect.REGISTERS_PATIENTS,
+    upsert_key="patient_id",
 )
 
 BULK_ASSIGNMENT = OperationKind(

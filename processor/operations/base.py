@@ -47,6 +47,8 @@ class RunContext:
     now: datetime
     notify: bool = False
     first_lines: FirstLineIndex = field(default_factory=MemoryFirstLineIndex)
+    upsert: bool = False  # import_patients: a known patient_id updates the patient (mode = "upsert")
+    clear_marker: str | None = None  # in upsert mode, a cell holding exactly this clears the value
 
 
 @dataclass

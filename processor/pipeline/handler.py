@@ -192,7 +192,15 @@ def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committe
     job.discard_work()
     settings = settings_for(pipeline, job)
     with first_line_index(job) as first_lines:
-        run = operation.start(RunContext(job.operation_id, pipeline.clock(), settings.notify, first_lines))
+        context = RunContext(
+            job.operation_id,
+            pipeline.clock(),
+            settings.notify,
+            first_lines,
+            upsert=settings.mode == "upsert",
+            clear_marker=settings.clear_marker,
+        )
+        run = operation.start(context)
         validation = validate_to_spool(pipeline, job, operation, run)
     policy = checks.policy_rejection(settings, validation.failed, validation.total)
     if policy is not None:

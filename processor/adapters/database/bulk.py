@@ -99,7 +99,7 @@ def values_table(
     JSON array, PostgreSQL from ``unnest`` of one array per column.
     """
     if connection.dialect.name == "sqlite":
-        source = _json_array(rows)
+        source = _json_array(_bound(connection, list(columns.values()), rows))
         return select(
             *(
                 type_coerce(func.json_extract(source.c.value, f"$[{index}]"), type_).label(name)
@@ -111,6 +111,18 @@ def values_table(
         for index, type_ in enumerate(columns.values())
     ]
     return select(func.unnest(*arrays).table_valued(*columns).render_derived()).subquery()
+
+
+def _bound(
+    connection: Connection, types: list[TypeEngine[Any]], rows: list[tuple[Any, ...]]
+) -> list[tuple[Any, ...]]:
+    """SQLite: the rows' values as the columns' types store them (a date as its ISO text), so that
+    JSON can carry them and they compare equal to what is stored."""
+    dialect = connection.dialect
+    processors = [
+        (i, p) for i, type_ in enumerate(types) if (p := type_.dialect_impl(dialect).bind_processor(dialect))
+    ]
+    return [_apply(row, processors) for row in rows] if processors else rows
 
 
 def _json_array(values: list[Any]) -> TableValuedAlias:

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from processor.adapters.database.unit_of_work import UnitOfWork
 from processor.core.operation_kinds import IMPORT_PATIENTS
 from processor.operations.base import Described, RunContext
+from processor.operations.import_patients.changes import PatientCode
 from processor.operations.import_patients.ports import PatientImportStore, PatientLookups
 from processor.operations.import_patients.rules import ImportPatientsRun
 from processor.operations.import_patients.sql import SqlPatientStore
@@ -21,7 +22,8 @@ class ImportPatients(Described):
     """The import_patients operation type."""
 
     kind = IMPORT_PATIENTS
-    created_columns = ("assigned_patient_id",)
+    created_columns = ("assigned_patient_id", "change")
+    own_codes = tuple(PatientCode)
 
     def start(self, context: RunContext) -> ImportPatientsRun:
         return ImportPatientsRun(context)

@@ -1,10 +1,12 @@
-"""What import_patients validates against and writes: its payload and its store."""
+"""What import_patients validates against and writes: its payloads and its store."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import NamedTuple, Protocol
+
+Value = str | date | None
 
 
 class NewPatient(NamedTuple):
@@ -26,6 +28,60 @@ class NewPatient(NamedTuple):
     caregiver_phone: str | None
 
 
+class CurrentCaregiver(NamedTuple):
+    """A caregiver of a known patient, as stored."""
+
+    id: int
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class CurrentPatient(NamedTuple):
+    """A known patient's demographics as stored (upsert mode compares a row with them)."""
+
+    id: int
+    user_id: int
+    first_name: str
+    last_name: str
+    email: str | None
+    phone: str | None
+    date_of_birth: date | None
+    gender: str | None
+    caregivers: tuple[CurrentCaregiver, ...]
+
+
+class FieldChange(NamedTuple):
+    """One stored value a row changes: in ``table`` (users, patients or caregivers), the row ``row_id``,
+    ``column`` goes from ``old`` to ``new``. ``old`` is what validation saw: the update is made only
+    if it is still there."""
+
+    table: str
+    column: str
+    row_id: int
+    old: Value
+    new: Value
+
+
+class NewCaregiver(NamedTuple):
+    """A caregiver an update adds to a known patient."""
+
+    patient_id: int
+    name: str
+    email: str | None
+    phone: str | None
+
+
+class PatientUpdate(NamedTuple):
+    """A validated upsert row for a known patient (the other payload of import_patients); no change and
+    no caregiver means the row leaves the patient as it is."""
+
+    mrn: str
+    line: int
+    changes: tuple[FieldChange, ...]
+    new_caregiver: NewCaregiver | None
+
+
 class PatientLookups(Protocol):
     """What import_patients looks up while it validates."""
 
@@ -37,10 +93,23 @@ class PatientLookups(Protocol):
         """Which of these patient identifiers already exist (exact match)."""
         ...
 
+    def email_owners(self, emails: Iterable[str]) -> dict[str, int]:
+        """The user each of these (lower-case) e-mails belongs to, for those that belong to one."""
+        ...
+
+    def current_patients(self, mrns: Iterable[str]) -> dict[str, CurrentPatient]:
+        """The known patients among ``mrns`` (exact match), with their demographics and caregivers."""
+        ...
+
 
 class PatientImportStore(PatientLookups, Protocol):
-    """import_patients' store: its lookups and its inserts."""
+    """import_patients' store: its lookups, its inserts and its updates."""
 
     def insert_patients(self, patients: list[NewPatient], operation_id: int, now: datetime) -> None:
         """Create a User, a Patient and (when named) a Caregiver for each."""
+        ...
+
+    def update_patients(self, updates: list[PatientUpdate], operation_id: int, now: datetime) -> None:
+        """Make each update's changes and add its caregiver, writing every change to the audit trail
+        (``audit_changes``); ConcurrentChange if a value is no longer what validation saw."""
         ...

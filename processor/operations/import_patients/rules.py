@@ -4,6 +4,10 @@ Checks, in order: the row model (required names and e-mail, formats, dates not i
 inside the file (``same as line N``), duplicates against the database (one query per chunk per key).
 An empty patient_id gets a generated identifier ``WB-<operation>-<line>``, returned in result.csv.
 
+In upsert mode (``RunContext.upsert``) a known patient_id updates that patient instead of being a
+duplicate: ``changes`` holds those rules. result.csv's ``change`` says ``created``, ``updated`` or
+``unchanged``.
+
 Store: ``PatientLookups`` to validate, ``PatientImportStore`` to apply (``ports``).
 """
 
@@ -29,12 +33,26 @@ from processor.core.fields import (
 from processor.core.operation_kinds import OperationType, format_of
 from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
-from processor.operations.import_patients.ports import NewPatient, PatientImportStore, PatientLookups
+from processor.operations.import_patients.changes import (
+    Proposal,
+    change_of,
+    created,
+    uncleared_errors,
+    updated,
+    without_cleared,
+)
+from processor.operations.import_patients.ports import (
+    NewPatient,
+    PatientImportStore,
+    PatientLookups,
+    PatientUpdate,
+)
 from processor.operations.ports import NotificationLine
 from processor.operations.ward_checks import FirstLines
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
 CaregiverName = Annotated[str, max_length(300)] | None
+OptionalName = Annotated[str, max_length(150)] | None
 GENDERS = ("M", "F", "O", "U")
 PATIENT_ID_MAX = 64
 
@@ -56,9 +74,24 @@ class PatientRow(BaseModel):
     caregiver_phone: OptionalPhone = None
 
 
-def _validate_row(record: Record, context: RunContext) -> PatientRow | list[RowError]:
+class PatientChangeRow(PatientRow):
+    """One upsert row after validation: every column may be empty (it leaves the stored value alone);
+    whether the names and e-mail are required is known only once the database says the patient is new."""
+
+    first_name: OptionalName = None  # type: ignore[assignment]
+    last_name: OptionalName = None  # type: ignore[assignment]
+    email: OptionalEmail = None  # type: ignore[assignment]
+
+
+def _validate_row(
+    record: Record,
+    context: RunContext,
+    model: type[PatientRow] = PatientRow,
+    cells: dict[str, str] | None = None,
+) -> PatientRow | list[RowError]:
+    cells = record.cells if cells is None else cells
     try:
-        row = PatientRow.model_validate(present_cells(record.cells), context={"now": context.now})
+        row = model.model_validate(present_cells(cells), context={"now": context.now})
     except ValidationError as exc:
         return row_errors(exc, record.line, record.cells)
     errors = _checked_fields(row, record)
@@ -115,14 +148,61 @@ class ImportPatientsRun:
         self.ids_seen = FirstLines("patient_id", Code.DUPLICATE_PATIENT_ID, self.context.first_lines)
 
     def validate(self, records: list[Record], lookups: PatientLookups) -> list[RowOutcome]:
+        if self.context.upsert:
+            return self._validate_upserts(records, lookups)
         outcomes = [self._validate_one(record) for record in records]
         self._reject_repeated_in_file(records, outcomes)
         self._reject_known_to_database(outcomes, lookups)
         return outcomes
 
-    def apply(self, payloads: list[NewPatient], store: PatientImportStore) -> list[NotificationLine]:
-        store.insert_patients(payloads, self.context.operation_id, self.context.now)
+    def apply(
+        self, payloads: list[NewPatient | PatientUpdate], store: PatientImportStore
+    ) -> list[NotificationLine]:
+        new = [payload for payload in payloads if isinstance(payload, NewPatient)]
+        changed = [p for p in payloads if isinstance(p, PatientUpdate) and (p.changes or p.new_caregiver)]
+        store.insert_patients(new, self.context.operation_id, self.context.now)
+        if changed:
+            store.update_patients(changed, self.context.operation_id, self.context.now)
         return []
+
+    def _validate_upserts(self, records: list[Record], lookups: PatientLookups) -> list[RowOutcome]:
+        """Upsert mode: each row's own checks, then repeats in the file, then, per row, an update of the
+        known patient or the creation of a new one (``changes``)."""
+        outcomes = [self._propose(record) for record in records]
+        self._reject_repeated_in_file(records, outcomes)
+        proposals = [outcome for outcome in outcomes if outcome.ok]
+        if not proposals:
+            return outcomes
+        known = lookups.current_patients(outcome.payload.mrn for outcome in proposals)
+        owners = lookups.email_owners(o.payload.email for o in proposals if o.payload.email is not None)
+        for outcome in proposals:
+            proposal: Proposal = outcome.payload
+            owner = owners.get(proposal.email) if proposal.email is not None else None
+            current = known.get(proposal.mrn)
+            decided = (
+                created(proposal, owner is not None) if current is None else updated(proposal, current, owner)
+            )
+            if isinstance(decided, list):
+                outcome.errors.extend(decided)
+                outcome.payload, outcome.created = None, {}
+            else:
+                outcome.payload = decided
+                outcome.created = {"assigned_patient_id": proposal.mrn, "change": change_of(decided)}
+        return outcomes
+
+    def _propose(self, record: Record) -> RowOutcome:
+        if record.errors:
+            return RowOutcome(record.line, errors=record.errors)
+        cells, cleared = without_cleared(record.cells, self.context.clear_marker)
+        checked = _validate_row(record, self.context, PatientChangeRow, cells)
+        errors = uncleared_errors(record.line, cleared, record.cells)
+        if isinstance(checked, list) or errors:
+            return RowOutcome(record.line, errors=[*errors, *(checked if isinstance(checked, list) else [])])
+        values = checked.model_dump(exclude_none=True)
+        if "gender" in values:
+            values["gender"] = values["gender"].upper()
+        mrn = values.pop("patient_id", None) or generated_patient_id(self.context.operation_id, record.line)
+        return RowOutcome(record.line, payload=Proposal(record.line, mrn, values, cleared, record.cells))
 
     def _validate_one(self, record: Record) -> RowOutcome:
         if record.errors:
@@ -131,7 +211,9 @@ class ImportPatientsRun:
         if isinstance(checked, list):
             return RowOutcome(record.line, errors=checked)
         patient = self._new_patient(checked, record.line)
-        return RowOutcome(record.line, payload=patient, created={"assigned_patient_id": patient.mrn})
+        return RowOutcome(
+            record.line, payload=patient, created={"assigned_patient_id": patient.mrn, "change": "created"}
+        )
 
     def _new_patient(self, row: PatientRow, line: int) -> NewPatient:
         mrn = row.patient_id or generated_patient_id(self.context.operation_id, line)
@@ -151,7 +233,7 @@ class ImportPatientsRun:
     def _reject_repeated_in_file(self, records: list[Record], outcomes: list[RowOutcome]) -> None:
         """A valid row whose e-mail or patient_id an earlier valid row used fails "same as line N"."""
         candidates = [(record, o) for record, o in zip(records, outcomes, strict=True) if o.ok]
-        self.emails_seen.claim([(o.payload.email, o.line) for _, o in candidates])
+        self.emails_seen.claim([(o.payload.email, o.line) for _, o in candidates if o.payload.email])
         self.ids_seen.claim([(o.payload.mrn, o.line) for _, o in candidates])
         for record, outcome in candidates:
             checks = (self.emails_seen.check(record), self.ids_seen.check(record))

@@ -1,15 +1,29 @@
-"""The SQL of import_patients: users, patients and caregivers, inserted in bulk."""
+"""The SQL of import_patients: users, patients and caregivers, inserted in bulk; in upsert mode, the
+changed values updated one column at a time for a whole chunk, each only where it still holds what
+validation saw, and written to the audit trail."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Integer, select, update
 
-from processor.adapters.database.bulk import insert_rows, is_among, reserve_ids
+from processor.adapters.database.audit import Change, record_changes
+from processor.adapters.database.base import Base
+from processor.adapters.database.bulk import expect_changed, insert_rows, is_among, reserve_ids, values_table
 from processor.adapters.database.models import Caregiver, Patient, User
-from processor.operations.import_patients.ports import NewPatient
+from processor.operations.import_patients.ports import (
+    CurrentCaregiver,
+    CurrentPatient,
+    FieldChange,
+    NewCaregiver,
+    NewPatient,
+    PatientUpdate,
+)
+
+TABLES: dict[str, type[Base]] = {"users": User, "patients": Patient, "caregivers": Caregiver}
 
 
 class SqlPatientStore:
@@ -34,6 +48,80 @@ class SqlPatientStore:
                 select(Patient.mrn).where(is_among(self.connection, Patient.mrn, wanted))
             ).scalars()
         )
+
+    def email_owners(self, emails: Iterable[str]) -> dict[str, int]:
+        wanted = list(set(emails))
+        if not wanted:
+            return {}
+        query = select(User.email, User.id).where(is_among(self.connection, User.email, wanted))
+        return {email: user_id for email, user_id in self.connection.execute(query) if email is not None}
+
+    def current_patients(self, mrns: Iterable[str]) -> dict[str, CurrentPatient]:
+        wanted = list(set(mrns))
+        if not wanted:
+            return {}
+        query = (
+            select(
+                Patient.mrn,
+                Patient.id,
+                Patient.user_id,
+                User.first_name,
+                User.last_name,
+                User.email,
+                Patient.phone,
+                Patient.date_of_birth,
+                Patient.gender,
+            )
+            .join(User, User.id == Patient.user_id)
+            .where(is_among(self.connection, Patient.mrn, wanted))
+        )
+        rows = self.connection.execute(query).all()
+        caregivers = self._caregivers_of([row.id for row in rows])
+        return {row.mrn: CurrentPatient(*row[1:], caregivers=tuple(caregivers[row.id])) for row in rows}
+
+    def _caregivers_of(self, patient_ids: list[int]) -> dict[int, list[CurrentCaregiver]]:
+        found: dict[int, list[CurrentCaregiver]] = defaultdict(list)
+        if not patient_ids:
+            return found
+        query = (
+            select(Caregiver.patient_id, Caregiver.id, Caregiver.name, Caregiver.email, Caregiver.phone)
+            .where(is_among(self.connection, Caregiver.patient_id, patient_ids))
+            .order_by(Caregiver.id)
+        )
+        for patient_id, caregiver_id, name, email, phone in self.connection.execute(query):
+            found[patient_id].append(CurrentCaregiver(caregiver_id, name, email, phone))
+        return found
+
+    def update_patients(self, updates: list[PatientUpdate], operation_id: int, now: datetime) -> None:
+        by_column: dict[tuple[str, str], list[FieldChange]] = defaultdict(list)
+        for change in (change for update_ in updates for change in update_.changes):
+            by_column[change.table, change.column].append(change)
+        for (table, column), changes in by_column.items():
+            self._change_column(TABLES[table], column, changes)
+        new_caregivers = [u.new_caregiver for u in updates if u.new_caregiver is not None]
+        insert_rows(
+            self.connection,
+            Caregiver,
+            ("patient_id", "name", "email", "phone"),
+            ((c.patient_id, c.name, c.email, c.phone) for c in new_caregivers),
+            shared={"created_at": now},
+        )
+        record_changes(self.connection, _trail(updates), operation_id, now)
+
+    def _change_column(self, model: type[Base], column: str, changes: list[FieldChange]) -> None:
+        """Set ``column`` to each change's new value where it still holds the old one (one statement)."""
+        stored = model.__table__.c[column]
+        chunk = values_table(
+            self.connection,
+            {"row_id": Integer(), "old": stored.type, "new": stored.type},
+            [(change.row_id, change.old, change.new) for change in changes],
+        )
+        statement = (
+            update(model)
+            .where(model.__table__.c.id == chunk.c.row_id, stored.is_not_distinct_from(chunk.c.old))
+            .values({column: chunk.c.new})
+        )
+        expect_changed(self.connection, statement, len(changes))
 
     def insert_patients(self, patients: list[NewPatient], operation_id: int, now: datetime) -> None:
         """A User, a Patient and (when named) a Caregiver per row, linked by keys reserved up front."""
@@ -72,3 +160,20 @@ class SqlPatientStore:
             ),
             shared={"created_at": now},
         )
+
+
+def _trail(updates: list[PatientUpdate]) -> Iterable[Change]:
+    """Every change of ``updates`` as the audit trail keeps it: each changed value, and each value of
+    an added caregiver (from nothing)."""
+    for update_ in updates:
+        for change in update_.changes:
+            yield Change(update_.line, change.table, update_.mrn, change.column, change.old, change.new)
+        if update_.new_caregiver is not None:
+            yield from _added(update_.line, update_.mrn, update_.new_caregiver)
+
+
+def _added(line: int, mrn: str, caregiver: NewCaregiver) -> Iterable[Change]:
+    for column in ("name", "email", "phone"):
+        value = getattr(caregiver, column)
+        if value is not None:
+            yield Change(line, "caregivers", mrn, column, None, value)
