@@ -46,7 +46,8 @@ def test_every_command_is_listed_and_every_listed_command_exists() -> None:
         return found
 
     listed = {
-        re.sub(r"^wardbulk ((?:ops |config |audit )?[a-z]+).*$", r"\1", row) for row in first_column("Commands")
+        re.sub(r"^wardbulk ((?:ops |config |audit )?[a-z]+).*$", r"\1", row)
+        for row in first_column("Commands")
     }
     assert listed == names(cli)
 

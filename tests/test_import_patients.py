@@ -213,7 +213,8 @@ def test_identical_bytes_of_a_rejected_file_are_not_refused_as_duplicates(worksp
 @pytest.mark.parametrize(
     ("name", "content", "code", "line"),
     [
-        ("p.xlsx", b"PK\x03\x04", "not-csv", ""),
+        ("p.txt", b"first_name,last_name,email\n", "not-csv", ""),
+        ("p.xlsx", b"PK\x03\x04", "unsupported-workbook", ""),  # a zip cut short, not a workbook
         ("p.csv", b"", "empty-file", ""),
         ("p.csv", b"first_name,last_name,email\n", "empty-file", ""),
         ("p.csv", b"first_name,last_name\nA,B\n", "missing-label", "1"),

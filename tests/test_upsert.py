@@ -77,6 +77,7 @@ def test_a_known_patient_id_updates_only_the_values_its_row_carries(
         ("3", "P-2", "unchanged"),
         ("4", "P-3", "created"),
     ]
+    assert summary["changes"] == {"updated": 1, "unchanged": 1, "created": 1}
     assert (
         workspace.scalar(
             "SELECT u.first_name || ' ' || u.last_name || ' ' || u.email || ' ' || p.phone || ' ' || p.gender "
@@ -95,14 +96,30 @@ def test_a_known_patient_id_updates_only_the_values_its_row_carries(
     assert workspace.scalar("SELECT count(*) FROM patients") == 3
 
 
+def test_an_update_file_needs_only_the_patient_id_and_what_it_changes(
+    tmp_path: Path, database: Database
+) -> None:
+    workspace = upserting(tmp_path, database)
+    workspace.drop("import_patients", "phones.csv", "Patient_ID;Phone\nP-1;555-0177\nP-2;555-0102\n")
+    workspace.run_once()
+    summary = workspace.summary("import_patients", "phones", 2)
+    assert (summary["status"], summary["changes"]) == ("completed", {"updated": 1, "unchanged": 1})
+    assert workspace.scalar("SELECT phone FROM patients WHERE mrn = 'P-1'") == "555-0177"
+    workspace.drop("import_patients", "nokey.csv", "phone\n555-0100\n")
+    workspace.run_once()
+    assert workspace.summary("import_patients", "nokey", 3)["error_code"] == "missing-label"
+
+
 def test_insert_mode_still_refuses_a_known_patient_id(tmp_path: Path, database: Database) -> None:
     workspace = make_workspace(tmp_path, database)
     workspace.drop("import_patients", "first.csv", HEADER + FIRST)
     workspace.run_once()
     workspace.drop("import_patients", "again.csv", HEADER + "P-1,Ann,Lee-Smith,ann2@example.org,,,,,\n")
+    workspace.drop("import_patients", "phones.csv", "patient_id,phone\nP-1,555-0177\n")
     workspace.run_once()
     summary = workspace.summary("import_patients", "again", 2)
     assert summary["errors_by_code"] == {"duplicate-patient-id": 1}
+    assert workspace.summary("import_patients", "phones", 3)["error_code"] == "missing-label"
     assert result_changes(workspace, "first", 1) == [("2", "P-1", "created"), ("3", "P-2", "created")]
     assert changes(workspace) == []
 
@@ -247,7 +264,11 @@ def test_a_dry_run_of_an_upsert_changes_nothing(tmp_path: Path, database: Databa
     )
     workspace.run_once()
     summary = workspace.summary("import_patients", "try", 2)
-    assert (summary["status"], summary["successful_records"]) == ("validated", 1)
+    assert (summary["status"], summary["successful_records"], summary["changes"]) == (
+        "validated",
+        1,
+        {"updated": 1},
+    )
     assert workspace.scalar("SELECT last_name FROM users WHERE username = 'patient:P-1'") == "Lee"
     assert changes(workspace) == []
 

@@ -39,6 +39,7 @@ log = get_logger(__name__)
 PROCESSING_FOLDER = ".processing"
 REFUSED_FOLDER = ".refused"
 DONE_SUFFIX = ".done"
+INPUT_SUFFIXES = (".csv", ".xlsx")  # the files an operation reads; any other is refused (not-csv)
 IGNORED_SUFFIXES = (".tmp", ".part", ".partial", DONE_SUFFIX)
 
 
@@ -124,10 +125,11 @@ def scan(
 
 
 def is_senders_folder(entry: os.DirEntry[str]) -> bool:
-    """A real folder not named like a CSV file: a sender's own, left alone. A folder named ``x.csv`` is
-    an entry like any other, refused unread (``not-a-regular-file``) so that its sender hears of it."""
+    """A real folder not named like an input file: a sender's own, left alone. A folder named ``x.csv``
+    (or ``x.xlsx``) is an entry like any other, refused unread (``not-a-regular-file``) so that its
+    sender hears of it."""
     try:
-        return entry.is_dir(follow_symlinks=False) and not entry.name.lower().endswith(".csv")
+        return entry.is_dir(follow_symlinks=False) and not entry.name.lower().endswith(INPUT_SUFFIXES)
     except OSError:
         return False
 

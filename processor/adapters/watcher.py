@@ -33,6 +33,8 @@ from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 from watchdog.observers.polling import PollingObserver
 
+from processor.adapters.inbox import INPUT_SUFFIXES
+
 WATCHED_EVENTS = ("created", "modified", "moved", "closed")
 # Asked of the observer, so that the kernel does not report (and watchdog's threads do not handle) what
 # the handler would drop anyway: opens, reads, deletions, and events of the folders themselves.
@@ -41,7 +43,7 @@ WATCHED_EVENT_TYPES: list[type[FileSystemEvent]] = [
     FileModifiedEvent,
     FileMovedEvent,
     FileClosedEvent,
-    # A folder named like a CSV file is an entry to answer (the inbox refuses it); other folders are not.
+    # A folder named like an input file is an entry to answer (the inbox refuses it); other folders are not.
     DirCreatedEvent,
     DirMovedEvent,
 ]
@@ -76,7 +78,11 @@ def _sighting_of(event: FileSystemEvent) -> Sighting | None:
         sighting = Sighting(Path(destination), renamed_in=True) if destination else None
     else:
         sighting = Sighting(Path(str(event.src_path)), renamed_in=False)
-    if sighting is not None and event.is_directory and not sighting.path.name.lower().endswith(".csv"):
+    if (
+        sighting is not None
+        and event.is_directory
+        and not sighting.path.name.lower().endswith(INPUT_SUFFIXES)
+    ):
         return None
     return sighting
 

@@ -12,6 +12,9 @@ Contract:
 - Blank lines (also lines of only delimiters and spaces) are skipped. A short row is ``missing-cell``, a
   row with extra non-empty cells ``extra-cell``; NUL and other control characters are
   ``control-character``. A cell longer than ``MAX_FIELD_CHARS`` rejects the file (``field-too-large``).
+
+The header and row rules after parsing are ``read_table``'s, which a spreadsheet reader shares
+(``adapters.xlsx_input``): its rows come split into cells already, with their physical row numbers.
 """
 
 from __future__ import annotations
@@ -146,12 +149,43 @@ def read_csv(
     header_at = skipped + 1
     delimiter = delimiter or _choose_delimiter(header_line, spec, header_at, column_of or str.lower)
     reader = csv.reader(chain([header_line], lines), delimiter=delimiter, strict=True)
-    labels = [label.strip() for label in _header_row(reader, header_at)]
+    labels = _header_row(reader, header_at)
+    return read_table(labels, header_at, _csv_rows(reader, skipped), spec, delimiter, column_of)
+
+
+def read_table(
+    labels: list[str],
+    header_line: int,
+    rows: Iterator[tuple[int, list[str]]],
+    spec: ColumnSpec,
+    delimiter: str = ",",
+    column_of: Callable[[str], str] | None = None,
+) -> CsvFile:
+    """Check a header already split into cells and return the records of the rows after it, lazily.
+
+    Whatever splits a file into cells (a CSV parser, a spreadsheet reader) shares these rules: labels
+    trimmed, ``missing-label`` and ``duplicate-label`` reject the file, unknown columns are reported,
+    blank rows are skipped, and each record carries its shape and control-character errors. ``rows``
+    are ``(physical line, cells)``; ``delimiter`` is only recorded (how to write the rows back).
+    """
+    labels = [label.strip() for label in labels]
     names = [column_of(label) if column_of else label.lower() for label in labels]
-    _check_header(names, spec, header_at)
+    _check_header(names, spec, header_line)
     unknown = [label for label, name in zip(labels, names, strict=True) if name and name not in spec.known]
-    records = _records(reader, names, spec, skipped)
+    records = _records(rows, names, spec)
     return CsvFile(labels=labels, delimiter=delimiter, unknown_columns=unknown, records=records)
+
+
+def is_blank(row: list[str]) -> bool:
+    """A row with no cell but spaces (a blank line, or one of only delimiters): skipped, never a record."""
+    return not "".join(row).strip()
+
+
+def field_too_large(line: int) -> FileRejected:
+    """The rejection of a file with a cell over ``MAX_FIELD_CHARS`` (memory stays bounded per row)."""
+    return FileRejected.single(
+        Code.FIELD_TOO_LARGE, f"a cell is longer than {MAX_FIELD_CHARS} characters", line=line
+    )
 
 
 def _choose_delimiter(header_line: str, spec: ColumnSpec, line: int, column_of: Callable[[str], str]) -> str:
@@ -188,9 +222,7 @@ def _header_row(reader: Iterator[list[str]], line: int) -> list[str]:
 
 def _parse_error(exc: csv.Error, line: int) -> FileRejected:
     if "field larger than field limit" in str(exc):
-        return FileRejected.single(
-            Code.FIELD_TOO_LARGE, f"a cell is longer than {MAX_FIELD_CHARS} characters", line=line
-        )
+        return field_too_large(line)
     return FileRejected.single(
         Code.MALFORMED_CSV,
         f"the CSV cannot be parsed from line {line} on ({exc}); check for an unclosed quote",
@@ -198,12 +230,8 @@ def _parse_error(exc: csv.Error, line: int) -> FileRejected:
     )
 
 
-def _records(
-    reader: Iterator[list[str]], names: list[str], spec: ColumnSpec, offset: int
-) -> Iterator[Record]:
-    known = [(index, name) for index, name in enumerate(names) if name in spec.known]
-    # Excel leaves empty labels after the last column; rows may omit the cells under them.
-    width = max((index + 1 for index, name in enumerate(names) if name), default=0)
+def _csv_rows(reader: Iterator[list[str]], offset: int) -> Iterator[tuple[int, list[str]]]:
+    """The parsed rows with the physical line each starts on (``offset``: blank lines before the header)."""
     while True:
         start = reader.line_num + 1 + offset  # type: ignore[attr-defined]
         try:
@@ -212,10 +240,18 @@ def _records(
             return
         except csv.Error as exc:
             raise _parse_error(exc, start) from None
-        if not "".join(row).strip():  # blank, or only delimiters and spaces
+        yield start, row
+
+
+def _records(rows: Iterator[tuple[int, list[str]]], names: list[str], spec: ColumnSpec) -> Iterator[Record]:
+    known = [(index, name) for index, name in enumerate(names) if name in spec.known]
+    # Excel leaves empty labels after the last column; rows may omit the cells under them.
+    width = max((index + 1 for index, name in enumerate(names) if name), default=0)
+    for line, row in rows:
+        if is_blank(row):
             continue
         cells = {name: row[index] if index < len(row) else "" for index, name in known}
-        yield Record(line=start, cells=cells, raw=row, errors=_shape_errors(row, names, width, start))
+        yield Record(line=line, cells=cells, raw=row, errors=_shape_errors(row, names, width, line))
 
 
 def _shape_errors(row: list[str], names: list[str], width: int, line: int) -> list[RowError]:

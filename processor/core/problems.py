@@ -19,6 +19,7 @@ class Code(StrEnum):
     FILE_UNREADABLE = "file-unreadable"
     FILE_CHANGED = "file-changed"
     NOT_CSV = "not-csv"
+    UNSUPPORTED_WORKBOOK = "unsupported-workbook"
     FILE_TOO_LARGE = "file-too-large"
     EMPTY_FILE = "empty-file"
     ENCODING_ERROR = "encoding-error"

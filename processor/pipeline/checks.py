@@ -5,26 +5,30 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from processor.adapters import entries
-from processor.adapters.inbox import ClaimedFile
+from processor.adapters import entries, xlsx_input
+from processor.adapters.inbox import INPUT_SUFFIXES, ClaimedFile
 from processor.core.problems import Code, FileRejected
 from processor.settings import OperationSettings, Settings
 
 
 def precheck(claimed: ClaimedFile, settings: Settings) -> FileRejected | None:
-    """Problems found without reading the file: its type, its name, its size, whether it can be read."""
+    """Problems found without reading the rows: its type (by its name, then by its first bytes), its
+    size, whether it can be read."""
     if not claimed.is_regular_file:
         return not_a_regular_file()
-    if Path(claimed.original_name).suffix.lower() != ".csv":
+    refused = xlsx_input.suffix_problem(claimed.original_name)
+    if refused is not None:
+        return refused
+    if Path(claimed.original_name).suffix.lower() not in INPUT_SUFFIXES:
         return FileRejected.single(
-            Code.NOT_CSV, "only .csv files are accepted; export the sheet as CSV UTF-8"
+            Code.NOT_CSV, "only .csv and .xlsx files are accepted; save the sheet as CSV UTF-8 or as .xlsx"
         )
     if claimed.size > settings.max_file_bytes:
         return FileRejected.single(
             Code.FILE_TOO_LARGE,
             f"the file has {claimed.size} bytes; the limit is {settings.max_file_bytes} (max_file_bytes)",
         )
-    return _unreadable(claimed)
+    return _unreadable_or_disguised(claimed)
 
 
 def not_a_regular_file() -> FileRejected:
@@ -36,10 +40,12 @@ def not_a_regular_file() -> FileRejected:
     )
 
 
-def _unreadable(claimed: ClaimedFile) -> FileRejected | None:
-    """A rejection when the file cannot be opened (its permissions, say); None when it can."""
+def _unreadable_or_disguised(claimed: ClaimedFile) -> FileRejected | None:
+    """A rejection when the file cannot be opened (its permissions, say), or when its first bytes say
+    it is not what its name says (an .xls named .xlsx, a workbook named .csv); None when it is fine."""
     try:
-        entries.open_input(claimed.path).close()
+        with entries.open_input(claimed.path) as handle:
+            head = handle.read(xlsx_input.HEAD_BYTES)
     except entries.NotRegularFile:
         return not_a_regular_file()
     except OSError as exc:
@@ -48,7 +54,7 @@ def _unreadable(claimed: ClaimedFile) -> FileRejected | None:
             f"wardbulk cannot read the file ({entries.error_name(exc)}: {exc.strerror}); "
             "make it readable by the daemon's user and send it again",
         )
-    return None
+    return xlsx_input.content_problem(claimed.original_name, head)
 
 
 def sha256_if_readable(claimed: ClaimedFile, max_bytes: int) -> str | None:

@@ -10,6 +10,9 @@ The rows are gathered while the file is read, before its encoding is known for s
 need the fallback), in a scratch file beside the spool; at the end they are written in that encoding.
 A failed row that the input's encoding cannot hold (a file that mixed UTF-8 and its fallback) is left
 out and counted (``rejected_rows_unwritable`` in summary.json); errors.csv still lists it.
+
+For a workbook (.xlsx) the file is a CSV all the same, UTF-8 with a byte order mark and commas: the
+sheet's header and the failed rows' cells as read (``xlsx_input``'s texts), to be fixed and sent as CSV.
 """
 
 from __future__ import annotations

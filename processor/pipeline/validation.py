@@ -18,10 +18,11 @@ from processor.adapters.database import operation_records as records
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork
 from processor.adapters.first_lines import DiskFirstLineIndex
 from processor.adapters.outbox import ERRORS_HEADER, NOTIFICATIONS_HEADER, ExcelCsvWriter
+from processor.adapters.xlsx_input import is_workbook, read_xlsx
 from processor.core.csv_reading import CsvFile, Decoding, Record, decode_lines, read_csv
+from processor.core.operation_kinds import kind_of
 from processor.core.operation_types import OperationStatus
 from processor.core.problems import Code, FileRejected, RowError
-from processor.core.senders import SenderShape
 from processor.operations.base import MemoryFirstLineIndex, OperationRun, RowOutcome
 from processor.operations.ports import FirstLineIndex, NotificationLine
 from processor.operations.registry import Operation
@@ -109,6 +110,7 @@ class Validation:
     # result.csv and errors.csv reaching the disk (see ``ExcelCsvWriter.close_in_background``).
     syncing: list[Future[None]] = field(default_factory=list)
     rejected: RejectedRows | None = None  # the failed rows, for <stem>.op<N>.rejected.csv
+    changes: Counter[str] = field(default_factory=Counter)  # valid rows by their "change" (upserts)
     dry_run: bool = False  # no key is created: result.csv leaves the created-key columns empty
 
     @property
@@ -124,6 +126,8 @@ class Validation:
         """summary.json's fields about the errors and the columns."""
         warnings = [f"unknown column {name!r} ignored" for name in self.unknown_columns]
         summary = {**self.report.summary(), "warnings": warnings}
+        if self.changes:
+            summary["changes"] = dict(self.changes)
         if self.rejected is not None and self.rejected.count:
             summary["rejected_rows"] = self.rejected.count - self.rejected.unwritable
             if self.rejected.unwritable:
@@ -155,12 +159,10 @@ def validate_to_spool(
     pipeline: Pipeline, job: FileJob, operation: Operation, run: OperationRun[Any, Any]
 ) -> Validation:
     """Read and validate the whole file, chunk by chunk; raises ``FileRejected`` for a file-level problem."""
-    encoding = settings_for(pipeline, job).encoding
-    shape = shape_for(pipeline, job)
     decoding = Decoding()
     with entries.open_input(job.claimed.path) as raw, job.spool.open("wb") as spool:
         identity = entries.identity_of(raw)
-        csv_file = _read(decode_lines(raw, encoding, decoding), operation, shape)
+        csv_file = _read(raw, pipeline, job, operation, decoding)
         header = [*csv_file.labels, *RESULT_TAIL, *operation.created_columns]
         result = ExcelCsvWriter(job.files.partial("result.csv"), header)
         errors = ExcelCsvWriter(job.files.partial("errors.csv"), ERRORS_HEADER)
@@ -185,13 +187,25 @@ def validate_to_spool(
     return validation
 
 
-def _read(lines: Iterator[str], operation: Operation, shape: SenderShape | None) -> CsvFile:
-    """The file's header and records, in wardbulk's columns and values when it is a sender's."""
-    if shape is None:
-        return read_csv(lines, operation.spec)
-    csv_file = read_csv(lines, operation.spec, shape.delimiter, shape.column_of)
-    dates = tuple(column for column in operation.spec.known if "date" in column)
-    csv_file.records = shape.translated(csv_file.records, dates)
+def _read(
+    raw: BinaryIO, pipeline: Pipeline, job: FileJob, operation: Operation, decoding: Decoding
+) -> CsvFile:
+    """The file's header and records (a CSV's, or a workbook sheet's as text), in wardbulk's columns
+    and values when it is a sender's. ``decoding`` learns how to write the rejected rows back: a
+    workbook's as CSV UTF-8 with a byte order mark (what Excel opens as UTF-8), to be sent again so."""
+    settings, shape = settings_for(pipeline, job), shape_for(pipeline, job)
+    spec = kind_of(operation.operation_type).spec_for(upsert=settings.mode == "upsert")
+    column_of = shape.column_of if shape is not None else None
+    if is_workbook(job.claimed.original_name):
+        decoding.bom = True
+        csv_file = read_xlsx(raw, spec, settings.sheet, column_of)
+    else:
+        delimiter = shape.delimiter if shape is not None else None
+        lines = decode_lines(raw, settings.encoding, decoding)
+        csv_file = read_csv(lines, spec, delimiter, column_of)
+    if shape is not None:  # a sender's encoding and delimiter are a CSV's; the rest applies to both
+        dates = tuple(column for column in spec.known if "date" in column)
+        csv_file.records = shape.translated(csv_file.records, dates)
     return csv_file
 
 
@@ -229,6 +243,7 @@ def _validate_chunk(
             rejected.add(record)
     validation.total += len(chunk)
     validation.failed += sum(1 for outcome in outcomes if not outcome.ok)
+    validation.changes.update(change for o in outcomes if o.ok and (change := o.created.get("change")))
     spool_chunk(spool, [outcome.payload for outcome in outcomes if outcome.ok])
     job.lifecycle.progress(validation.total)
     if pipeline.on_progress:
