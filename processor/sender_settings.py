@@ -57,7 +57,7 @@ class SenderSettings(BaseModel):
     on_row_error: Literal["skip_row", "reject_file"] | None = None
     max_error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     mode: Literal["insert", "upsert"] | None = None  # see OperationSettings.mode
-    clear_marker: str | None = Field(default=None, min_length=1, max_length=64)
+    clear_marker: str | None = Field(default=None, max_length=64, pattern=r"^\S(?:.*\S)?$")
     sheet: str | None = Field(default=None, min_length=1, max_length=31)  # an .xlsx file's sheet
 
     @field_validator("encoding")
@@ -96,6 +96,8 @@ class SenderSettings(BaseModel):
     def _upsert_where_there_is_a_key(self) -> SenderSettings:
         if self.mode == "upsert" and not any(kind_of(o).upsert_key for o in self.operations):
             raise ValueError(f"mode: none of {self._named_operations()} has an upsert mode")
+        if self.mode == "insert" and self.clear_marker is not None:
+            raise ValueError("clear_marker: only upsert mode clears values, and this sender's mode is insert")
         return self
 
     @model_validator(mode="after")

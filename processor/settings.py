@@ -45,6 +45,8 @@ DEFAULT_CONFIG_PATH = Path("config/wardbulk.toml")
 CONFIG_ENV_VAR = "WARDBULK_CONFIG"
 ENV_PREFIX = "WARDBULK_"
 MIB = 1024 * 1024
+# A clear marker is compared with a trimmed cell: spaces at its ends could never match.
+MARKER_PATTERN = r"^\S(?:.*\S)?$"
 
 
 class OperationSettings(BaseModel):
@@ -65,9 +67,15 @@ class OperationSettings(BaseModel):
     # being refused as a duplicate.
     mode: Literal["insert", "upsert"] = "insert"
     # In upsert mode, a cell holding exactly this clears the value (an empty cell leaves it alone).
-    clear_marker: str | None = Field(default=None, min_length=1, max_length=64)
+    clear_marker: str | None = Field(default=None, max_length=64, pattern=MARKER_PATTERN)
     # An .xlsx file's sheet to read, by name; None reads the first sheet.
     sheet: str | None = Field(default=None, min_length=1, max_length=31)
+
+    @model_validator(mode="after")
+    def _marker_of_upserts(self) -> OperationSettings:
+        if self.clear_marker is not None and self.mode != "upsert":
+            raise ValueError("clear_marker: only upsert mode clears values; set mode = 'upsert'")
+        return self
 
     @field_validator("encoding")
     @classmethod
@@ -222,6 +230,18 @@ class Settings(BaseSettings):
     @classmethod
     def _unique_senders(cls, senders: list[SenderSettings]) -> list[SenderSettings]:
         return unique_names(senders)
+
+    @model_validator(mode="after")
+    def _senders_markers_clear(self) -> Settings:
+        """A sender's clear_marker needs upsert mode, its own or its operations'."""
+        for index, sender in enumerate(self.senders):
+            if sender.clear_marker is None or sender.mode is not None:
+                continue
+            if not any(self.operations.for_type(o).mode == "upsert" for o in sender.operations):
+                raise ValueError(
+                    f"senders.{index}.clear_marker: only upsert mode clears values; set its mode"
+                )
+        return self
 
     def sender_of(self, operation_type: OperationType, file_name: str) -> list[SenderSettings]:
         """The senders that claim a file of this name for this operation (one, none, or an ambiguity)."""

@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import text
 
 from processor.errors import ConcurrentChange
-from processor.operations.import_patients.ports import FieldChange, PatientUpdate
+from processor.operations.import_patients.ports import FieldChange, NewCaregiver, PatientUpdate
 from processor.operations.import_patients.sql import SqlPatientStore
 from tests.conftest import Database, Workspace, make_workspace, run_cli
 from tests.test_cli_process import env_for
@@ -335,3 +335,60 @@ def test_wardbulk_audit_patient_shows_the_trail(tmp_path: Path, database: Databa
     assert (unchanged.returncode, "no change recorded since" in unchanged.stdout) == (0, True)
     unknown = run_cli("audit", "patient", "p-1", cwd=tmp_path, env=env)  # exact: no case folding
     assert unknown.returncode != 0 and "no patient has the patient_id 'p-1'" in unknown.stderr
+
+
+def test_a_caregiver_is_added_only_if_the_patient_has_the_caregivers_validation_saw(
+    database: Database,
+) -> None:
+    """Another writer added a caregiver (perhaps of the same name) since validation: ConcurrentChange,
+    and the file is validated again, rather than a patient with two caregivers of one name."""
+    now = datetime(2026, 12, 3, tzinfo=UTC)
+    with database.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO users (id, username, email, first_name, last_name, is_active, created_at) "
+                "VALUES (1, 'patient:P-1', 'ann@example.org', 'Ann', 'Lee', true, :now)"
+            ),
+            {"now": now},
+        )
+        connection.execute(
+            text("INSERT INTO patients (id, user_id, mrn, created_at) VALUES (1, 1, 'P-1', :now)"),
+            {"now": now},
+        )
+        connection.execute(
+            text("INSERT INTO caregivers (patient_id, name, created_at) VALUES (1, 'Sue Ray', :now)"),
+            {"now": now},
+        )
+    late = PatientUpdate("P-1", 2, (), NewCaregiver(1, "Sue Ray", "sue@example.org", None, 0))
+    with database.engine.connect() as connection, pytest.raises(ConcurrentChange):
+        SqlPatientStore(connection).update_patients([late], 1, now)
+
+
+def test_a_file_refused_as_a_whole_reports_no_changes(tmp_path: Path, database: Database) -> None:
+    workspace = upserting(tmp_path, database, on_row_error="reject_file")
+    workspace.drop("import_patients", "mixed.csv", "patient_id,phone\nP-1,555-0177\nP-2,not a phone\n")
+    workspace.run_once()
+    summary = workspace.summary("import_patients", "mixed", 2)
+    assert (summary["status"], summary["error_code"], "changes" in summary) == ("failed", "row-errors", False)
+    assert workspace.scalar("SELECT phone FROM patients WHERE mrn = 'P-1'") == "555-0101"
+
+
+@pytest.mark.parametrize(
+    ("settings", "fragment"),
+    [
+        ({"operations": {"import_patients": {"clear_marker": "<clear>"}}}, "only upsert mode clears values"),
+        ({"operations": {"bulk_discharge": {"mode": "upsert"}}}, "bulk_discharge has no upsert mode"),
+        (
+            {"senders": [{"name": "a", "files": ["A*"], "operations": ["bulk_discharge"], "mode": "upsert"}]},
+            "has an upsert mode",
+        ),
+        ({"senders": [{"name": "a", "files": ["A*"], "clear_marker": "<clear>"}]}, "clear_marker"),
+    ],
+)
+def test_config_check_refuses_an_upsert_setting_that_could_not_work(
+    tmp_path: Path, settings: dict[str, Any], fragment: str
+) -> None:
+    from processor.settings import Settings
+
+    with pytest.raises(ValueError, match=fragment):
+        Settings(**settings)

@@ -554,3 +554,65 @@ def test_validate_reads_an_xlsx_from_the_command_line(tmp_path: Path, database: 
     [error] = csv.DictReader(io.StringIO((outbox / "feed.op1.errors.csv").read_text(encoding="utf-8-sig")))
     assert (error["line"], error["column"]) == ("5", "email")
     assert json.loads((outbox / "feed.op1.summary.json").read_text())["status"] == "validated"
+
+
+def test_an_excel_error_or_a_number_excel_did_not_keep_exactly_is_an_error_of_its_row() -> None:
+    """A broken formula's #N/A is not an identifier, and a 20-digit number typed into Excel is no
+    longer the one typed: either fails its row (type-error), never becomes a patient_id."""
+    content = patients(
+        {
+            2: ["Ann", "Lee", "ann@example.org", "#N/A"],
+            3: ["Bob", "Ray", "bob@example.org", 12345678901234567890],
+            4: ["Cy", "Fox", "cy@example.org", 123456789012345],  # 15 digits: exact
+        }
+    )
+    found = records(content)
+    assert [[(e.line, e.column, e.code) for e in r.errors] for r in found] == [
+        [(2, "patient_id", Code.TYPE_ERROR)],
+        [(3, "patient_id", Code.TYPE_ERROR)],
+        [],
+    ]
+    assert "Excel error" in found[0].errors[0].message and found[0].errors[0].value == "#N/A"
+    assert found[2].cells["patient_id"] == "123456789012345"
+
+
+def test_a_renamed_document_is_refused_as_a_workbook_would_be() -> None:
+    """A Word file renamed .xlsx is a zip whose parts are not a workbook's."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        archive.writestr(
+            "[Content_Types].xml",
+            '<?xml version="1.0"?><Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>',
+        )
+        archive.writestr("word/document.xml", "<w:document/>")
+    assert rejection(out.getvalue()).code == Code.UNSUPPORTED_WORKBOOK
+
+
+def test_no_cell_value_reaches_stderr_through_an_openpyxl_warning(tmp_path: Path, database: Database) -> None:
+    """openpyxl warns about a date cell out of range quoting its serial number; wardbulk's log (stderr)
+    must not carry it."""
+    env = env_for(tmp_path, database.url)
+    assert run_cli("init", cwd=tmp_path, env=env).returncode == 0
+    content = workbook(
+        ("Patients", table({1: HEADER, 2: ["Ann", "Lee", "ann@example.org", "P-1", "555", 987654321]})),
+        formats={(2, 6): "dd/mm/yyyy"},
+    )
+    feed = tmp_path / "feed.xlsx"
+    feed.write_bytes(content)
+    dry = run_cli("validate", str(feed), "--operation", "import_patients", cwd=tmp_path, env=env)
+    assert dry.returncode in (0, 1), dry.stderr
+    assert "987654321" not in dry.stderr + dry.stdout
+
+
+def test_a_senders_rejected_rows_of_a_workbook_use_its_delimiter(tmp_path: Path, database: Database) -> None:
+    """So that the sender, whose CSVs are read with its delimiter, can send them back as they are."""
+    sender = {"name": "lab", "files": ["LAB_*"], "operations": ["import_patients"], "delimiter": ";"}
+    workspace = make_workspace(tmp_path, database, senders=[sender])
+    workspace.drop("import_patients", "LAB_1.xlsx", patients({2: ["Ann", "Lee", "not-an-email"]}))
+    workspace.run_once()
+    rejected = workspace.output("import_patients", "LAB_1", 1, "rejected.csv").read_text(encoding="utf-8-sig")
+    assert rejected.splitlines()[0] == ";".join(HEADER)
+    fixed = rejected.replace("not-an-email", "ann@example.org")
+    workspace.drop("import_patients", "LAB_2.csv", fixed)
+    workspace.run_once()
+    assert workspace.summary("import_patients", "LAB_2", 2)["successful_records"] == 1

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -40,11 +41,12 @@ from processor.core.csv_reading import (
     MAX_FIELD_CHARS,
     ColumnSpec,
     CsvFile,
+    Record,
     field_too_large,
     is_blank,
     read_table,
 )
-from processor.core.problems import Code, FileRejected
+from processor.core.problems import Code, FileRejected, RowError
 
 WORKBOOK_SUFFIX = ".xlsx"
 HEAD_BYTES = 8  # enough for either magic number below
@@ -61,10 +63,34 @@ UNPACKED_RATIO = 40
 UNPACKED_CEILING = 1024 * 1024 * 1024
 # The errors a damaged or hostile workbook makes openpyxl, zipfile or the XML parser raise (defusedxml's
 # refusals are ValueErrors). Their texts may quote the file's content, so they are never passed on.
-DAMAGED = (zipfile.BadZipFile, zlib.error, EOFError, ParseError, ValueError, TypeError, KeyError, IndexError)
+# (NotImplementedError: a member packed in a way zipfile cannot unpack; RuntimeError: an encrypted
+# member.) An OSError without an errno (openpyxl's "no valid workbook part", a renamed .docx) is the
+# file's too; one with an errno is the host's, and goes on to the pipeline's fault handling.
+DAMAGED = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ParseError,
+    ValueError,
+    TypeError,
+    KeyError,
+    IndexError,
+    NotImplementedError,
+    RuntimeError,
+)
+# Excel keeps 15 significant digits: a whole number from 10**15 on may not be the one typed (an MRN or
+# a phone number typed as a number), so it is an error of its row, never an identifier guessed at.
+EXACT_DIGITS = 15
+EXCEL_ERROR = "the cell holds an Excel error such as #N/A or #REF! (a broken formula?): correct it"
+INEXACT_NUMBER = (
+    f"the number has more digits than Excel keeps exactly ({EXACT_DIGITS}): format the column as text, "
+    "type the value again, and send the row again"
+)
 ZERO_PADDED = re.compile(r"0+")
 # How OOXML writes a character XML cannot hold (a control character, often a CR): _x000D_. An underscore
-# that starts such a pattern is itself written _x005F_. openpyxl leaves both as they are.
+# that starts such a pattern is itself written _x005F_. openpyxl leaves inline strings as they are, and
+# drops the _x005F_ of shared strings before we see them: a cell whose text is literally "_x0041_" (rare)
+# then reads as "A". Decoding here still catches every control character a cell holds.
 ESCAPED = re.compile(r"_x([0-9A-Fa-f]{4})_")
 MIDNIGHT = time()
 
@@ -126,14 +152,17 @@ def read_xlsx(
     """
     _check_container(raw)
     workbook = _open_workbook(raw)
+    problems: dict[int, list[tuple[int, str]]] = {}
     try:
-        rows = _sheet_rows(_chosen_sheet(workbook, sheet))
+        rows = _sheet_rows(_chosen_sheet(workbook, sheet), problems)
         header_line, labels = _header(rows)
+        problems.clear()  # the header's own cells are labels, checked as labels
         table = read_table(labels, header_line, _padded(rows, len(labels)), spec, ",", column_of)
     except BaseException:
         workbook.close()
         raise
-    table.records = _closing(table.records, workbook)
+    names = [column_of(label) if column_of else label.lower() for label in table.labels]
+    table.records = _closing(_with_cell_problems(table.records, problems, names), workbook)
     return table
 
 
@@ -170,9 +199,16 @@ def _open_workbook(raw: BinaryIO) -> Any:
 
     if not openpyxl.DEFUSEDXML:  # OPENPYXL_DEFUSEDXML=False in the environment, or not installed
         raise RuntimeError("defusedxml is required to read workbooks safely; install it")
+    # openpyxl's warnings may quote a cell ("the serial value 123456789 is outside the limits"), and
+    # warnings go to stderr, the daemon's log: none of them is shown.
+    warnings.filterwarnings("ignore", module=r"openpyxl(\..*)?$")
     try:
         return openpyxl.load_workbook(raw, read_only=True, data_only=True, keep_links=False)
     except DAMAGED:
+        raise _unsupported(NOT_A_WORKBOOK) from None
+    except OSError as exc:
+        if exc.errno is not None:
+            raise
         raise _unsupported(NOT_A_WORKBOOK) from None
 
 
@@ -205,15 +241,23 @@ def _physical_rows(worksheet: Any) -> Iterator[tuple[int, tuple[Any, ...]]]:
             cells = next(rows)
         except StopIteration:
             return
-        except DAMAGED:
+        except (*DAMAGED, OSError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None:
+                raise
             raise _unsupported(f"the sheet cannot be read from row {line} on (damaged?): {SAVE_AS}") from None
         yield line, cells
 
 
-def _sheet_rows(worksheet: Any) -> Iterator[tuple[int, list[str]]]:
-    """The rows as texts, without the empty cells at their ends; refuses what breaks a limit."""
+def _sheet_rows(
+    worksheet: Any, problems: dict[int, list[tuple[int, str]]]
+) -> Iterator[tuple[int, list[str]]]:
+    """The rows as texts, without the empty cells at their ends; refuses what breaks a limit. A cell
+    whose text cannot stand for its value is put in ``problems`` (line → [(cell index, message)])."""
     for line, cells in _physical_rows(worksheet):
         texts = [_cell_text(cell) for cell in cells]
+        flagged = [(index, message) for index, cell in enumerate(cells) if (message := _cell_problem(cell))]
+        if flagged:
+            problems[line] = flagged
         while texts and not texts[-1]:
             texts.pop()
         if len(texts) > MAX_COLUMNS:
@@ -241,6 +285,31 @@ def _padded(rows: Iterator[tuple[int, list[str]]], width: int) -> Iterator[tuple
         if len(texts) < width:
             texts.extend([""] * (width - len(texts)))
         yield line, texts
+
+
+def _cell_problem(cell: Any) -> str | None:
+    """Why a cell's text cannot be taken as its value: an Excel error, a number Excel did not keep
+    exactly. None for every other cell."""
+    if cell.data_type == "e":
+        return EXCEL_ERROR
+    value = cell.value
+    if isinstance(value, int | float) and not isinstance(value, bool) and abs(value) >= 10**EXACT_DIGITS:
+        return INEXACT_NUMBER
+    return None
+
+
+def _with_cell_problems(
+    records: Iterator[Record], problems: dict[int, list[tuple[int, str]]], names: list[str]
+) -> Iterator[Record]:
+    """The records, each with a ``type-error`` per flagged cell of its row (see ``_cell_problem``)."""
+    for record in records:
+        for index, message in problems.pop(record.line, ()):
+            column = names[index] if index < len(names) else ""
+            value = record.raw[index] if index < len(record.raw) else ""
+            record.errors.append(
+                RowError(record.line, column, Code.TYPE_ERROR, f"{column} {message}".strip(), value)
+            )
+        yield record
 
 
 def _closing(records: Iterator[Any], workbook: Any) -> Iterator[Any]:

@@ -70,7 +70,7 @@ def audit_patient(cli_ctx: CliContext, patient_id: str, limit: int, as_json: boo
 def _changes_table(trail: PatientTrail) -> Table:
     from rich.table import Table  # noqa: PLC0415
 
-    table = Table("changed at", "operation", "file", "line", "table", "column", "old", "new")
+    table = Table("changed at", "operation", "file", "line", "table", "row", "column", "old", "new")
     for change in trail.changes:
         table.add_row(
             _when(change.at),
@@ -78,6 +78,7 @@ def _changes_table(trail: PatientTrail) -> Table:
             PurePath(change.file_name).name if change.file_name else "",
             str(change.line),
             change.table,
+            str(change.row_id),
             change.column,
             _shown(change.old),
             _shown(change.new),

@@ -54,6 +54,7 @@ def reject_after_validation(
         errors.write(["", problem.column, problem.code.value, problem.message, ""])
     errors.close()
     validation.failed = validation.total
+    validation.changes.clear()  # nothing was applied: no row created, updated or left unchanged
     return _finish_failed(pipeline, job, rejection, validation)
 
 

@@ -35,8 +35,10 @@ from processor.pipeline.spool import spool_chunk
 T = TypeVar("T")
 RESULT_TAIL = ("line", "outcome", "message")
 # Files up to this size keep their keys' first lines in memory (see ``first_line_index``): some
-# thousands of keys for real rows, a few megabytes even for rows of a dozen bytes.
+# thousands of keys for real rows, a few megabytes even for rows of a dozen bytes. A workbook is
+# compressed: its bytes hold some ten times the rows of a CSV's, so its limit is smaller by as much.
 SMALL_FILE_BYTES = 256 * 1024
+SMALL_WORKBOOK_BYTES = SMALL_FILE_BYTES // 16
 
 
 @dataclass
@@ -150,7 +152,8 @@ def first_line_index(job: FileJob) -> AbstractContextManager[FirstLineIndex]:
     """Where a file's keys remember their first line: on disk, in flat memory at any size; in a
     dictionary for a small file (which then skips setting up a temporary database, a good part of a
     small file's time)."""
-    if job.claimed.size <= SMALL_FILE_BYTES:
+    small = SMALL_WORKBOOK_BYTES if is_workbook(job.claimed.original_name) else SMALL_FILE_BYTES
+    if job.claimed.size <= small:
         return nullcontext(MemoryFirstLineIndex())
     return DiskFirstLineIndex()
 
@@ -199,6 +202,8 @@ def _read(
     if is_workbook(job.claimed.original_name):
         decoding.bom = True
         csv_file = read_xlsx(raw, spec, settings.sheet, column_of)
+        if shape is not None and shape.delimiter:  # its rejected rows, written so that it can send them
+            csv_file.delimiter = shape.delimiter
     else:
         delimiter = shape.delimiter if shape is not None else None
         lines = decode_lines(raw, settings.encoding, decoding)

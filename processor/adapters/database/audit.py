@@ -21,8 +21,9 @@ from processor.adapters.database.models import BulkOperation, Patient
 
 
 class AuditChange(Base):
-    """One stored value changed by a file: ``table_name``'s ``column_name`` of the record known by
-    ``record_key`` (a patient's patient_id) went from ``old_value`` to ``new_value``."""
+    """One stored value changed by a file: ``table_name``'s ``column_name`` of the row ``row_id``, which
+    belongs to the record known by ``record_key`` (a patient's patient_id), went from ``old_value`` to
+    ``new_value``."""
 
     __tablename__ = "audit_changes"
     __table_args__ = (
@@ -36,6 +37,7 @@ class AuditChange(Base):
     line: Mapped[int] = mapped_column(Integer)
     table_name: Mapped[str] = mapped_column(String(64))
     record_key: Mapped[str] = mapped_column(String(64))
+    row_id: Mapped[int] = mapped_column(Integer)
     column_name: Mapped[str] = mapped_column(String(64))
     old_value: Mapped[str | None] = mapped_column(Text)
     new_value: Mapped[str | None] = mapped_column(Text)
@@ -49,6 +51,7 @@ class Change:
     line: int
     table: str
     key: str
+    row_id: int  # the changed row's id in ``table`` (which of a patient's caregivers, say)
     column: str
     old: str | date | None
     new: str | date | None
@@ -66,8 +69,8 @@ def record_changes(
     insert_rows(
         connection,
         AuditChange,
-        ("line", "table_name", "record_key", "column_name", "old_value", "new_value"),
-        ((c.line, c.table, c.key, c.column, as_text(c.old), as_text(c.new)) for c in changes),
+        ("line", "table_name", "record_key", "row_id", "column_name", "old_value", "new_value"),
+        ((c.line, c.table, c.key, c.row_id, c.column, as_text(c.old), as_text(c.new)) for c in changes),
         shared={"bulk_operation_id": operation_id, "changed_at": now},
     )
 
@@ -81,6 +84,7 @@ class TrailEntry:
     file_name: str | None
     line: int | None
     table: str
+    row_id: int
     column: str
     old: str | None
     new: str | None
@@ -112,6 +116,7 @@ def patient_trail(connection: Connection, mrn: str, limit: int) -> PatientTrail:
             BulkOperation.input_file,
             AuditChange.line,
             AuditChange.table_name,
+            AuditChange.row_id,
             AuditChange.column_name,
             AuditChange.old_value,
             AuditChange.new_value,

@@ -145,6 +145,7 @@ def updated(
             proposal.values["caregiver_name"],
             proposal.values.get("caregiver_email"),
             proposal.values.get("caregiver_phone"),
+            len(current.caregivers),
         )
     return PatientUpdate(proposal.mrn, proposal.line, tuple(changes), new_caregiver)
 

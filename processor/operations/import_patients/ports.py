@@ -64,12 +64,14 @@ class FieldChange(NamedTuple):
 
 
 class NewCaregiver(NamedTuple):
-    """A caregiver an update adds to a known patient."""
+    """A caregiver an update adds to a known patient, who had ``caregivers_seen`` caregivers when the
+    row was validated: it is added only if the patient still has as many."""
 
     patient_id: int
     name: str
     email: str | None
     phone: str | None
+    caregivers_seen: int
 
 
 class PatientUpdate(NamedTuple):

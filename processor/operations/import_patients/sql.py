@@ -8,12 +8,13 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import Connection, Integer, select, update
+from sqlalchemy import Connection, Integer, func, insert, literal, select, update
 
 from processor.adapters.database.audit import Change, record_changes
 from processor.adapters.database.base import Base
 from processor.adapters.database.bulk import expect_changed, insert_rows, is_among, reserve_ids, values_table
 from processor.adapters.database.models import Caregiver, Patient, User
+from processor.errors import ConcurrentChange
 from processor.operations.import_patients.ports import (
     CurrentCaregiver,
     CurrentPatient,
@@ -98,15 +99,45 @@ class SqlPatientStore:
             by_column[change.table, change.column].append(change)
         for (table, column), changes in by_column.items():
             self._change_column(TABLES[table], column, changes)
-        new_caregivers = [u.new_caregiver for u in updates if u.new_caregiver is not None]
-        insert_rows(
+        added = self._add_caregivers([u.new_caregiver for u in updates if u.new_caregiver is not None], now)
+        record_changes(self.connection, _trail(updates, added), operation_id, now)
+
+    def _add_caregivers(self, caregivers: list[NewCaregiver], now: datetime) -> dict[int, int]:
+        """Add each caregiver where its patient still has the caregivers validation counted (else
+        ConcurrentChange: another writer may have added one of the same name); patient → new id."""
+        if not caregivers:
+            return {}
+        ids = reserve_ids(self.connection, Caregiver, len(caregivers))
+        chunk = values_table(
             self.connection,
-            Caregiver,
-            ("patient_id", "name", "email", "phone"),
-            ((c.patient_id, c.name, c.email, c.phone) for c in new_caregivers),
-            shared={"created_at": now},
+            {
+                "id": Integer(),
+                "patient_id": Integer(),
+                "seen": Integer(),
+                "name": Caregiver.name.type,
+                "email": Caregiver.email.type,
+                "phone": Caregiver.phone.type,
+            },
+            [
+                (i, c.patient_id, c.caregivers_seen, c.name, c.email, c.phone)
+                for i, c in zip(ids, caregivers, strict=True)
+            ],
         )
-        record_changes(self.connection, _trail(updates), operation_id, now)
+        has_now = select(func.count()).where(Caregiver.patient_id == chunk.c.patient_id).scalar_subquery()
+        columns = ("id", "patient_id", "name", "email", "phone")
+        rows = select(*(chunk.c[name] for name in columns), literal(now, Caregiver.created_at.type)).where(
+            has_now == chunk.c.seen
+        )
+        self.connection.execute(insert(Caregiver).from_select([*columns, "created_at"], rows))
+        # Counted rather than read from rowcount, which psycopg leaves at -1 for an INSERT ... SELECT.
+        inserted = self.connection.execute(
+            select(func.count()).where(is_among(self.connection, Caregiver.id, ids))
+        ).scalar_one()
+        if inserted != len(caregivers):
+            raise ConcurrentChange(
+                f"{len(caregivers) - inserted} patients' caregivers changed since validation"
+            )
+        return {c.patient_id: caregiver_id for c, caregiver_id in zip(caregivers, ids, strict=True)}
 
     def _change_column(self, model: type[Base], column: str, changes: list[FieldChange]) -> None:
         """Set ``column`` to each change's new value where it still holds the old one (one statement)."""
@@ -162,18 +193,21 @@ class SqlPatientStore:
         )
 
 
-def _trail(updates: list[PatientUpdate]) -> Iterable[Change]:
+def _trail(updates: list[PatientUpdate], added: dict[int, int]) -> Iterable[Change]:
     """Every change of ``updates`` as the audit trail keeps it: each changed value, and each value of
-    an added caregiver (from nothing)."""
+    an added caregiver (from nothing; ``added``: its id by its patient's)."""
     for update_ in updates:
         for change in update_.changes:
-            yield Change(update_.line, change.table, update_.mrn, change.column, change.old, change.new)
+            yield Change(
+                update_.line, change.table, update_.mrn, change.row_id, change.column, change.old, change.new
+            )
         if update_.new_caregiver is not None:
-            yield from _added(update_.line, update_.mrn, update_.new_caregiver)
+            caregiver = update_.new_caregiver
+            yield from _added(update_.line, update_.mrn, added[caregiver.patient_id], caregiver)
 
 
-def _added(line: int, mrn: str, caregiver: NewCaregiver) -> Iterable[Change]:
+def _added(line: int, mrn: str, caregiver_id: int, caregiver: NewCaregiver) -> Iterable[Change]:
     for column in ("name", "email", "phone"):
         value = getattr(caregiver, column)
         if value is not None:
-            yield Change(line, "caregivers", mrn, column, None, value)
+            yield Change(line, "caregivers", mrn, caregiver_id, column, None, value)

@@ -28,6 +28,7 @@ def upgrade() -> None:
         sa.Column("line", sa.Integer(), nullable=False),
         sa.Column("table_name", sa.String(64), nullable=False),
         sa.Column("record_key", sa.String(64), nullable=False),
+        sa.Column("row_id", sa.Integer(), nullable=False),
         sa.Column("column_name", sa.String(64), nullable=False),
         sa.Column("old_value", sa.Text(), nullable=True),
         sa.Column("new_value", sa.Text(), nullable=True),
