@@ -42,6 +42,7 @@ from processor.adapters.watcher import Sighting, start_watching
 from processor.core.names import display_name
 from processor.core.operation_kinds import OPERATION_NAMES, OperationType
 from processor.housekeeping import purge_expired
+from processor.liveness import Liveness
 from processor.logs import get_logger
 from processor.operations.registry import is_available
 from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, is_host_fault, publish_all
@@ -87,7 +88,7 @@ class Daemon:
         self.dashboard = DashboardWorker(
             self.refresh_dashboard, self.settings.dashboard_debounce_s, time.monotonic
         )
-        self.pipeline.should_stop = self.stop_event.is_set
+        self.pipeline.should_stop = self._moving_on
         self.operation_types = available_operation_types()
         self.queue = ArrivalQueue(self.settings.stability_window_s, self._needs_marker)
         self._sightings: queue.Queue[Sighting] = queue.Queue()
@@ -102,6 +103,17 @@ class Daemon:
         self._sender_folders = self.settings.sender_folders()  # settings are frozen: once
         reserve = self.settings.free_space_reserve_mb * MIB
         self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
+        self.liveness = Liveness(
+            self.pipeline.engine,
+            self.pipeline.host,
+            self.pipeline.clock,
+            lambda: (self.pause.paused, self.processed),
+        )
+
+    def _moving_on(self) -> bool:
+        """Whether to stop, asked at every chunk boundary of a file: also a sign of life."""
+        self.liveness.moved()
+        return self.stop_event.is_set()
 
     def _needs_marker(self, inbox_file: InboxFile) -> bool:
         return self.settings.operations.for_type(inbox_file.operation_type).done_marker
@@ -127,6 +139,7 @@ class Daemon:
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
         self._recover(sweep=True)
         self._rescan()
+        self.liveness.start()
         self.dashboard.changed()  # a page from the start, even before the first file
         self.dashboard.start()
         self._publisher = Publisher(
@@ -144,6 +157,7 @@ class Daemon:
             self._publisher.close()
             self._publisher = None
             self.dashboard.close()
+            self.liveness.stop()
             if self._signals is not None:
                 self._signals.uninstall()
         self._log_stop_request()
@@ -260,10 +274,12 @@ class Daemon:
         # before any event is taken, so they keep their place (by modification time) ahead of later files.
         self._rescan()
         log.info("daemon_watching", folders=len(folders))
+        self.liveness.ready(f"watching {len(folders)} inbox folders")
         next_rescan = time.monotonic() + self.settings.rescan_interval_s
         try:
             while not self.stop_event.is_set():
                 self._wake.clear()  # before taking sightings: one put after this wakes the next wait
+                self.liveness.moved()
                 self._take_sightings()
                 if time.monotonic() >= next_rescan and not self.pause.paused:
                     self._recover()

@@ -39,6 +39,7 @@ SCHEMA_TABLES = {
     "operation_tallies",
     "operation_duration_tallies",
     "audit_changes",
+    "daemon_heartbeats",
 }
 
 

@@ -50,6 +50,12 @@ def token(owner: str) -> str:
     return hashlib.sha256(owner.encode()).hexdigest()[:10]
 
 
+def is_local(owner: str) -> bool:
+    """Whether ``owner`` is a process of this host and pid namespace (its process table is the truth)."""
+    parts = owner.split(":")
+    return len(parts) == 4 and parts[0] == socket.gethostname() and parts[3] == _pid_namespace()
+
+
 def is_abandoned(owner: str | None, last_sign_of_life: datetime | None, now: datetime) -> bool:
     """True when ``owner`` can no longer finish its work, so another process may take it over."""
     parts = (owner or "").split(":")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
@@ -92,3 +93,40 @@ def purge(cli_ctx: CliContext, dry_run: bool, as_json: bool) -> None:
         f"{verb} {len(done.archive)} archived originals and {len(done.outbox)} outbox files"
         + ("" if dry_run else f"; {done.operations_marked} operations marked as having purged outputs")
     )
+
+
+@click.command()
+@click.option(
+    "--max-wait",
+    "max_wait_minutes",
+    type=click.FloatRange(0),
+    default=15.0,
+    show_default=True,
+    help="Minutes a file may wait in the inbox before it is a warning.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
+@pass_context
+def health(cli_ctx: CliContext, max_wait_minutes: float, as_json: bool) -> None:
+    """Is wardbulk working? Checks the database, the daemons' heartbeats, the inbox's backlog and the
+    last failed file, and exits 0 (OK), 1 (WARNING) or 2 (CRITICAL), as monitoring systems expect.
+
+    Read-only: it creates, migrates and writes nothing.
+    """
+    from datetime import timedelta  # noqa: PLC0415
+
+    from processor.health import Level, check_health  # noqa: PLC0415
+
+    app = cli_ctx.app()
+    try:
+        checks = check_health(app.settings, app.engine, timedelta(minutes=max_wait_minutes))
+    finally:
+        app.close()
+    worst = max(check.level for check in checks)
+    if as_json:
+        found = [{**asdict(check), "level": check.level.name} for check in checks]
+        click.echo(json.dumps({"status": worst.name, "checks": found}, indent=2))
+    else:
+        for check in checks:
+            click.echo(f"{check.level.name:8} {check.name:12} {check.message}")
+    if worst is not Level.OK:
+        sys.exit(int(worst))

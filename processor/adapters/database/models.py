@@ -323,3 +323,17 @@ class FileClaim(Base):
     sha256: Mapped[str] = mapped_column(String(64))
     operation_id: Mapped[int] = mapped_column(ForeignKey("bulk_operations.id"), unique=True)
     claimed_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class DaemonHeartbeat(Base):
+    """One daemon process (its owner name ``host:pid:start:namespace``) and its last sign of life."""
+
+    __tablename__ = "daemon_heartbeats"
+
+    owner: Mapped[str] = mapped_column(String(255), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    started_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    beat_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    stopped_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    paused: Mapped[bool] = mapped_column(Boolean)
+    files_processed: Mapped[int] = mapped_column(Integer)
