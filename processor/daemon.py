@@ -137,9 +137,9 @@ class Daemon:
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
+        self.liveness.start()  # before recovery: it may redo a big file, a daemon at work all the same
         self._recover(sweep=True)
         self._rescan()
-        self.liveness.start()
         self.dashboard.changed()  # a page from the start, even before the first file
         self.dashboard.start()
         self._publisher = Publisher(
@@ -148,16 +148,21 @@ class Daemon:
             self.pipeline.host_areas,
             self.pause.succeeded,  # a file got through only once it is published
         )
+        ended = False
         try:
             if once:
                 self._drain_present_files()
             else:
                 self._run_with_scheduler()
+            ended = True
         finally:
-            self._publisher.close()
-            self._publisher = None
-            self.dashboard.close()
-            self.liveness.stop()
+            self.liveness.stopping()
+            try:
+                self._publisher.close()
+                self._publisher = None
+                self.dashboard.close()
+            finally:
+                self.liveness.stop(clean=ended)
             if self._signals is not None:
                 self._signals.uninstall()
         self._log_stop_request()

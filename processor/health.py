@@ -12,7 +12,6 @@ Read-only: it creates, migrates and writes nothing. Its output names files and c
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,11 +25,14 @@ from processor.adapters import inbox, owners
 from processor.adapters.database import schema_version
 from processor.adapters.database.daemons import DaemonState, daemon_states
 from processor.adapters.database.models import BulkOperation
-from processor.core.operation_kinds import OPERATION_NAMES
+from processor.core.operation_kinds import OperationType
 from processor.core.operation_types import OperationStatus
+from processor.errors import WardbulkError
 from processor.settings import Settings
 
-FRESH = timedelta(minutes=2)  # a heartbeat younger than this is a running daemon's, wherever it runs
+# A daemon on another host is running while its heartbeat is younger than this: longer than the 2
+# minutes without progress after which a daemon stops beating, plus a few beats (and some clock skew).
+FRESH = timedelta(minutes=5)
 SILENT = timedelta(minutes=5)  # a local daemon silent this long is stuck, or held by SQLite's lock
 
 
@@ -72,7 +74,9 @@ def check_health(
 def _database(engine: Engine) -> Check:
     try:
         revisions = schema_version.recorded_revisions(engine)
-    except Exception as exc:  # unreachable, refused, wrong password: the class says which, no secret
+    except WardbulkError as exc:  # its message names the database (password masked) and the reason
+        return Check("database", Level.CRITICAL, f"unreachable: {exc}")
+    except Exception as exc:  # anything else: its class only (a driver's text may hold the URL)
         return Check("database", Level.CRITICAL, f"unreachable ({type(exc).__name__})")
     if revisions is None:
         return Check("database", Level.CRITICAL, "not initialised: run wardbulk init")
@@ -135,10 +139,16 @@ def _described(state: DaemonState, now: datetime) -> dict[str, Any]:
 
 
 def _backlog(settings: Settings, max_wait: timedelta, now: datetime) -> Check:
-    waiting = list(_waiting_files(settings.inbox_dir))
+    """The files the daemon would take (as ``inbox.scan`` finds them), the oldest first."""
+    if not settings.inbox_dir.is_dir():
+        return Check("inbox", Level.CRITICAL, f"{settings.inbox_dir} is not there (a share not mounted?)")
+    try:
+        waiting = list(_waiting(settings))
+    except OSError as exc:
+        return Check("inbox", Level.CRITICAL, f"{settings.inbox_dir} cannot be read ({type(exc).__name__})")
     if not waiting:
         return Check("inbox", Level.OK, "no file waiting", {"waiting": 0})
-    oldest_path, oldest_mtime = min(waiting, key=lambda found: found[1])
+    oldest_path, oldest_mtime = waiting[0]
     age = now - datetime.fromtimestamp(oldest_mtime, UTC)
     details = {
         "waiting": len(waiting),
@@ -151,37 +161,12 @@ def _backlog(settings: Settings, max_wait: timedelta, now: datetime) -> Check:
     return Check("inbox", level, message + (f", over {_minutes(max_wait)}" if level else ""), details)
 
 
-def _waiting_files(inbox_dir: Path) -> Iterator[tuple[Path, float]]:
-    """The files in the operation folders and their subfolders (validate/, senders'), not hidden."""
-    for name in OPERATION_NAMES:
-        folder = inbox_dir / name
-        for subfolder in (folder, *_subfolders(folder)):
-            yield from _files_in(subfolder)
-
-
-def _subfolders(folder: Path) -> list[Path]:
-    try:
-        return [
-            Path(e.path)
-            for e in os.scandir(folder)
-            if e.is_dir(follow_symlinks=False) and not e.name.startswith(".")
-        ]
-    except OSError:
-        return []
-
-
-def _files_in(folder: Path) -> Iterator[tuple[Path, float]]:
-    try:
-        entries = list(os.scandir(folder))
-    except OSError:
-        return
-    for entry in entries:
-        if inbox.is_ignored(entry.name) or entry.name.endswith(inbox.DONE_SUFFIX):
-            continue
+def _waiting(settings: Settings) -> Iterator[tuple[Path, float]]:
+    """The waiting files and their modification times, oldest first; one taken meanwhile is skipped."""
+    for found in inbox.scan(settings.inbox_dir, list(OperationType), settings.sender_folders()):
         try:
-            if entry.is_file(follow_symlinks=False):
-                yield Path(entry.path), entry.stat(follow_symlinks=False).st_mtime
-        except OSError:
+            yield found.path, found.path.stat().st_mtime
+        except FileNotFoundError:
             continue
 
 

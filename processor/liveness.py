@@ -1,13 +1,16 @@
 """The daemon's signs of life (issue 15), for ``wardbulk health`` and for systemd.
 
-A thread refreshes the daemon's row in ``daemon_heartbeats`` every ``HEARTBEAT_S`` and sends systemd
-``WATCHDOG=1`` (when the unit has ``WatchdogSec``), but only while the daemon moves: its loop turns, or
-the file in hand passes a chunk boundary, within ``STALL_AFTER_S``. A daemon stuck in a call stops
-beating, so ``health`` says so and systemd's watchdog restarts it. ``READY=1`` is sent once the folders
-are watched, ``STATUS=`` when the state changes (watching, paused by the host), ``STOPPING=1`` at the end.
+Two threads, both acting only while the daemon moves (its loop turns, or the file in hand passes a
+chunk boundary, within ``STALL_AFTER_S``), so that a daemon stuck in a call falls silent:
 
-A beat that cannot be written (the database down, or SQLite's single writer lock held by a long file)
-is skipped and logged once; the watchdog ping does not wait for it.
+- the pinger sends systemd ``WATCHDOG=1`` (when the unit has ``WatchdogSec``) and ``STATUS=`` changes;
+  it never touches the database, so a slow database cannot get a healthy daemon killed;
+- the beater refreshes the daemon's row in ``daemon_heartbeats`` every ``HEARTBEAT_S``, each write
+  bounded to a short wait (SQLite's writer lock held by a long file, a PostgreSQL lock): a beat that
+  cannot be written is skipped and logged once.
+
+``READY=1`` is sent once the folders are watched, ``STOPPING=1`` as the daemon begins to stop. Only a
+daemon that ends normally records a clean stop: a crash leaves its row as a silent daemon's.
 """
 
 from __future__ import annotations
@@ -26,11 +29,12 @@ from processor.logs import get_logger
 log = get_logger(__name__)
 HEARTBEAT_S = 15.0
 STALL_AFTER_S = 120.0
+JOIN_TIMEOUT_S = 10.0
 PAUSED_STATUS = "paused: the host cannot take files now (see the log)"
 
 
 class Liveness:
-    """One daemon's heartbeat thread and systemd notifications (see the module)."""
+    """One daemon's heartbeat and systemd notifications (see the module)."""
 
     def __init__(
         self,
@@ -39,17 +43,18 @@ class Liveness:
         clock: Callable[[], datetime],
         state: Callable[[], tuple[bool, int]],  # (paused by the host, files processed)
         notifier: SystemdNotifier | None = None,
+        heartbeat_s: float = HEARTBEAT_S,
+        stall_after_s: float = STALL_AFTER_S,
     ) -> None:
         self._engine, self._owner, self._clock, self._state = engine, owner, clock, state
         self.notifier = notifier or SystemdNotifier()
-        watchdog = self.notifier.watchdog_s
-        self._interval = min(HEARTBEAT_S, watchdog / 3) if watchdog else HEARTBEAT_S
+        self._heartbeat_s, self._stall_after_s = heartbeat_s, stall_after_s
         self._moved = time.monotonic()
         self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._threads: list[threading.Thread] = []
         self._started_at = clock()
         self._beat_failed = False
-        self._status = ""  # what the daemon is doing ("watching 7 folders")
+        self._status = ""  # what the daemon is doing ("watching 7 inbox folders")
         self._sent_status = ""  # the STATUS= systemd was last sent
 
     def moved(self) -> None:
@@ -57,29 +62,45 @@ class Liveness:
         self._moved = time.monotonic()
 
     def start(self) -> None:
-        """Forget long-gone daemons, beat once, and keep beating on a thread."""
+        """Forget long-gone daemons, beat once, and keep beating and pinging on threads."""
         self._write(lambda: forget_old(self._engine, self._clock()))
         self._beat()
-        self._thread = threading.Thread(target=self._run, name="liveness", daemon=True)
-        self._thread.start()
+        self._threads = [threading.Thread(target=self._beat_while_moving, name="heartbeat", daemon=True)]
+        if self.notifier.watchdog_s:
+            pinger = threading.Thread(target=self._ping_while_moving, name="watchdog", daemon=True)
+            self._threads.append(pinger)
+        for thread in self._threads:
+            thread.start()
 
     def ready(self, status: str) -> None:
         """The daemon watches its folders: systemd may consider the service started."""
         self._status = self._sent_status = status
         self.notifier.notify("READY=1", f"STATUS={status}")
 
-    def stop(self) -> None:
-        """The daemon ends cleanly: stop beating, say so to systemd and in the daemon's row."""
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join()
+    def stopping(self) -> None:
+        """The daemon begins to stop (sent first, so that systemd knows while it finishes)."""
         self.notifier.notify("STOPPING=1", "STATUS=stopping")
-        self._write(lambda: record_stop(self._engine, self._owner, self._clock()))
 
-    def _run(self) -> None:
-        while not self._stop.wait(self._interval):
-            if time.monotonic() - self._moved <= STALL_AFTER_S:
+    def stop(self, clean: bool) -> None:
+        """Stop beating; with ``clean`` (the daemon ended normally) record the stop in its row."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(JOIN_TIMEOUT_S)  # a beat stuck in the database must not hold the exit
+        if clean:
+            self._write(lambda: record_stop(self._engine, self._owner, self._clock()))
+
+    def _moving(self) -> bool:
+        return time.monotonic() - self._moved <= self._stall_after_s
+
+    def _ping_while_moving(self) -> None:
+        interval = (self.notifier.watchdog_s or self._heartbeat_s) / 3
+        while not self._stop.wait(interval):
+            if self._moving():
                 self.notifier.notify("WATCHDOG=1", *self._status_change())
+
+    def _beat_while_moving(self) -> None:
+        while not self._stop.wait(self._heartbeat_s):
+            if self._moving():
                 self._beat()
 
     def _status_change(self) -> list[str]:
@@ -93,9 +114,8 @@ class Liveness:
 
     def _beat(self) -> None:
         paused, processed = self._state()
-        beat = Beat(
-            self._owner, self._owner.split(":", 1)[0], self._started_at, self._clock(), paused, processed
-        )
+        host = self._owner.split(":", 1)[0]
+        beat = Beat(self._owner, host, self._started_at, self._clock(), paused, processed)
         self._write(lambda: record_beat(self._engine, beat))
 
     def _write(self, write: Callable[[], None]) -> None:

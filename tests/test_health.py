@@ -10,6 +10,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from processor.adapters.database.daemons import DaemonState
+from processor.adapters.database.daemons import DaemonState, daemon_states
 from processor.adapters.owners import owner_of_pid
 from processor.adapters.systemd import SystemdNotifier
 from processor.health import Level, _daemons
-from tests.conftest import run_cli
+from processor.liveness import Liveness
+from tests.conftest import Database, run_cli
 from tests.test_daemon_e2e import DaemonRun, wait_for
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -37,15 +39,25 @@ def notify_socket(tmp_path: Path) -> Iterator[socket.socket]:
     sock.close()
 
 
-def received(sock: socket.socket, until: float) -> list[str]:
-    messages = []
-    deadline = time.monotonic() + until
-    while time.monotonic() < deadline:
-        try:
-            messages += sock.recv(4096).decode().split("\n")
-        except TimeoutError:
-            continue
-    return messages
+class Listener:
+    """Reads the socket all along (as systemd does: a full queue would drop messages) and keeps them."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.messages: list[str] = []
+        self._sock, self._done = sock, threading.Event()
+        self._thread = threading.Thread(target=self._listen, daemon=True)
+        self._thread.start()
+
+    def _listen(self) -> None:
+        while not self._done.is_set():
+            try:
+                self.messages += self._sock.recv(4096).decode().split("\n")
+            except (TimeoutError, OSError):
+                continue
+
+    def close(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def health(daemon: DaemonRun, *args: str) -> tuple[int, dict[str, dict[str, object]]]:
@@ -58,20 +70,64 @@ def health(daemon: DaemonRun, *args: str) -> tuple[int, dict[str, dict[str, obje
 def test_the_daemon_tells_systemd_it_is_ready_alive_and_stopping(
     tmp_path: Path, empty_database_url: str, notify_socket: socket.socket
 ) -> None:
-    daemon = DaemonRun(
-        tmp_path, empty_database_url, NOTIFY_SOCKET=str(tmp_path / "notify.sock"), WATCHDOG_USEC="900000"
-    )
+    sock_path = str(tmp_path / "notify.sock")
+    daemon = DaemonRun(tmp_path, empty_database_url, NOTIFY_SOCKET=sock_path, WATCHDOG_USEC="900000")
+    listener = Listener(notify_socket)
     try:
         process = daemon.start()
-        messages = received(notify_socket, until=2.0)
-        assert "READY=1" in messages
-        assert any(m.startswith("STATUS=watching ") for m in messages)
-        assert messages.count("WATCHDOG=1") >= 2  # every third of WATCHDOG_USEC
+        wait_for(lambda: listener.messages.count("WATCHDOG=1") >= 2, what="two watchdog pings")
+        assert "READY=1" in listener.messages
+        assert any(m.startswith("STATUS=watching ") for m in listener.messages)
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=30) == 0
-        assert "STOPPING=1" in received(notify_socket, until=0.5)
+        wait_for(lambda: "STOPPING=1" in listener.messages, what="STOPPING=1")
+        assert listener.messages.index("READY=1") < listener.messages.index("STOPPING=1")
     finally:
+        listener.close()
         daemon.stop_all()
+
+
+class Recorded(SystemdNotifier):
+    """The notifier, keeping what it would send (systemd is behind this port)."""
+
+    def __init__(self, watchdog_s: float) -> None:
+        super().__init__({})
+        self.watchdog_s = watchdog_s
+        self.sent: list[str] = []
+
+    def notify(self, *fields: str) -> None:
+        self.sent += fields
+
+
+def test_a_daemon_that_stops_moving_stops_pinging_and_beating_until_it_moves_again(
+    database: Database,
+) -> None:
+    notifier = Recorded(watchdog_s=0.15)
+    liveness = Liveness(
+        database.engine,
+        "elsewhere:1:1:1",
+        lambda: datetime.now(UTC),
+        lambda: (False, 0),
+        notifier,
+        heartbeat_s=0.05,
+        stall_after_s=0.3,
+    )
+    liveness.start()
+    try:
+        time.sleep(0.3)
+        assert notifier.sent.count("WATCHDOG=1") >= 2
+        time.sleep(0.4)  # no progress for longer than stall_after_s: silent
+        silent_from = len(notifier.sent)
+        time.sleep(0.3)
+        assert notifier.sent[silent_from:] == []
+        liveness.moved()
+        time.sleep(0.2)
+        assert "WATCHDOG=1" in notifier.sent[silent_from:]
+    finally:
+        liveness.stop(clean=False)  # as after a crash: no clean stop recorded
+    with database.engine.connect() as connection:
+        [row] = daemon_states(connection)
+    assert row.stopped_at is None
 
 
 def test_without_notify_socket_nothing_is_sent_and_a_gone_socket_stops_nothing(tmp_path: Path) -> None:
@@ -138,6 +194,22 @@ def test_a_file_waiting_too_long_is_a_warning_and_the_last_failure_is_named(
         daemon.stop_all()
 
 
+def test_an_unmounted_inbox_is_critical_and_a_folder_the_daemon_leaves_alone_is_not_a_backlog(
+    tmp_path: Path, empty_database_url: str
+) -> None:
+    daemon = DaemonRun(tmp_path, empty_database_url)
+    kept = daemon.inbox() / "sent"  # a sender's own archive folder, not configured: never taken
+    kept.mkdir()
+    (kept / "old.csv").write_text("first_name\nAnn\n")
+    os.utime(kept / "old.csv", (time.time() - 7200, time.time() - 7200))
+    code, checks = health(daemon)
+    assert checks["inbox"]["message"] == "no file waiting"
+    daemon.env["WARDBULK_INBOX_DIR"] = str(tmp_path / "unmounted")
+    code, checks = health(daemon)
+    assert (code, checks["inbox"]["level"]) == (2, "CRITICAL")
+    assert "is not there" in str(checks["inbox"]["message"])
+
+
 def test_an_unreachable_database_is_critical_and_nothing_is_created(tmp_path: Path) -> None:
     env = {
         "WARDBULK_DATABASE_URL": "postgresql://wardbulk@127.0.0.1:9/none",
@@ -161,7 +233,7 @@ def state(
 def test_a_paused_or_silent_daemon_is_a_warning_and_a_remote_one_is_judged_by_its_heartbeat() -> None:
     assert _daemons([state(timedelta(seconds=20))], NOW).level is Level.OK
     assert _daemons([state(timedelta(seconds=20), paused=True)], NOW).level is Level.WARNING
-    assert _daemons([state(timedelta(minutes=3))], NOW).level is Level.CRITICAL  # another host's, stale
+    assert _daemons([state(timedelta(minutes=6))], NOW).level is Level.CRITICAL  # another host's, stale
     assert _daemons([state(timedelta(seconds=5), stopped=True)], NOW).level is Level.CRITICAL
     with subprocess.Popen(["sleep", "60"]) as alive:  # a process of this host, as a local daemon is
         try:

@@ -273,9 +273,8 @@ def test_a_dry_run_of_an_upsert_changes_nothing(tmp_path: Path, database: Databa
     assert changes(workspace) == []
 
 
-def test_an_update_is_made_only_where_validation_saw_the_value(database: Database) -> None:
-    """Another writer changed the value between validation and apply: the chunk is not applied
-    (ConcurrentChange: the pipeline validates the file again)."""
+def seed_ann(database: Database) -> datetime:
+    """Patient P-1 (user 1, patient 1, born 1980-05-15), written directly; the time it was made."""
     now = datetime(2026, 12, 3, tzinfo=UTC)
     with database.engine.begin() as connection:
         connection.execute(
@@ -292,6 +291,13 @@ def test_an_update_is_made_only_where_validation_saw_the_value(database: Databas
             ),
             {"now": now},
         )
+    return now
+
+
+def test_an_update_is_made_only_where_validation_saw_the_value(database: Database) -> None:
+    """Another writer changed the value between validation and apply: the chunk is not applied
+    (ConcurrentChange: the pipeline validates the file again)."""
+    now = seed_ann(database)
     stale = PatientUpdate(
         "P-1", 2, (FieldChange("patients", "date_of_birth", 1, date(1980, 5, 16), None),), None
     )
@@ -342,19 +348,8 @@ def test_a_caregiver_is_added_only_if_the_patient_has_the_caregivers_validation_
 ) -> None:
     """Another writer added a caregiver (perhaps of the same name) since validation: ConcurrentChange,
     and the file is validated again, rather than a patient with two caregivers of one name."""
-    now = datetime(2026, 12, 3, tzinfo=UTC)
+    now = seed_ann(database)
     with database.engine.begin() as connection:
-        connection.execute(
-            text(
-                "INSERT INTO users (id, username, email, first_name, last_name, is_active, created_at) "
-                "VALUES (1, 'patient:P-1', 'ann@example.org', 'Ann', 'Lee', true, :now)"
-            ),
-            {"now": now},
-        )
-        connection.execute(
-            text("INSERT INTO patients (id, user_id, mrn, created_at) VALUES (1, 1, 'P-1', :now)"),
-            {"now": now},
-        )
         connection.execute(
             text("INSERT INTO caregivers (patient_id, name, created_at) VALUES (1, 'Sue Ray', :now)"),
             {"now": now},

@@ -39,7 +39,8 @@ class SystemdNotifier:
         message = "\n".join(field.replace("\n", " ") for field in fields).encode("utf-8", "replace")
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-                sock.sendto(message, self._address)
+                # Never blocks: a full queue (systemd busy, nobody reading) drops the message.
+                sock.sendto(message, socket.MSG_DONTWAIT, self._address)
         except OSError as exc:
             if not self._failed:
                 self._failed = True

@@ -8,6 +8,8 @@ A daemon marks its row stopped when it ends cleanly; rows of daemons stopped (or
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -18,6 +20,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from processor.adapters.database.models import DaemonHeartbeat
 
 FORGET_AFTER = timedelta(days=30)
+BEAT_WAIT_MS = 2000
 
 
 @dataclass(frozen=True)
@@ -48,8 +51,25 @@ def record_beat(engine: Engine, beat: Beat) -> None:
     refreshed = {
         key: statement.excluded[key] for key in ("beat_at", "stopped_at", "paused", "files_processed")
     }
-    with engine.begin() as connection:
+    with engine.begin() as connection, _waiting_briefly(connection):
         connection.execute(statement.on_conflict_do_update(index_elements=["owner"], set_=refreshed))
+
+
+@contextmanager
+def _waiting_briefly(connection: Connection) -> Iterator[None]:
+    """A beat waits a second or two for a lock, not a file's whole transaction: on SQLite the
+    connection's busy timeout is shortened for the beat (and restored: the connection is pooled); on
+    PostgreSQL the transaction gets a statement timeout."""
+    if connection.dialect.name != "sqlite":
+        connection.exec_driver_sql(f"SET LOCAL statement_timeout = {BEAT_WAIT_MS}")
+        yield
+        return
+    before = connection.exec_driver_sql("PRAGMA busy_timeout").scalar()
+    connection.exec_driver_sql(f"PRAGMA busy_timeout = {BEAT_WAIT_MS}")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql(f"PRAGMA busy_timeout = {int(before or 0)}")
 
 
 def record_stop(engine: Engine, owner: str, at: datetime) -> None:
