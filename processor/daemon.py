@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 from processor.adapters import entries, inbox, retention
 from processor.adapters.arrivals import ArrivalQueue
@@ -138,6 +139,7 @@ class Daemon:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
         self.liveness.start()  # before recovery: it may redo a big file, a daemon at work all the same
+        metrics = self._serve_metrics()
         self._recover(sweep=True)
         self._rescan()
         self.dashboard.changed()  # a page from the start, even before the first file
@@ -162,12 +164,25 @@ class Daemon:
                 self._publisher = None
                 self.dashboard.close()
             finally:
+                if metrics is not None:
+                    metrics.shutdown()
                 self.liveness.stop(clean=ended)
             if self._signals is not None:
                 self._signals.uninstall()
         self._log_stop_request()
         log.info("daemon_stopped", files_processed=self.processed)
         return HOST_PAUSED_EXIT if once and self.pause.paused else 0
+
+    def _serve_metrics(self) -> Any:
+        """The metrics server, when ``metrics_address`` asks for one (prometheus_client: loaded then)."""
+        address = self.settings.metrics_address
+        if address is None:
+            return None
+        from processor.metrics import serve  # noqa: PLC0415
+
+        server = serve(self.pipeline.engine, self.settings, address)
+        log.info("metrics_served", address=address)
+        return server
 
     def refresh_dashboard(self) -> None:
         """Regenerate outbox/dashboard.html (after operations, debounced, and every few minutes)."""

@@ -88,7 +88,7 @@ def _database(engine: Engine) -> Check:
 
 
 def _daemons(states: list[DaemonState], now: datetime) -> Check:
-    running = [state for state in states if _is_running(state, now)]
+    running = [state for state in states if is_running(state, now)]
     if not running:
         if not states:
             return Check("daemon", Level.CRITICAL, "no daemon has run on this database")
@@ -118,11 +118,13 @@ def _daemons(states: list[DaemonState], now: datetime) -> Check:
     )
 
 
-def _is_running(state: DaemonState, now: datetime) -> bool:
+def is_running(state: DaemonState, now: datetime) -> bool:
     """On this host the process table is the truth (a killed daemon is gone at once, a daemon whose
     beats SQLite's lock holds back is still there); elsewhere a fresh heartbeat."""
     if state.stopped_at is not None:
         return False
+    if state.owner == owners.this_process():  # the daemon asking about itself (its metrics)
+        return True
     if owners.is_local(state.owner):
         return not owners.is_abandoned(state.owner, state.beat_at, now)
     return now - state.beat_at <= FRESH
@@ -143,7 +145,7 @@ def _backlog(settings: Settings, max_wait: timedelta, now: datetime) -> Check:
     if not settings.inbox_dir.is_dir():
         return Check("inbox", Level.CRITICAL, f"{settings.inbox_dir} is not there (a share not mounted?)")
     try:
-        waiting = list(_waiting(settings))
+        waiting = list(waiting_files(settings))
     except OSError as exc:
         return Check("inbox", Level.CRITICAL, f"{settings.inbox_dir} cannot be read ({type(exc).__name__})")
     if not waiting:
@@ -161,7 +163,7 @@ def _backlog(settings: Settings, max_wait: timedelta, now: datetime) -> Check:
     return Check("inbox", level, message + (f", over {_minutes(max_wait)}" if level else ""), details)
 
 
-def _waiting(settings: Settings) -> Iterator[tuple[Path, float]]:
+def waiting_files(settings: Settings) -> Iterator[tuple[Path, float]]:
     """The waiting files and their modification times, oldest first; one taken meanwhile is skipped."""
     for found in inbox.scan(settings.inbox_dir, list(OperationType), settings.sender_folders()):
         try:

@@ -220,6 +220,8 @@ class Settings(BaseSettings):
     chunk_size: int = Field(default=5000, ge=1, le=100_000)
     error_detail_limit: int = Field(default=100_000, ge=1)
     dashboard_debounce_s: float = Field(default=5.0, ge=0.0)
+    # Prometheus metrics at http://<host:port>/metrics, served by the daemon (None: not served).
+    metrics_address: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     operations: OperationsSettings = OperationsSettings()

@@ -22,7 +22,7 @@ from processor import __version__
 from processor.cli.audit import audit
 from processor.cli.context import OPERATION_CHOICE, CliContext, echo_verdict, pass_context, quiet_exit
 from processor.cli.history import ops
-from processor.cli.upkeep import config, health, purge
+from processor.cli.upkeep import config, health, metrics, purge
 from processor.core.operation_kinds import TRIGGER_TYPES, OperationType
 from processor.core.operation_types import OperationStatus
 from processor.core.report_request import ReportRequest, ReportType
@@ -291,6 +291,7 @@ cli.add_command(audit)
 cli.add_command(config)
 cli.add_command(purge)
 cli.add_command(health)
+cli.add_command(metrics)
 
 
 def main(argv: list[str] | None = None) -> None:

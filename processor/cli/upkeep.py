@@ -130,3 +130,30 @@ def health(cli_ctx: CliContext, max_wait_minutes: float, as_json: bool) -> None:
             click.echo(f"{check.level.name:8} {check.name:12} {check.message}")
     if worst is not Level.OK:
         sys.exit(int(worst))
+
+
+@click.command()
+@click.option(
+    "--textfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Write them to this file (atomically), for node_exporter's textfile collector.",
+)
+@pass_context
+def metrics(cli_ctx: CliContext, textfile: Path | None) -> None:
+    """Print the Prometheus metrics (files, records, durations, backlog, daemons) read now; the daemon
+    serves the same at metrics_address."""
+    from processor.bootstrap import open_database  # noqa: PLC0415
+    from processor.metrics import exposition  # noqa: PLC0415
+
+    app = cli_ctx.app()
+    try:
+        open_database(app)
+        text = exposition(app.engine, app.settings)
+    finally:
+        app.close()
+    if textfile is None:
+        sys.stdout.buffer.write(text)
+        return
+    partial = textfile.with_name(f".{textfile.name}.partial")
+    partial.write_bytes(text)
+    partial.replace(textfile)
