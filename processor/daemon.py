@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from enum import Enum
 from functools import partial
 from pathlib import Path
-from typing import Any
 
 from processor.adapters import entries, inbox, retention
 from processor.adapters.arrivals import ArrivalQueue
@@ -40,13 +39,22 @@ from processor.adapters.signals import SignalRelay
 from processor.adapters.storage import MIB
 from processor.adapters.strays import find_strays, write_note
 from processor.adapters.watcher import Sighting, start_watching
+from processor.alerting import Alerter
 from processor.core.names import display_name
 from processor.core.operation_kinds import OPERATION_NAMES, OperationType
 from processor.housekeeping import purge_expired
-from processor.liveness import Liveness
+from processor.liveness import Liveness, serve_if_asked
 from processor.logs import get_logger
 from processor.operations.registry import is_available
-from processor.pipeline import Decided, Interrupted, Pipeline, decide_claimed, is_host_fault, publish_all
+from processor.pipeline import (
+    Decided,
+    FileOutcome,
+    Interrupted,
+    Pipeline,
+    decide_claimed,
+    is_host_fault,
+    publish_all,
+)
 from processor.pipeline.pause import HostPause
 from processor.pipeline.publisher import Publisher
 from processor.recovery import recover
@@ -104,6 +112,7 @@ class Daemon:
         self._sender_folders = self.settings.sender_folders()  # settings are frozen: once
         reserve = self.settings.free_space_reserve_mb * MIB
         self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
+        self.alerter = Alerter(self.settings.alerts)
         self.liveness = Liveness(
             self.pipeline.engine,
             self.pipeline.host,
@@ -138,14 +147,19 @@ class Daemon:
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
-        self.liveness.start()  # before recovery: it may redo a big file, a daemon at work all the same
-        metrics = self._serve_metrics()
+        died = self.liveness.start()  # before recovery: it may redo a big file, a daemon at work all the same
+        self.alerter.start()
+        for gone in died:
+            self.alerter.unclean_start(
+                {"host": gone.host, "last_heartbeat": gone.beat_at.isoformat(timespec="seconds")}
+            )
+        metrics = serve_if_asked(self.pipeline.engine, self.settings)
         self._recover(sweep=True)
         self._rescan()
         self.dashboard.changed()  # a page from the start, even before the first file
         self.dashboard.start()
         self._publisher = Publisher(
-            partial(publish_all, self.pipeline),
+            self._publish_and_alert,
             partial(self.pause.host_fault, step="publishing"),
             self.pipeline.host_areas,
             self.pause.succeeded,  # a file got through only once it is published
@@ -164,6 +178,7 @@ class Daemon:
                 self._publisher = None
                 self.dashboard.close()
             finally:
+                self.alerter.close()
                 if metrics is not None:
                     metrics.shutdown()
                 self.liveness.stop(clean=ended)
@@ -172,17 +187,6 @@ class Daemon:
         self._log_stop_request()
         log.info("daemon_stopped", files_processed=self.processed)
         return HOST_PAUSED_EXIT if once and self.pause.paused else 0
-
-    def _serve_metrics(self) -> Any:
-        """The metrics server, when ``metrics_address`` asks for one (prometheus_client: loaded then)."""
-        address = self.settings.metrics_address
-        if address is None:
-            return None
-        from processor.metrics import serve  # noqa: PLC0415
-
-        server = serve(self.pipeline.engine, self.settings, address)
-        log.info("metrics_served", address=address)
-        return server
 
     def refresh_dashboard(self) -> None:
         """Regenerate outbox/dashboard.html (after operations, debounced, and every few minutes)."""
@@ -420,9 +424,15 @@ class Daemon:
             )
             return None
 
+    def _publish_and_alert(self, batch: list[Decided]) -> list[FileOutcome]:
+        """Publish the files, then raise the alerts their outcomes call for (queued: never waited on)."""
+        outcomes = publish_all(self.pipeline, batch)
+        self.alerter.files_published(batch, outcomes)
+        return outcomes
+
     def _publish(self, decided: Decided) -> None:
         if self._publisher is None:  # outside ``run`` (tests drive the loop's steps directly)
-            publish_all(self.pipeline, [decided])
+            self._publish_and_alert([decided])
             self.pause.succeeded()
         else:
             self._publisher.submit(decided)

@@ -19,12 +19,23 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine
 
-from processor.adapters.database.daemons import Beat, forget_old, record_beat, record_stop
+from processor.adapters import owners
+from processor.adapters.database.daemons import (
+    Beat,
+    DaemonState,
+    daemon_states,
+    forget,
+    forget_old,
+    record_beat,
+    record_stop,
+)
 from processor.adapters.systemd import SystemdNotifier
 from processor.logs import get_logger
+from processor.settings import Settings
 
 log = get_logger(__name__)
 HEARTBEAT_S = 15.0
@@ -61,9 +72,19 @@ class Liveness:
         """The daemon made progress (its loop turned, a chunk was done)."""
         self._moved = time.monotonic()
 
-    def start(self) -> None:
-        """Forget long-gone daemons, beat once, and keep beating and pinging on threads."""
-        self._write(lambda: forget_old(self._engine, self._clock()))
+    def start(self) -> list[DaemonState]:
+        """Forget long-gone daemons, beat once, and keep beating and pinging on threads. Returns the
+        daemons of this host that died without stopping (their rows are then forgotten: reported once)."""
+        died: list[DaemonState] = []
+
+        def forget_the_gone() -> None:
+            now = self._clock()
+            forget_old(self._engine, now)
+            with self._engine.connect() as connection:
+                died.extend(state for state in daemon_states(connection) if _died_here(state, now))
+            forget(self._engine, [state.owner for state in died])
+
+        self._write(forget_the_gone)
         self._beat()
         self._threads = [threading.Thread(target=self._beat_while_moving, name="heartbeat", daemon=True)]
         if self.notifier.watchdog_s:
@@ -71,6 +92,7 @@ class Liveness:
             self._threads.append(pinger)
         for thread in self._threads:
             thread.start()
+        return died
 
     def ready(self, status: str) -> None:
         """The daemon watches its folders: systemd may consider the service started."""
@@ -127,3 +149,26 @@ class Liveness:
                 log.warning("daemon_heartbeat_failed", error=type(exc).__name__)
         else:
             self._beat_failed = False
+
+
+def _died_here(state: DaemonState, now: datetime) -> bool:
+    """A daemon of this host that never recorded a stop and whose process is gone."""
+    return (
+        state.stopped_at is None
+        and owners.is_local(state.owner)
+        and state.owner != owners.this_process()
+        and owners.is_abandoned(state.owner, state.beat_at, now)
+    )
+
+
+def serve_if_asked(engine: Engine, settings: Settings) -> Any:
+    """The metrics server, when ``metrics_address`` asks for one (prometheus_client is loaded then);
+    None when it does not. The caller ``shutdown()``s it."""
+    address = settings.metrics_address
+    if address is None:
+        return None
+    from processor.metrics import serve  # noqa: PLC0415
+
+    server = serve(engine, settings, address)
+    log.info("metrics_served", address=address)
+    return server

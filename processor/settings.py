@@ -37,6 +37,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from processor.alert_settings import AlertSettings
 from processor.core.operation_kinds import OPERATION_KINDS, OperationType
 from processor.errors import ConfigError
 from processor.sender_settings import SenderSettings, unique_names
@@ -227,6 +228,7 @@ class Settings(BaseSettings):
     operations: OperationsSettings = OperationsSettings()
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     senders: list[SenderSettings] = Field(default_factory=list)
+    alerts: AlertSettings = AlertSettings()
 
     @field_validator("senders")
     @classmethod

@@ -80,6 +80,13 @@ def record_stop(engine: Engine, owner: str, at: datetime) -> None:
         )
 
 
+def forget(engine: Engine, owners: list[str]) -> None:
+    """Delete these daemons' rows (once their unclean stop has been reported)."""
+    if owners:
+        with engine.begin() as connection:
+            connection.execute(delete(DaemonHeartbeat).where(DaemonHeartbeat.owner.in_(owners)))
+
+
 def forget_old(engine: Engine, now: datetime) -> None:
     """Delete the rows of daemons stopped or silent for longer than ``FORGET_AFTER``."""
     cutoff = now - FORGET_AFTER

@@ -1,0 +1,73 @@
+"""Sending one alert through one channel: an e-mail (smtplib, STARTTLS, login) or a webhook (an HTTP
+POST of JSON). Each send raises on failure (the dispatcher retries); none logs the password, which is
+read from its variable or file at each send, so a rotated secret needs no restart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import smtplib
+import ssl
+import urllib.request
+from email.message import EmailMessage
+from typing import Any
+
+from processor.alert_settings import SmtpChannel, WebhookChannel
+
+
+class ChannelError(Exception):
+    """A channel refused or could not take an alert (the message names no secret and no value)."""
+
+
+def send(channel: SmtpChannel | WebhookChannel, subject: str, fields: dict[str, Any]) -> None:
+    """Deliver one alert through ``channel``; ``ChannelError`` (or an ``OSError``) when it did not."""
+    if isinstance(channel, SmtpChannel):
+        _mail(channel, subject, fields)
+    else:
+        _post(channel, subject, fields)
+
+
+def _mail(channel: SmtpChannel, subject: str, fields: dict[str, Any]) -> None:
+    message = EmailMessage()
+    message["Subject"] = subject
+    message["From"] = channel.sender
+    message["To"] = ", ".join(channel.recipients)
+    message.set_content("\n".join(f"{key}: {value}" for key, value in fields.items()) + "\n")
+    try:
+        with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s) as smtp:
+            if channel.starttls:
+                cafile = str(channel.ca_file) if channel.ca_file else None
+                smtp.starttls(context=ssl.create_default_context(cafile=cafile))
+            if channel.username is not None:
+                smtp.login(channel.username, _password(channel))
+            smtp.send_message(message)
+    except smtplib.SMTPException as exc:
+        raise ChannelError(f"the SMTP server refused the alert ({type(exc).__name__})") from None
+
+
+def _password(channel: SmtpChannel) -> str:
+    if channel.password_env is not None:
+        password = os.environ.get(channel.password_env)
+        if password is None:
+            raise ChannelError(f"the environment variable {channel.password_env} is not set")
+        return password
+    assert channel.password_file is not None  # the settings require one of the two
+    try:
+        return channel.password_file.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ChannelError(f"the password file cannot be read ({type(exc).__name__})") from None
+
+
+def _post(channel: WebhookChannel, subject: str, fields: dict[str, Any]) -> None:
+    body = json.dumps({"text": subject, **fields}).encode("utf-8")
+    request = urllib.request.Request(  # noqa: S310 (the URL's scheme is checked by the settings)
+        channel.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=channel.timeout_s) as response:  # noqa: S310
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        status = exc.code
+    if not 200 <= status < 300:
+        raise ChannelError(f"the webhook answered HTTP {status}")
