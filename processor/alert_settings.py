@@ -15,14 +15,15 @@ ADDRESS = r"^[^@\s]+@[^@\s]+$"
 
 
 class SmtpChannel(BaseModel):
-    """E-mail through an SMTP server (STARTTLS by default, and a login when ``username`` is set)."""
+    """E-mail through an SMTP server: STARTTLS on port 587 by default, ``implicit`` TLS (port 465), or
+    ``none`` (a relay on the host itself), and a login when ``username`` is set, never in cleartext."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["smtp"]
     host: str = Field(min_length=1)
     port: int = Field(default=587, ge=1, le=65535)
-    starttls: bool = True
+    tls: Literal["starttls", "implicit", "none"] = "starttls"
     ca_file: Path | None = None  # a hospital's own certificate authority, for STARTTLS
     username: str | None = None
     password_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -35,6 +36,10 @@ class SmtpChannel(BaseModel):
     def _password_for_login(self) -> SmtpChannel:
         if self.username is not None and (self.password_env is None) == (self.password_file is None):
             raise ValueError("with a username, give exactly one of password_env and password_file")
+        if self.username is not None and self.tls == "none":
+            raise ValueError(
+                "a login needs tls = 'starttls' or 'implicit': the password would go in cleartext"
+            )
         return self
 
 

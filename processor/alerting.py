@@ -2,15 +2,17 @@
 
 Rules (``[alerts] rules``, all on by default):
 
-- ``file_failed``: a file failed as a whole (not a dry run);
+- ``file_failed``: a file failed as a whole (not a dry run), also one finished by recovery;
 - ``error_rate``: a completed file's failed rows are more than ``error_rate`` of its rows;
-- ``unclean_start``: the daemon started after an earlier one on this host died without stopping.
+- ``unclean_start``: the daemon started after earlier ones on this host died without stopping.
 
 An alert carries the rule, the operation, its id, the file's name, the sender, counts and the error
 code: never a cell's value. Repeats are throttled: one alert per rule, sender and operation type per
-``throttle_minutes``; the next one after a window says how many were held back. Alerts are sent by a
-thread of their own, each channel retried with growing waits (``RETRY_WAITS_S``), so a failing channel
-never holds a file back; an alert that still fails is logged (without its content) and dropped.
+``throttle_minutes``; when a window with repeats ends, one more alert says how many were held back
+(``held_back``), also at shutdown, so that no failure goes unreported. Alerts wait in a bounded queue
+(``QUEUE_LIMIT``; beyond it the newest are dropped and counted) and are sent by a thread of their own,
+each channel retried with growing waits (``RETRY_WAITS_S``), so a failing channel never holds a file
+back; an alert that still fails is logged (its rule and channel, not its content) and dropped.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from processor.pipeline import Decided, FileOutcome
 
 log = get_logger(__name__)
 RETRY_WAITS_S = (1.0, 5.0, 30.0, 120.0)
+QUEUE_LIMIT = 1000
+TICK_S = 1.0  # how often the sending thread looks for throttle windows that ended with repeats
 
 
 @dataclass(frozen=True)
@@ -46,6 +50,7 @@ class Alert:
 class _Window:
     opened: float
     held_back: int = 0
+    last: Alert | None = None  # the latest alert held back, to report the count with
 
 
 class Alerter:
@@ -60,7 +65,9 @@ class Alerter:
     ) -> None:
         self._settings, self._send, self._clock, self._waits = settings, sender, clock, retry_waits_s
         self._windows: dict[tuple[str, str, str], _Window] = {}
-        self._queue: queue.Queue[Alert | None] = queue.Queue()
+        self._lock = threading.Lock()
+        self._queue: queue.Queue[Alert] = queue.Queue(QUEUE_LIMIT)
+        self._dropped = 0
         self._thread: threading.Thread | None = None
         self._closing = threading.Event()
 
@@ -68,76 +75,112 @@ class Alerter:
     def enabled(self) -> bool:
         return bool(self._settings.channels)
 
+    def wants(self, rule: str) -> bool:
+        return self.enabled and rule in self._settings.rules
+
     def start(self) -> None:
         if self.enabled:
             self._thread = threading.Thread(target=self._deliver, name="alerts", daemon=True)
             self._thread.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
-        """Send what is queued (retries are cut short), for at most ``timeout_s``."""
+        """Report the repeats still held back, send what is queued (retries cut short) for at most
+        ``timeout_s``, and log what could not be sent."""
         if self._thread is None:
             return
+        self._flush_windows(every=True)
         self._closing.set()
-        self._queue.put(None)
         self._thread.join(timeout_s)
+        unsent = self._queue.qsize() + self._dropped
+        if unsent:
+            log.warning("alerts_not_sent_at_stop", alerts=unsent)
 
     def files_published(self, batch: Sequence[Decided], outcomes: Sequence[FileOutcome]) -> None:
         """The rules about files just published (their fields: no cell value, the name made safe)."""
-        for decided, outcome in zip(batch, outcomes, strict=True):
-            job, counts = decided.job, outcome.counts
-            fields = {
-                "operation": job.claimed.operation_type.value,
-                "operation_id": outcome.operation_id,
-                "file": display_name(job.claimed.original_name),
-                "sender": job.sender,
-                "status": outcome.status.value,
-                "error_code": outcome.error_code,
-                "total_records": counts.total,
-                "failed_records": counts.failed,
-            }
-            self.file_finished(fields, outcome.status.value, counts.failed, counts.total, job.dry_run)
+        try:
+            for decided, outcome in zip(batch, outcomes, strict=True):
+                job = decided.job
+                fields = _fields(
+                    outcome, job.claimed.operation_type.value, job.claimed.original_name, job.sender
+                )
+                self.file_finished(fields, outcome, job.dry_run)
+        except Exception as exc:  # an alert's trouble must never be taken for the files'
+            log.warning("alerts_failed", error=type(exc).__name__)
 
-    def file_finished(
-        self, fields: dict[str, Any], status: str, failed: int, total: int, dry_run: bool
-    ) -> None:
-        """The rules about one published file (``fields``: operation, operation_id, file, sender, code)."""
+    def files_recovered(self, outcomes: Sequence[FileOutcome]) -> None:
+        """The rules about files recovery finished (a crash's files: its summary names them)."""
+        for outcome in outcomes:
+            if outcome.summary is None:
+                continue
+            name = outcome.summary.name.split(".op", 1)[0]
+            fields = _fields(outcome, outcome.summary.parent.name, name, None)
+            self.file_finished(fields, outcome, dry_run=False)
+
+    def file_finished(self, fields: dict[str, Any], outcome: FileOutcome, dry_run: bool) -> None:
+        """The rules about one finished file (``fields``: operation, operation_id, file, sender, code)."""
         if dry_run:
             return
+        failed, total = outcome.counts.failed, outcome.counts.total
         key = (str(fields.get("sender") or "-"), str(fields["operation"]))
-        if status == "failed" and "file_failed" in self._settings.rules:
-            subject = (
-                f"wardbulk: {fields['operation']} file {fields['file']} failed ({fields.get('error_code')})"
-            )
+        what = f"{fields['operation']} file {fields['file']}"
+        if outcome.status.value == "failed" and self.wants("file_failed"):
+            subject = f"wardbulk: {what} failed ({fields.get('error_code')})"
             self.raise_alert(Alert("file_failed", key, subject, fields))
-        elif status == "completed" and total and failed / total > self._settings.error_rate:
-            what = f"{fields['operation']} file {fields['file']}"
+        too_many = bool(total) and failed / total > self._settings.error_rate
+        if outcome.status.value == "completed" and too_many and self.wants("error_rate"):
             subject = f"wardbulk: {failed} of {total} rows of {what} failed"
-            if "error_rate" in self._settings.rules:
-                self.raise_alert(Alert("error_rate", key, subject, fields))
+            self.raise_alert(Alert("error_rate", key, subject, fields))
 
-    def unclean_start(self, fields: dict[str, Any]) -> None:
-        if "unclean_start" in self._settings.rules:
-            subject = f"wardbulk: the daemon on {fields['host']} restarted after an unclean stop"
+    def unclean_start(self, hosts: list[str], last_heartbeat: str) -> None:
+        """One alert for the daemons of this host that died without stopping."""
+        subject = f"wardbulk: the daemon on {hosts[0]} restarted after an unclean stop"
+        fields = {"host": hosts[0], "daemons": len(hosts), "last_heartbeat": last_heartbeat}
+        if self.wants("unclean_start"):
             self.raise_alert(Alert("unclean_start", ("-", "-"), subject, fields))
 
     def raise_alert(self, alert: Alert) -> None:
         """Queue ``alert`` unless its rule and key had one within the throttle window (then count it)."""
         if not self.enabled:
             return
-        now, window_s = self._clock(), self._settings.throttle_minutes * 60
-        slot = (alert.rule, *alert.key)
-        window = self._windows.get(slot)
-        if window is not None and now - window.opened < window_s:
-            window.held_back += 1
-            return
-        fields = {"rule": alert.rule, **alert.fields}
-        if window is not None and window.held_back:
-            fields["held_back"] = window.held_back  # alerts of this rule held back in the last window
-        self._windows[slot] = _Window(now)
-        self._queue.put(Alert(alert.rule, alert.key, alert.subject, fields))
+        with self._lock:
+            slot = (alert.rule, *alert.key)
+            window = self._windows.get(slot)
+            if window is not None and self._clock() - window.opened < self._settings.throttle_minutes * 60:
+                window.held_back += 1
+                window.last = alert
+                return
+            self._windows[slot] = _Window(self._clock())
+        self._put(Alert(alert.rule, alert.key, alert.subject, {"rule": alert.rule, **alert.fields}))
+
+    def _put(self, alert: Alert) -> None:
+        try:
+            self._queue.put_nowait(alert)
+        except queue.Full:
+            self._dropped += 1
+
+    def _flush_windows(self, every: bool = False) -> None:
+        """Report the repeats of windows that ended (``every``: of all windows, at shutdown)."""
+        now, span = self._clock(), self._settings.throttle_minutes * 60
+        with self._lock:
+            ended = [(slot, w) for slot, w in self._windows.items() if every or now - w.opened >= span]
+            for slot, _ in ended:
+                del self._windows[slot]
+        for _, window in ended:
+            if window.held_back and window.last is not None:
+                last = window.last
+                fields = {"rule": last.rule, **last.fields, "held_back": window.held_back}
+                subject = f"{last.subject} (and {window.held_back} more like it since the last alert)"
+                self._put(Alert(last.rule, last.key, subject, fields))
 
     def _deliver(self) -> None:
-        while (alert := self._queue.get()) is not None:
+        while True:
+            try:
+                alert = self._queue.get(timeout=TICK_S)
+            except queue.Empty:
+                if self._closing.is_set():
+                    return
+                self._flush_windows()
+                continue
             for channel in self._settings.channels:
                 self._send_with_retries(channel, alert)
 
@@ -154,6 +197,20 @@ class Alerter:
                         channel=channel.kind,
                         attempts=attempt,
                         error=type(exc).__name__,
+                        reason=str(exc) if exc.__class__.__name__ == "ChannelError" else None,
                     )
                     return
                 self._closing.wait(wait_s)
+
+
+def _fields(outcome: FileOutcome, operation: str, file_name: str, sender: str | None) -> dict[str, Any]:
+    return {
+        "operation": operation,
+        "operation_id": outcome.operation_id,
+        "file": display_name(file_name),
+        "sender": sender,
+        "status": outcome.status.value,
+        "error_code": outcome.error_code,
+        "total_records": outcome.counts.total,
+        "failed_records": outcome.counts.failed,
+    }

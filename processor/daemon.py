@@ -147,11 +147,11 @@ class Daemon:
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
-        died = self.liveness.start()  # before recovery: it may redo a big file, a daemon at work all the same
         self.alerter.start()
-        for gone in died:
+        died = self.liveness.start(forget_dead=self.alerter.wants("unclean_start"))  # before recovery
+        if died:
             self.alerter.unclean_start(
-                {"host": gone.host, "last_heartbeat": gone.beat_at.isoformat(timespec="seconds")}
+                [gone.host for gone in died], died[0].beat_at.isoformat(timespec="seconds")
             )
         metrics = serve_if_asked(self.pipeline.engine, self.settings)
         self._recover(sweep=True)
@@ -181,6 +181,7 @@ class Daemon:
                 self.alerter.close()
                 if metrics is not None:
                     metrics.shutdown()
+                    metrics.server_close()
                 self.liveness.stop(clean=ended)
             if self._signals is not None:
                 self._signals.uninstall()
@@ -229,7 +230,9 @@ class Daemon:
         ``sweep``: remove leftover temporary files in any case (at start, and after a pause)."""
         self._drain_publisher()  # recovery would otherwise publish the files still queued, alongside it
         try:
-            self.processed += len(recover(self.pipeline, sweep))
+            recovered = recover(self.pipeline, sweep)
+            self.processed += len(recovered)
+            self.alerter.files_recovered(recovered)
         except Interrupted:
             pass  # a stop arrived while recovering; the file waits for the next start
         except Exception as exc:

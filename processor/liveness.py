@@ -72,9 +72,10 @@ class Liveness:
         """The daemon made progress (its loop turned, a chunk was done)."""
         self._moved = time.monotonic()
 
-    def start(self) -> list[DaemonState]:
+    def start(self, forget_dead: bool = False) -> list[DaemonState]:
         """Forget long-gone daemons, beat once, and keep beating and pinging on threads. Returns the
-        daemons of this host that died without stopping (their rows are then forgotten: reported once)."""
+        daemons of this host that died without stopping; with ``forget_dead`` (they are reported) their
+        rows are forgotten, so each is reported once."""
         died: list[DaemonState] = []
 
         def forget_the_gone() -> None:
@@ -82,7 +83,8 @@ class Liveness:
             forget_old(self._engine, now)
             with self._engine.connect() as connection:
                 died.extend(state for state in daemon_states(connection) if _died_here(state, now))
-            forget(self._engine, [state.owner for state in died])
+            if forget_dead:
+                forget(self._engine, [state.owner for state in died])
 
         self._write(forget_the_gone)
         self._beat()
@@ -169,6 +171,10 @@ def serve_if_asked(engine: Engine, settings: Settings) -> Any:
         return None
     from processor.metrics import serve  # noqa: PLC0415
 
-    server = serve(engine, settings, address)
+    try:
+        server = serve(engine, settings, address)
+    except (OSError, OverflowError) as exc:  # the port taken, say: the files matter more than metrics
+        log.warning("metrics_not_served", address=address, error=type(exc).__name__)
+        return None
     log.info("metrics_served", address=address)
     return server

@@ -5,13 +5,17 @@
 - ``wardbulk_records_total{operation,outcome}``: the rows of completed and failed files (not dry runs);
 - ``wardbulk_file_duration_seconds{operation,status}``: a histogram of their durations;
 - ``wardbulk_files_in_progress{operation}``, ``wardbulk_last_success_timestamp_seconds{operation}``;
-- ``wardbulk_inbox_files``, ``wardbulk_inbox_oldest_file_age_seconds``: the backlog;
+- ``wardbulk_inbox_files``, ``wardbulk_inbox_oldest_file_age_seconds``, ``wardbulk_inbox_readable``:
+  the backlog, and whether the inbox could be read at all;
 - ``wardbulk_daemons_running``, ``wardbulk_database_up``.
 
-The counts come from the history's tallies (``tallies.py``), a few thousand rows however long the
-history. The histogram's buckets are exact (each ``le`` bound is a bucket edge of the tallies); its
-``_sum`` is counted from the tallies' bucket midpoints, so it is within half a bucket of each duration
-(0.5 ms below a second, at most 0.5 % above). No metric carries a file name or a cell value.
+The counts come from the history's tallies (``tallies.py``: a row per type, status and day). A failed
+file counts all its rows as failed (nothing of it was applied), and a dry run that failed is counted
+with the failed files (the tallies do not tell dry runs apart). Each histogram ``le`` bound is an edge
+of the tallies' half-open buckets, so the counts are exact but for a duration exactly on a bound, which
+counts in the next; ``_sum`` is counted from the buckets' midpoints, within half a bucket of each
+duration (0.5 ms below a second, at most 0.5 % above). Every daemon serves the same database-wide
+figures: aggregate them with ``max``, not ``sum``. No metric carries a file name or a cell value.
 """
 
 from __future__ import annotations
@@ -61,10 +65,16 @@ class WardbulkCollector:
     def _backlog(self) -> Iterator[Any]:
         from prometheus_client.core import GaugeMetricFamily  # noqa: PLC0415
 
+        readable = self._settings.inbox_dir.is_dir()
         try:
-            waiting = list(waiting_files(self._settings))
+            waiting = list(waiting_files(self._settings)) if readable else []
         except OSError:
-            waiting = []
+            readable, waiting = False, []
+        yield GaugeMetricFamily(
+            "wardbulk_inbox_readable",
+            "Whether the inbox could be read (0: not mounted?).",
+            value=int(readable),
+        )
         now = datetime.now(UTC).timestamp()
         yield GaugeMetricFamily("wardbulk_inbox_files", "Files waiting in the inbox.", value=len(waiting))
         oldest = now - waiting[0][1] if waiting else 0.0

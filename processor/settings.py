@@ -222,7 +222,7 @@ class Settings(BaseSettings):
     error_detail_limit: int = Field(default=100_000, ge=1)
     dashboard_debounce_s: float = Field(default=5.0, ge=0.0)
     # Prometheus metrics at http://<host:port>/metrics, served by the daemon (None: not served).
-    metrics_address: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+    metrics_address: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     operations: OperationsSettings = OperationsSettings()
@@ -275,6 +275,13 @@ class Settings(BaseSettings):
             raise ValueError("only sqlite and postgresql databases are supported")
         return value
 
+    @field_validator("metrics_address")
+    @classmethod
+    def _real_port(cls, value: str | None) -> str | None:
+        if value is not None and not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
+            raise ValueError("the port must be between 1 and 65535")
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _upper_level(cls, value: Any) -> Any:
@@ -300,7 +307,17 @@ class Settings(BaseSettings):
         """Every key with its effective value, secrets masked, in TOML-friendly types."""
         data = self.model_dump(mode="json")
         data["database_url"] = self.masked_database_url()
+        for channel in data["alerts"]["channels"]:
+            if "url" in channel:  # an incoming webhook's URL is a bearer secret: its host only
+                channel["url"] = _host_only(channel["url"])
         return data
+
+
+def _host_only(url: str) -> str:
+    """``scheme://host/***``: what a secret-bearing URL may show."""
+    scheme, _, rest = url.partition("://")
+    host = rest.split("/", 1)[0].rsplit("@", 1)[-1]
+    return f"{scheme}://{host}/***"
 
 
 def config_path_from(explicit: Path | None) -> Path | None:

@@ -6,6 +6,7 @@ a file back; no alert carries a cell's value."""
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import ssl
 import subprocess
@@ -19,8 +20,12 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
+from processor.adapters.alert_channels import ChannelError, send
+from processor.adapters.database.operation_records import Counts
 from processor.alert_settings import AlertSettings, WebhookChannel
 from processor.alerting import Alert, Alerter
+from processor.core.operation_types import OperationStatus
+from processor.pipeline import FileOutcome
 from tests.conftest import Database, make_workspace
 from tests.test_daemon_e2e import DaemonRun, wait_for
 
@@ -40,6 +45,8 @@ class Receiver(BaseHTTPRequestHandler):
         if status < 300:
             self.bodies.append(json.loads(body))
         self.send_response(status)
+        if 300 <= status < 400:
+            self.send_header("Location", "/moved")  # urllib would follow it as a GET, without the alert
         self.end_headers()
 
     def log_message(self, *_: Any) -> None:
@@ -157,7 +164,13 @@ def recording(
     return Alerter(settings, sender, clock=lambda: clock[0], retry_waits_s=waits), sent
 
 
-def test_repeats_are_throttled_per_rule_sender_and_type_and_counted() -> None:
+def outcome(status: str, failed: int = 0, total: int = 0, operation_id: int = 1) -> FileOutcome:
+    return FileOutcome(
+        operation_id, OperationStatus(status), None, Counts(total, total - failed, failed), None
+    )
+
+
+def test_repeats_are_throttled_per_rule_sender_and_type_and_reported_when_the_window_ends() -> None:
     settings = AlertSettings(
         channels=[WebhookChannel(kind="webhook", url="http://127.0.0.1:9/x")], throttle_minutes=60
     )
@@ -166,17 +179,30 @@ def test_repeats_are_throttled_per_rule_sender_and_type_and_counted() -> None:
     alerter.start()
     failed = {"operation": "import_patients", "file": "a.csv", "error_code": "missing-label", "sender": "lab"}
     for _ in range(3):
-        alerter.file_finished(failed, "failed", 0, 0, dry_run=False)
-    alerter.file_finished({**failed, "sender": "adt"}, "failed", 0, 0, dry_run=False)  # another sender
-    alerter.file_finished(failed, "failed", 0, 0, dry_run=True)  # a dry run alerts nobody
-    clock[0] = 3601.0
-    alerter.file_finished(failed, "failed", 0, 0, dry_run=False)
+        alerter.file_finished(failed, outcome("failed"), dry_run=False)
+    alerter.file_finished({**failed, "sender": "adt"}, outcome("failed"), dry_run=False)  # another sender
+    alerter.file_finished(failed, outcome("failed"), dry_run=True)  # a dry run alerts nobody
+    wait_for(lambda: len(sent) == 2, what="the first alerts")
+    clock[0] = 3601.0  # the window ends with no later failure: its two repeats are reported all the same
+    wait_for(lambda: len(sent) == 3, what="the held-back count")
     alerter.close()
     assert [(fields["sender"], fields.get("held_back")) for _, _, fields in sent] == [
         ("lab", None),
         ("adt", None),
         ("lab", 2),
     ]
+    assert sent[2][1].endswith("(and 2 more like it since the last alert)")
+
+
+def test_repeats_still_held_back_at_shutdown_are_reported() -> None:
+    settings = AlertSettings(channels=[WebhookChannel(kind="webhook", url="http://127.0.0.1:9/x")])
+    alerter, sent = recording(settings, [0.0])
+    alerter.start()
+    failed = {"operation": "bulk_discharge", "file": "d.csv", "error_code": "row-errors", "sender": None}
+    for operation_id in range(30):
+        alerter.file_finished({**failed, "operation_id": operation_id}, outcome("failed"), dry_run=False)
+    alerter.close()
+    assert [fields.get("held_back") for _, _, fields in sent] == [None, 29]
 
 
 def test_a_failing_channel_is_retried_and_then_given_up_without_holding_anything(
@@ -208,7 +234,14 @@ def test_a_daemon_restarted_after_a_kill_says_so(
         first.wait()
         daemon.start()
         wait_for(lambda: any(body["rule"] == "unclean_start" for body in receiver.bodies), what="the alert")
-        assert "last_heartbeat" in receiver.bodies[0]
+        [alert] = [body for body in receiver.bodies if body["rule"] == "unclean_start"]
+        assert (alert["daemons"], "last_heartbeat" in alert) == (1, True)
+        daemon.stop_all()
+        restarted = daemon.start()  # the second daemon was killed too; the first is not reported again
+        wait_for(lambda: sum(body["rule"] == "unclean_start" for body in receiver.bodies) == 2, what="2nd")
+        restarted.send_signal(signal.SIGTERM)
+        assert restarted.wait(timeout=30) == 0
+        assert [body["daemons"] for body in receiver.bodies if body["rule"] == "unclean_start"] == [1, 1]
     finally:
         daemon.stop_all()
 
@@ -219,3 +252,21 @@ def test_a_login_without_a_password_source_is_refused_by_config_check() -> None:
         AlertSettings(channels=[{**smtp, "username": "ward"}])  # type: ignore[list-item]
     with pytest.raises(ValueError, match="url"):
         AlertSettings(channels=[{"kind": "webhook", "url": "ftp://x"}])  # type: ignore[list-item]
+
+
+def test_a_redirect_is_not_a_delivery(webhook: tuple[str, type[Receiver]]) -> None:
+    url, receiver = webhook
+    receiver.statuses.append(302)
+    with pytest.raises(ChannelError, match="HTTP 302"):
+        send(WebhookChannel(kind="webhook", url=url), "subject", {"rule": "file_failed"})
+
+
+def test_a_login_is_never_sent_in_cleartext_and_webhook_urls_are_not_printed() -> None:
+    smtp = {"kind": "smtp", "host": "relay", "sender": "a@b.example", "recipients": ["c@d.example"]}
+    with pytest.raises(ValueError, match="cleartext"):
+        AlertSettings(channels=[{**smtp, "tls": "none", "username": "u", "password_env": "P"}])  # type: ignore[list-item]
+    from processor.settings import Settings
+
+    hook = {"kind": "webhook", "url": "https://user:pw@hooks.example/services/T0/SECRET?token=x"}
+    shown = json.dumps(Settings(alerts={"channels": [hook]}).effective())
+    assert "SECRET" not in shown and "pw" not in shown and "https://hooks.example/***" in shown

@@ -65,6 +65,7 @@ def test_files_records_and_durations_are_counted_by_operation_and_outcome(
     assert value(found, "wardbulk_last_success_timestamp_seconds", operation="import_patients") > 1.7e9
     assert value(found, "wardbulk_inbox_files") == 1
     assert value(found, "wardbulk_database_up") == 1
+    assert value(found, "wardbulk_inbox_readable") == 1
     assert value(found, "wardbulk_daemons_running") == 0  # run_once ended: stopped cleanly
     lines = [line for line in text.splitlines() if not line.startswith("#")]
     assert not any(word in line for line in lines for word in ("Ann", "good", "waiting"))  # no cell, no name
@@ -126,3 +127,14 @@ def test_the_daemon_serves_the_metrics_at_its_metrics_address(
         assert value(found, "wardbulk_daemons_running") == 1
     finally:
         daemon.stop_all()
+
+
+def test_an_unreadable_database_or_inbox_is_a_metric_not_a_silence(tmp_path: Path) -> None:
+    env = {
+        "WARDBULK_DATABASE_URL": "postgresql://wardbulk@127.0.0.1:9/none",
+        "WARDBULK_INBOX_DIR": str(tmp_path / "gone"),
+    }
+    printed = run_cli("metrics", cwd=tmp_path, env=env)
+    assert printed.returncode == 0, printed.stderr
+    found = samples(printed.stdout)
+    assert (value(found, "wardbulk_database_up"), value(found, "wardbulk_inbox_readable")) == (0, 0)

@@ -16,6 +16,16 @@ from typing import Any
 from processor.alert_settings import SmtpChannel, WebhookChannel
 
 
+class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
+    """A redirect is not a delivery: urllib would follow it as a GET without the alert."""
+
+    def redirect_request(self, *_: Any) -> None:
+        return None  # the 3xx then comes back as an HTTPError
+
+
+_NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
+
+
 class ChannelError(Exception):
     """A channel refused or could not take an alert (the message names no secret and no value)."""
 
@@ -34,16 +44,24 @@ def _mail(channel: SmtpChannel, subject: str, fields: dict[str, Any]) -> None:
     message["From"] = channel.sender
     message["To"] = ", ".join(channel.recipients)
     message.set_content("\n".join(f"{key}: {value}" for key, value in fields.items()) + "\n")
+    context = ssl.create_default_context(cafile=str(channel.ca_file) if channel.ca_file else None)
     try:
-        with smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s) as smtp:
-            if channel.starttls:
-                cafile = str(channel.ca_file) if channel.ca_file else None
-                smtp.starttls(context=ssl.create_default_context(cafile=cafile))
+        if channel.tls == "implicit":
+            smtp: smtplib.SMTP = smtplib.SMTP_SSL(
+                channel.host, channel.port, timeout=channel.timeout_s, context=context
+            )
+        else:
+            smtp = smtplib.SMTP(channel.host, channel.port, timeout=channel.timeout_s)
+        with smtp:
+            if channel.tls == "starttls":
+                smtp.starttls(context=context)
             if channel.username is not None:
                 smtp.login(channel.username, _password(channel))
-            smtp.send_message(message)
+            refused = smtp.send_message(message)
     except smtplib.SMTPException as exc:
         raise ChannelError(f"the SMTP server refused the alert ({type(exc).__name__})") from None
+    if refused:
+        raise ChannelError(f"the SMTP server refused {len(refused)} of the recipients")
 
 
 def _password(channel: SmtpChannel) -> str:
@@ -65,7 +83,7 @@ def _post(channel: WebhookChannel, subject: str, fields: dict[str, Any]) -> None
         channel.url, data=body, headers={"Content-Type": "application/json"}, method="POST"
     )
     try:
-        with urllib.request.urlopen(request, timeout=channel.timeout_s) as response:  # noqa: S310
+        with _NO_REDIRECTS.open(request, timeout=channel.timeout_s) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         status = exc.code

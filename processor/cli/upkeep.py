@@ -142,12 +142,10 @@ def health(cli_ctx: CliContext, max_wait_minutes: float, as_json: bool) -> None:
 def metrics(cli_ctx: CliContext, textfile: Path | None) -> None:
     """Print the Prometheus metrics (files, records, durations, backlog, daemons) read now; the daemon
     serves the same at metrics_address."""
-    from processor.bootstrap import open_database  # noqa: PLC0415
     from processor.metrics import exposition  # noqa: PLC0415
 
-    app = cli_ctx.app()
+    app = cli_ctx.app()  # read-only: nothing migrated; a database it cannot read is database_up 0
     try:
-        open_database(app)
         text = exposition(app.engine, app.settings)
     finally:
         app.close()
