@@ -60,6 +60,7 @@ from processor.pipeline.publisher import Publisher
 from processor.recovery import recover
 from processor.reports.dashboard import refresh_dashboard
 from processor.reports.dashboard_worker import DashboardWorker
+from processor.reports.mailing import mail_report
 from processor.reports.schedules import run_schedule
 from processor.settings import ScheduleSettings, Settings, interval_seconds
 
@@ -251,9 +252,11 @@ class Daemon:
 
     def _scheduled_report(self, schedule: ScheduleSettings) -> None:
         # A connection error here is logged by the job wrapper; the next firing tries again.
-        run_schedule(
+        written = run_schedule(
             self.pipeline.engine, self.settings.outbox_dir, self.pipeline.clock, schedule, self.pipeline.host
         )
+        if written is not None and schedule.mail_to:
+            mail_report(self.settings, schedule, written)
 
     def _rescan(self) -> None:
         now = time.monotonic()

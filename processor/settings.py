@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC
 from difflib import get_close_matches
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -37,7 +37,7 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from processor.alert_settings import AlertSettings
+from processor.alert_settings import AlertSettings, SmtpChannel
 from processor.core.operation_kinds import OPERATION_KINDS, OperationType
 from processor.errors import ConfigError
 from processor.sender_settings import SenderSettings, unique_names
@@ -143,6 +143,8 @@ class ScheduleSettings(BaseModel):
     ward: str | None = None
     period: Literal["yesterday", "last_7_days", "last_30_days", "month_to_date"] | None = None
     name: str | None = None
+    # Mailed as an attachment to these addresses, through [alerts]'s SMTP channel (with TLS).
+    mail_to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(default_factory=list)
 
     @field_validator("every")
     @classmethod
@@ -234,6 +236,20 @@ class Settings(BaseSettings):
     @classmethod
     def _unique_senders(cls, senders: list[SenderSettings]) -> list[SenderSettings]:
         return unique_names(senders)
+
+    @model_validator(mode="after")
+    def _reports_mailed_over_tls(self) -> Settings:
+        """A schedule's mail_to needs an SMTP channel with TLS: a report holds patient data."""
+        if any(schedule.mail_to for schedule in self.schedules) and self.report_mailer() is None:
+            raise ValueError(
+                "schedules.mail_to: reports are mailed through an [[alerts.channels]] of kind 'smtp' "
+                "with tls = 'starttls' or 'implicit'; there is none"
+            )
+        return self
+
+    def report_mailer(self) -> SmtpChannel | None:
+        """The SMTP channel that mails scheduled reports: the first one with TLS."""
+        return next((c for c in self.alerts.channels if isinstance(c, SmtpChannel) and c.tls != "none"), None)
 
     @model_validator(mode="after")
     def _senders_markers_clear(self) -> Settings:

@@ -270,3 +270,45 @@ def test_a_login_is_never_sent_in_cleartext_and_webhook_urls_are_not_printed() -
     hook = {"kind": "webhook", "url": "https://user:pw@hooks.example/services/T0/SECRET?token=x"}
     shown = json.dumps(Settings(alerts={"channels": [hook]}).effective())
     assert "SECRET" not in shown and "pw" not in shown and "https://hooks.example/***" in shown
+
+
+def test_a_scheduled_report_is_mailed_as_an_attachment_over_starttls(
+    tmp_path: Path,
+    database: Database,
+    smtp_server: tuple[int, Mailbox],
+    certificate: tuple[Path, Path],
+) -> None:
+    port, mailbox = smtp_server
+    channel = {
+        "kind": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "ca_file": str(certificate[0]),
+        "sender": "wardbulk@hospital.example",
+        "recipients": ["oncall@hospital.example"],
+    }
+    schedule = {"report": "occupancy", "every": "1h", "mail_to": ["ward-manager@hospital.example"]}
+    workspace = make_workspace(tmp_path, database, alerts={"channels": [channel]}, schedules=[schedule])
+    from processor.bootstrap import build_daemon
+
+    build_daemon(workspace.app)._scheduled_report(workspace.settings.schedules[0])
+    [message] = mailbox.messages
+    assert "To: ward-manager@hospital.example" in message
+    assert 'filename="occupancy-' in message and "Content-Type: text/csv" in message
+    [report] = (workspace.outbox / "reports").glob("occupancy-2*.csv")  # still in the outbox too
+    assert f'filename="{report.name}"' in message
+
+
+def test_a_report_is_never_mailed_without_tls() -> None:
+    from processor.settings import Settings
+
+    relay = {
+        "kind": "smtp",
+        "host": "relay",
+        "tls": "none",
+        "sender": "a@b.example",
+        "recipients": ["c@d.example"],
+    }
+    schedule = {"report": "patient_list", "every": "1h", "mail_to": ["e@f.example"]}
+    with pytest.raises(ValueError, match="with tls = 'starttls' or 'implicit'"):
+        Settings(alerts={"channels": [relay]}, schedules=[schedule])

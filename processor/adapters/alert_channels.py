@@ -11,6 +11,7 @@ import smtplib
 import ssl
 import urllib.request
 from email.message import EmailMessage
+from pathlib import Path
 from typing import Any
 
 from processor.alert_settings import SmtpChannel, WebhookChannel
@@ -39,11 +40,27 @@ def send(channel: SmtpChannel | WebhookChannel, subject: str, fields: dict[str, 
 
 
 def _mail(channel: SmtpChannel, subject: str, fields: dict[str, Any]) -> None:
+    text = "\n".join(f"{key}: {value}" for key, value in fields.items()) + "\n"
+    _deliver(channel, _message(channel.sender, channel.recipients, subject, text))
+
+
+def mail_file(channel: SmtpChannel, recipients: list[str], subject: str, text: str, attachment: Path) -> None:
+    """Mail ``attachment`` (a report) to ``recipients`` through ``channel``; raises as ``send`` does."""
+    message = _message(channel.sender, recipients, subject, text)
+    message.add_attachment(attachment.read_bytes(), maintype="text", subtype="csv", filename=attachment.name)
+    _deliver(channel, message)
+
+
+def _message(sender: str, recipients: list[str], subject: str, text: str) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = subject
-    message["From"] = channel.sender
-    message["To"] = ", ".join(channel.recipients)
-    message.set_content("\n".join(f"{key}: {value}" for key, value in fields.items()) + "\n")
+    message["From"] = sender
+    message["To"] = ", ".join(recipients)
+    message.set_content(text)
+    return message
+
+
+def _deliver(channel: SmtpChannel, message: EmailMessage) -> None:
     context = ssl.create_default_context(cafile=str(channel.ca_file) if channel.ca_file else None)
     try:
         if channel.tls == "implicit":
