@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from processor.adapters.alert_channels import send
+from processor.adapters.alert_channels import ChannelError, send
 from processor.alert_settings import AlertSettings
 from processor.core.names import display_name
 from processor.logs import get_logger
@@ -197,7 +197,7 @@ class Alerter:
                         channel=channel.kind,
                         attempts=attempt,
                         error=type(exc).__name__,
-                        reason=str(exc) if exc.__class__.__name__ == "ChannelError" else None,
+                        reason=str(exc) if isinstance(exc, ChannelError) else None,  # no secret, no value
                     )
                     return
                 self._closing.wait(wait_s)

@@ -34,6 +34,7 @@ from processor.adapters.database.daemons import (
     record_stop,
 )
 from processor.adapters.systemd import SystemdNotifier
+from processor.health import is_running
 from processor.logs import get_logger
 from processor.settings import Settings
 
@@ -154,13 +155,8 @@ class Liveness:
 
 
 def _died_here(state: DaemonState, now: datetime) -> bool:
-    """A daemon of this host that never recorded a stop and whose process is gone."""
-    return (
-        state.stopped_at is None
-        and owners.is_local(state.owner)
-        and state.owner != owners.this_process()
-        and owners.is_abandoned(state.owner, state.beat_at, now)
-    )
+    """A daemon of this host that never recorded a stop and that ``health`` no longer sees running."""
+    return state.stopped_at is None and owners.is_local(state.owner) and not is_running(state, now)
 
 
 def serve_if_asked(engine: Engine, settings: Settings) -> Any:

@@ -22,6 +22,8 @@ from processor.core.operation_kinds import TRIGGER_TYPES, OperationType, format_
 from processor.core.senders import SenderShape, label_key, value_key
 
 SAMPLE_DATE = date(1999, 12, 31)
+# A clear marker is compared with a trimmed cell: spaces at its ends could never match.
+MARKER_PATTERN = r"^\S(?:.*\S)?$"
 TIME_FIELDS = (
     "%H",
     "%I",
@@ -57,7 +59,7 @@ class SenderSettings(BaseModel):
     on_row_error: Literal["skip_row", "reject_file"] | None = None
     max_error_rate: float | None = Field(default=None, ge=0.0, le=1.0)
     mode: Literal["insert", "upsert"] | None = None  # see OperationSettings.mode
-    clear_marker: str | None = Field(default=None, max_length=64, pattern=r"^\S(?:.*\S)?$")
+    clear_marker: str | None = Field(default=None, max_length=64, pattern=MARKER_PATTERN)
     sheet: str | None = Field(default=None, min_length=1, max_length=31)  # an .xlsx file's sheet
 
     @field_validator("encoding")

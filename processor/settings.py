@@ -37,17 +37,15 @@ from pydantic_settings import (
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
-from processor.alert_settings import AlertSettings, SmtpChannel
+from processor.alert_settings import ADDRESS, AlertSettings, SmtpChannel
 from processor.core.operation_kinds import OPERATION_KINDS, OperationType
 from processor.errors import ConfigError
-from processor.sender_settings import SenderSettings, unique_names
+from processor.sender_settings import MARKER_PATTERN, SenderSettings, unique_names
 
 DEFAULT_CONFIG_PATH = Path("config/wardbulk.toml")
 CONFIG_ENV_VAR = "WARDBULK_CONFIG"
 ENV_PREFIX = "WARDBULK_"
 MIB = 1024 * 1024
-# A clear marker is compared with a trimmed cell: spaces at its ends could never match.
-MARKER_PATTERN = r"^\S(?:.*\S)?$"
 
 
 class OperationSettings(BaseModel):
@@ -144,7 +142,7 @@ class ScheduleSettings(BaseModel):
     period: Literal["yesterday", "last_7_days", "last_30_days", "month_to_date"] | None = None
     name: str | None = None
     # Mailed as an attachment to these addresses, through [alerts]'s SMTP channel (with TLS).
-    mail_to: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+$")]] = Field(default_factory=list)
+    mail_to: list[Annotated[str, Field(pattern=ADDRESS)]] = Field(default_factory=list)
 
     @field_validator("every")
     @classmethod

@@ -111,6 +111,19 @@ def smtp_server(certificate: tuple[Path, Path]) -> Iterator[tuple[int, Mailbox]]
     controller.stop()
 
 
+def relay_channel(port: int, certificate: tuple[Path, Path], **extra: str) -> dict[str, Any]:
+    """An [[alerts.channels]] table for the test's SMTP server, trusting its certificate."""
+    return {
+        "kind": "smtp",
+        "host": "127.0.0.1",
+        "port": port,
+        "ca_file": str(certificate[0]),
+        "sender": "wardbulk@hospital.example",
+        "recipients": ["oncall@hospital.example"],
+        **extra,
+    }
+
+
 def test_a_failed_file_is_mailed_over_starttls_with_a_login_and_no_cell_value(
     tmp_path: Path,
     database: Database,
@@ -120,16 +133,7 @@ def test_a_failed_file_is_mailed_over_starttls_with_a_login_and_no_cell_value(
 ) -> None:
     port, mailbox = smtp_server
     monkeypatch.setenv("WARDS_SMTP_PASSWORD", "s3cret")
-    channel = {
-        "kind": "smtp",
-        "host": "127.0.0.1",
-        "port": port,
-        "ca_file": str(certificate[0]),
-        "username": "ward",
-        "password_env": "WARDS_SMTP_PASSWORD",
-        "sender": "wardbulk@hospital.example",
-        "recipients": ["oncall@hospital.example"],
-    }
+    channel = relay_channel(port, certificate, username="ward", password_env="WARDS_SMTP_PASSWORD")
     workspace = make_workspace(tmp_path, database, alerts={"channels": [channel]})
     workspace.drop("import_patients", "adt.csv", BAD_HEADER)
     workspace.run_once()  # its end sends what is queued
@@ -279,14 +283,7 @@ def test_a_scheduled_report_is_mailed_as_an_attachment_over_starttls(
     certificate: tuple[Path, Path],
 ) -> None:
     port, mailbox = smtp_server
-    channel = {
-        "kind": "smtp",
-        "host": "127.0.0.1",
-        "port": port,
-        "ca_file": str(certificate[0]),
-        "sender": "wardbulk@hospital.example",
-        "recipients": ["oncall@hospital.example"],
-    }
+    channel = relay_channel(port, certificate)
     schedule = {"report": "occupancy", "every": "1h", "mail_to": ["ward-manager@hospital.example"]}
     workspace = make_workspace(tmp_path, database, alerts={"channels": [channel]}, schedules=[schedule])
     from processor.bootstrap import build_daemon
