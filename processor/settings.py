@@ -18,6 +18,7 @@ from datetime import UTC
 from difflib import get_close_matches
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
@@ -223,6 +224,9 @@ class Settings(BaseSettings):
     dashboard_debounce_s: float = Field(default=5.0, ge=0.0)
     # Prometheus metrics at http://<host:port>/metrics, served by the daemon (None: not served).
     metrics_address: str | None = Field(default=None, pattern=r"^[A-Za-z0-9.\-]+:\d{1,5}$")
+    # The IANA time zone the wards live in: schedules, report periods ("yesterday") and the day
+    # boundaries of reports and history filters follow it; stored times stay UTC.
+    timezone: str = "UTC"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["auto", "json", "console"] = "auto"
     operations: OperationsSettings = OperationsSettings()
@@ -295,6 +299,19 @@ class Settings(BaseSettings):
         if value is not None and not 1 <= int(value.rsplit(":", 1)[1]) <= 65535:
             raise ValueError("the port must be between 1 and 65535")
         return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError('not an IANA time zone name (e.g. "Europe/Amsterdam", "UTC")') from None
+        return value
+
+    def zone(self) -> ZoneInfo:
+        """The wards' time zone (``timezone``) as a tzinfo."""
+        return ZoneInfo(self.timezone)
 
     @field_validator("log_level", mode="before")
     @classmethod
