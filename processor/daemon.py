@@ -45,6 +45,7 @@ from processor.core.operation_kinds import OPERATION_NAMES, OperationType
 from processor.housekeeping import purge_expired
 from processor.liveness import Liveness, serve_if_asked
 from processor.logs import get_logger
+from processor.notifying import Courier
 from processor.operations.registry import is_available
 from processor.pipeline import (
     Decided,
@@ -114,6 +115,7 @@ class Daemon:
         reserve = self.settings.free_space_reserve_mb * MIB
         self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
         self.alerter = Alerter(self.settings.alerts)
+        self.courier = Courier(self.pipeline.engine, self.settings, self.pipeline.host, self.pipeline.clock)
         self.liveness = Liveness(
             self.pipeline.engine,
             self.pipeline.host,
@@ -169,7 +171,9 @@ class Daemon:
         try:
             if once:
                 self._drain_present_files()
+                self.courier.deliver_now()  # the caregiver e-mails of these files, before exiting
             else:
+                self.courier.start()
                 self._run_with_scheduler()
             ended = True
         finally:
@@ -179,6 +183,7 @@ class Daemon:
                 self._publisher = None
                 self.dashboard.close()
             finally:
+                self.courier.close()
                 self.alerter.close()
                 if metrics is not None:
                     metrics.shutdown()
@@ -434,6 +439,7 @@ class Daemon:
         """Publish the files, then raise the alerts their outcomes call for (queued: never waited on)."""
         outcomes = publish_all(self.pipeline, batch)
         self.alerter.files_published(batch, outcomes)
+        self.courier.wake()  # their caregiver e-mails, if any, are committed
         return outcomes
 
     def _publish(self, decided: Decided) -> None:

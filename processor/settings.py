@@ -41,6 +41,7 @@ from sqlalchemy.exc import ArgumentError
 from processor.alert_settings import ADDRESS, AlertSettings, SmtpChannel
 from processor.core.operation_kinds import OPERATION_KINDS, OperationType
 from processor.errors import ConfigError
+from processor.notification_settings import NotificationSettings
 from processor.sender_settings import MARKER_PATTERN, SenderSettings, unique_names
 
 DEFAULT_CONFIG_PATH = Path("config/wardbulk.toml")
@@ -233,6 +234,7 @@ class Settings(BaseSettings):
     schedules: list[ScheduleSettings] = Field(default_factory=list)
     senders: list[SenderSettings] = Field(default_factory=list)
     alerts: AlertSettings = AlertSettings()
+    notifications: NotificationSettings = NotificationSettings()
 
     @field_validator("senders")
     @classmethod
@@ -240,17 +242,27 @@ class Settings(BaseSettings):
         return unique_names(senders)
 
     @model_validator(mode="after")
-    def _reports_mailed_over_tls(self) -> Settings:
-        """A schedule's mail_to needs an SMTP channel with TLS: a report holds patient data."""
-        if any(schedule.mail_to for schedule in self.schedules) and self.report_mailer() is None:
+    def _patient_data_mailed_over_tls(self) -> Settings:
+        """A schedule's mail_to, and e-mailed notifications, need an SMTP channel with TLS: both
+        carry patient data."""
+        wanted = [
+            key
+            for key, asked in (
+                ("schedules.mail_to", any(schedule.mail_to for schedule in self.schedules)),
+                ("notifications.email", self.notifications.email),
+            )
+            if asked
+        ]
+        if wanted and self.patient_mailer() is None:
             raise ValueError(
-                "schedules.mail_to: reports are mailed through an [[alerts.channels]] of kind 'smtp' "
-                "with tls = 'starttls' or 'implicit'; there is none"
+                f"{' and '.join(wanted)}: patient data is mailed through an [[alerts.channels]] of kind "
+                "'smtp' with tls = 'starttls' or 'implicit'; there is none"
             )
         return self
 
-    def report_mailer(self) -> SmtpChannel | None:
-        """The SMTP channel that mails scheduled reports: the first one with TLS."""
+    def patient_mailer(self) -> SmtpChannel | None:
+        """The SMTP channel that mails patient data (scheduled reports, caregiver notifications): the
+        first one with TLS."""
         return next((c for c in self.alerts.channels if isinstance(c, SmtpChannel) and c.tls != "none"), None)
 
     @model_validator(mode="after")

@@ -26,6 +26,8 @@ from processor.adapters.database.migrations import upgrade_to_head
 from processor.adapters.database.models import Base
 from processor.operations import registry  # noqa: F401  (every room's tables join Base.metadata)
 
+pytest_plugins = ["tests.mail_server"]  # the real SMTP relay's fixtures, for any test that mails
+
 DEFAULT_POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BACKENDS = ("sqlite", "postgresql")

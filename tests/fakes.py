@@ -223,17 +223,29 @@ class FakeAdmissionStore:
             self.ward.release(patient)
         self.ward.discharged.extend(discharges)
 
-    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
+    def notify(
+        self, events: list[CareEvent], operation_id: int, now: datetime, email: bool
+    ) -> list[NotificationLine]:
         self.ward.notified.extend(events)
-        return [line for event in events for line in self._lines(event)]
+        return [line for event in events for line in self._lines(event, email)]
 
-    def _lines(self, event: CareEvent) -> list[NotificationLine]:
-        """A queued line per caregiver, or one skipped line, as the SQL store writes them."""
+    def _lines(self, event: CareEvent, email: bool) -> list[NotificationLine]:
+        """A queued (or e-mailed) line per caregiver, or one skipped line, as the SQL store writes them."""
         where = (event.kind, event.ward_code, event.bed_code, event.at.isoformat())
         caregivers = self.ward.caregivers.get(event.patient_id, [])
         if not caregivers:
             return [NotificationLine(event.mrn, "", "", "", *where, "skipped")]
-        return [NotificationLine(event.mrn, c.name, c.email, c.phone, *where, "queued") for c in caregivers]
+        return [
+            NotificationLine(
+                event.mrn,
+                c.name,
+                c.email,
+                c.phone,
+                *where,
+                "email_pending" if email and c.email else "queued",
+            )
+            for c in caregivers
+        ]
 
 
 @dataclass

@@ -12,7 +12,7 @@ import ssl
 import urllib.request
 from email.message import EmailMessage
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from processor.alert_settings import SmtpChannel, WebhookChannel
 
@@ -27,8 +27,21 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 _NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects)
 
 
+Fault = Literal["channel", "message", "temporary"]
+
+
 class ChannelError(Exception):
-    """A channel refused or could not take an alert (the message names no secret and no value)."""
+    """A channel refused or could not take an alert (the message names no secret and no value).
+
+    ``fault`` says whose trouble it is, for a sender that keeps messages of its own: ``channel`` (the
+    server cannot be reached, refuses the login or the sender: any message would fail alike),
+    ``message`` (this message was refused for good: its recipient, its content) or ``temporary`` (the
+    server asked for this message to be tried again later: an SMTP 4xx).
+    """
+
+    def __init__(self, text: str, fault: Fault = "channel") -> None:
+        super().__init__(text)
+        self.fault: Fault = fault
 
 
 def send(channel: SmtpChannel | WebhookChannel, subject: str, fields: dict[str, Any]) -> None:
@@ -42,6 +55,11 @@ def send(channel: SmtpChannel | WebhookChannel, subject: str, fields: dict[str, 
 def _mail(channel: SmtpChannel, subject: str, fields: dict[str, Any]) -> None:
     text = "\n".join(f"{key}: {value}" for key, value in fields.items()) + "\n"
     _deliver(channel, _message(channel.sender, channel.recipients, subject, text))
+
+
+def mail_text(channel: SmtpChannel, recipients: list[str], subject: str, text: str) -> None:
+    """Mail a plain ``text`` to ``recipients`` through ``channel``; raises as ``send`` does."""
+    _deliver(channel, _message(channel.sender, recipients, subject, text))
 
 
 def mail_file(channel: SmtpChannel, recipients: list[str], subject: str, text: str, attachment: Path) -> None:
@@ -74,11 +92,39 @@ def _deliver(channel: SmtpChannel, message: EmailMessage) -> None:
                 smtp.starttls(context=context)
             if channel.username is not None:
                 smtp.login(channel.username, _password(channel))
-            refused = smtp.send_message(message)
-    except smtplib.SMTPException as exc:
-        raise ChannelError(f"the SMTP server refused the alert ({type(exc).__name__})") from None
+            refused = _send_message(smtp, message)
+    except smtplib.SMTPException as exc:  # before the message: the channel's trouble
+        raise ChannelError(f"the SMTP server refused the session ({type(exc).__name__})") from None
     if refused:
-        raise ChannelError(f"the SMTP server refused {len(refused)} of the recipients")
+        text = f"the SMTP server refused {len(refused)} of the recipients"
+        raise ChannelError(text, _refusal_fault(refused))
+
+
+def _refusal_fault(refused: dict[str, tuple[int, bytes]]) -> Fault:
+    """Refused recipients: for now when every refusal is a 4xx, else for good."""
+    return "temporary" if all(400 <= code < 500 for code, _ in refused.values()) else "message"
+
+
+def _send_message(smtp: smtplib.SMTP, message: EmailMessage) -> dict[str, Any]:
+    """Send on an open session; an error is classified by whose trouble it is (``_fault``)."""
+    try:
+        return smtp.send_message(message)
+    except smtplib.SMTPException as exc:
+        text = f"the SMTP server refused the message ({type(exc).__name__})"
+        raise ChannelError(text, _fault(exc)) from None
+
+
+def _fault(exc: smtplib.SMTPException) -> Fault:
+    """Whose trouble an error of sending one message is (see ``ChannelError``)."""
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return _refusal_fault(exc.recipients)
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return "message"  # an address needing SMTPUTF8, which this server lacks
+    if not isinstance(exc, smtplib.SMTPResponseException) or isinstance(exc, smtplib.SMTPSenderRefused):
+        return "channel"  # the connection dropped, or the server refuses our sender address
+    if 400 <= exc.smtp_code < 500:
+        return "temporary"
+    return "message"  # a 5xx to this message's recipients or content
 
 
 def _password(channel: SmtpChannel) -> str:

@@ -183,9 +183,20 @@ def _one_file(cli_ctx: CliContext, file: Path, operation_type: OperationType, dr
         pipeline = build_pipeline(app)
         inbox_dir = app.settings.inbox_dir
         claimed = inbox.copy_in(inbox_dir, file, operation_type, _cli_user(), pipeline.host, dry_run)
-        return _with_progress(pipeline, lambda: process_claimed(pipeline, claimed, dry_run))
+        outcome = _with_progress(pipeline, lambda: process_claimed(pipeline, claimed, dry_run))
+        if not dry_run:
+            _mail_caregivers(pipeline)
+        return outcome
     finally:
         app.close()
+
+
+def _mail_caregivers(pipeline: Pipeline) -> None:
+    """The caregiver e-mails the file committed (``[notifications] email``), sent before exiting; what
+    cannot go now waits for the daemon."""
+    from processor.notifying import Courier  # noqa: PLC0415
+
+    Courier(pipeline.engine, pipeline.settings, pipeline.host, pipeline.clock).deliver_now()
 
 
 def _cli_user() -> str:

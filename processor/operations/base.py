@@ -49,6 +49,7 @@ class RunContext:
     first_lines: FirstLineIndex = field(default_factory=MemoryFirstLineIndex)
     upsert: bool = False  # import_patients: a known patient_id updates the patient (mode = "upsert")
     clear_marker: str | None = None  # in upsert mode, a cell holding exactly this clears the value
+    email: bool = False  # caregivers with an e-mail address are e-mailed by wardbulk ([notifications])
 
 
 @dataclass

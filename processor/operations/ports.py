@@ -119,6 +119,11 @@ class WardsByCode(Protocol):
 class CaregiverNotifier(Protocol):
     """Records the caregiver notifications of applied admissions, transfers and discharges."""
 
-    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
-        """Record a notification per caregiver (or one 'skipped' without caregivers); return the lines."""
+    def notify(
+        self, events: list[CareEvent], operation_id: int, now: datetime, email: bool
+    ) -> list[NotificationLine]:
+        """Record a notification per caregiver (or one 'skipped' without caregivers); return the lines.
+
+        With ``email``, a caregiver who has an e-mail address is recorded ``email_pending``, for the
+        courier to send after the commit; the others ``queued``, for the messaging system."""
         ...

@@ -100,4 +100,4 @@ def notify_caregivers(
 ) -> list[NotificationLine]:
     """The notifications of applied admissions, transfers or discharges whose ``event`` asks for one."""
     events = [payload.event for payload in payloads if payload.event is not None]
-    return store.notify(events, context.operation_id, context.now) if events else []
+    return store.notify(events, context.operation_id, context.now, context.email) if events else []

@@ -81,7 +81,9 @@ class SqlWard:
         query = select(Ward.id, Ward.code, Ward.name).where(is_among(self.connection, Ward.code, wanted))
         return {row[1]: WardState(*row) for row in self.connection.execute(query)}
 
-    def notify(self, events: list[CareEvent], operation_id: int, now: datetime) -> list[NotificationLine]:
+    def notify(
+        self, events: list[CareEvent], operation_id: int, now: datetime, email: bool
+    ) -> list[NotificationLine]:
         if not events:
             return []
         patient_ids = list({event.patient_id for event in events})
@@ -94,7 +96,7 @@ class SqlWard:
         records, lines = [], []
         for event in events:
             for record, line in _notifications(
-                event, caregivers.get(event.patient_id, []), operation_id, now
+                event, caregivers.get(event.patient_id, []), operation_id, now, email
             ):
                 records.append(record)
                 lines.append(line)
@@ -103,14 +105,18 @@ class SqlWard:
 
 
 def _notifications(
-    event: CareEvent, caregivers: list[Any], operation_id: int, now: datetime
+    event: CareEvent, caregivers: list[Any], operation_id: int, now: datetime, email: bool
 ) -> list[tuple[dict[str, Any], NotificationLine]]:
-    """One queued notification per caregiver, or one 'skipped' record for a patient without any."""
+    """One notification per caregiver (``email_pending`` when wardbulk e-mails it, else ``queued``),
+    or one 'skipped' record for a patient without any."""
     base = {
         "patient_id": event.patient_id,
         "kind": event.kind,
         "bulk_operation_id": operation_id,
         "created_at": now,
+        "ward_code": event.ward_code,
+        "bed_code": event.bed_code,
+        "event_at": event.at,
     }
     at = event.at.isoformat()
     if not caregivers:
@@ -120,7 +126,7 @@ def _notifications(
         return [(base | {"caregiver_id": None, "status": "skipped"}, line)]
     return [
         (
-            base | {"caregiver_id": c.id, "status": "queued"},
+            base | {"caregiver_id": c.id, "status": _status(c.email, email)},
             NotificationLine(
                 event.mrn,
                 c.name,
@@ -130,8 +136,12 @@ def _notifications(
                 event.ward_code,
                 event.bed_code,
                 at,
-                "queued",
+                _status(c.email, email),
             ),
         )
         for c in caregivers
     ]
+
+
+def _status(address: str | None, email: bool) -> str:
+    return "email_pending" if email and address else "queued"

@@ -197,6 +197,7 @@ def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committe
             pipeline.clock(),
             settings.notify,
             first_lines,
+            email=pipeline.settings.notifications.email,
             upsert=settings.mode == "upsert",
             clear_marker=settings.clear_marker,
         )

@@ -27,7 +27,7 @@ def mail_report(
     pause: Callable[[float], object] = time.sleep,
 ) -> bool:
     """Mail the report ``written`` to the schedule's ``mail_to``; whether it went."""
-    channel = settings.report_mailer()
+    channel = settings.patient_mailer()
     if channel is None or not schedule.mail_to:
         return False
     report = Path(written.output)

@@ -45,7 +45,9 @@ from processor.core.operation_types import BedStatus, OperationStatus
 GENDERS = ("M", "F", "O", "U")
 DISCHARGE_STATUSES = ("recovered", "transferred", "against_medical_advice", "deceased", "other")
 NOTIFICATION_KINDS = CARE_EVENTS  # the descriptors' caregiver notification kinds
-NOTIFICATION_STATUSES = ("queued", "skipped")
+# queued: left to the messaging system (the CSV); skipped: no caregiver; email_*: e-mailed by wardbulk
+# (processor/notifying.py): pending, then sending (claimed), then sent or failed (``failure`` says why).
+NOTIFICATION_STATUSES = ("queued", "skipped", "email_pending", "email_sending", "email_sent", "email_failed")
 
 
 class User(Base):
@@ -201,6 +203,7 @@ class PatientNotification(Base):
     __table_args__ = (
         CheckConstraint(one_of("kind", NOTIFICATION_KINDS), name="kind_known"),
         CheckConstraint(one_of("status", NOTIFICATION_STATUSES), name="status_known"),
+        Index("ix_patient_notifications_status_id", "status", "id"),  # the courier's pending ones
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -210,6 +213,17 @@ class PatientNotification(Base):
     status: Mapped[str] = mapped_column(String(16))
     bulk_operation_id: Mapped[int | None] = mapped_column(ForeignKey("bulk_operations.id"))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    # What it is about (None before 0012): the ward and bed of the event (the new one for a transfer).
+    ward_code: Mapped[str | None] = mapped_column(String(64))
+    bed_code: Mapped[str | None] = mapped_column(String(64))
+    event_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    # E-mail delivery: tries that met a temporary refusal, when it went, why it did not (a short code),
+    # and the daemon sending it (``owners``) since when, while the status is email_sending.
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    failure: Mapped[str | None] = mapped_column(String(32))
+    sender: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class BulkOperation(Base):
