@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, func, select
 
 from processor.adapters.database.daemons import daemon_states
-from processor.adapters.database.models import BulkOperation
+from processor.adapters.database.models import BulkOperation, PatientNotification
 from processor.adapters.database.tallies import OperationDurationTally, OperationTally, bucket_bounds
 from processor.core.operation_kinds import OPERATION_NAMES
 from processor.core.operation_types import OperationStatus
@@ -117,6 +117,7 @@ def _database_families(connection: Connection) -> Iterator[Any]:
         records.add_metric([operation, "failed"], failed[operation])
         running.add_metric([operation], in_progress[operation])
     yield from (files, records, running, _durations(connection), _last_successes(connection))
+    yield from _unsent_emails(connection)
     now = datetime.now(UTC)
     alive = sum(1 for state in daemon_states(connection) if is_running(state, now))
     yield GaugeMetricFamily("wardbulk_daemons_running", "Daemons running (see wardbulk health).", value=alive)
@@ -178,6 +179,27 @@ def _last_successes(connection: Connection) -> Any:
         if completed is not None:
             last.add_metric([operation], completed.timestamp())
     return last
+
+
+def _unsent_emails(connection: Connection) -> Iterator[Any]:
+    """Caregiver e-mails not sent yet, and the oldest one's time: a courier that cannot deliver shows
+    here before the notifications expire. (Sent and failed ones are in patient_notifications; counting
+    them at every scrape would read a table that only grows.)"""
+    from prometheus_client.core import GaugeMetricFamily  # noqa: PLC0415
+
+    unsent = PatientNotification.status.in_(("email_pending", "email_sending"))
+    count, oldest = connection.execute(
+        select(func.count(), func.min(PatientNotification.created_at)).where(unsent)
+    ).one()
+    yield GaugeMetricFamily(
+        "wardbulk_notification_emails_unsent", "Caregiver e-mails pending or being sent.", value=count
+    )
+    if oldest is not None:
+        yield GaugeMetricFamily(
+            "wardbulk_notification_email_oldest_unsent_timestamp_seconds",
+            "When the oldest unsent caregiver e-mail was written (Unix time).",
+            value=oldest.timestamp(),
+        )
 
 
 def exposition(engine: Engine, settings: Settings) -> bytes:

@@ -249,3 +249,23 @@ def test_0004_refuses_to_downgrade_while_transfers_are_recorded(empty_database_u
     assert current_revision(engine) == head_revision()
     assert counts(engine) == SEEDED_COUNTS
     engine.dispose()
+
+
+def test_0012_keeps_notifications_and_refuses_to_downgrade_once_one_was_emailed(
+    empty_database_url: str,
+) -> None:
+    """Up, down and up keep the notification rows; once one has an e-mail status, the older schema
+    could not say whether it went: the downgrade refuses and deletes nothing."""
+    engine = seeded_at_0003(empty_database_url)
+    for step in (upgrade_to_head, lambda e: downgrade_to(e, "0011"), upgrade_to_head):
+        step(engine)
+        assert counts(engine) == SEEDED_COUNTS
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE patient_notifications SET status = 'email_sent', attempts = 1"))
+    with pytest.raises(IntegrityError), engine.begin() as connection:
+        connection.execute(text("UPDATE patient_notifications SET status = 'mailed'"))
+    with pytest.raises(RuntimeError, match="e-mail statuses"):
+        downgrade_to(engine, "0011")
+    assert current_revision(engine) == head_revision()
+    assert counts(engine) == SEEDED_COUNTS
+    engine.dispose()

@@ -23,9 +23,11 @@ import pytest
 from sqlalchemy import text
 
 from processor.adapters.owners import owner_of_pid
+from processor.metrics import exposition
 from processor.notifying import Courier, compose
 from tests.conftest import Database, Workspace, make_workspace, run_cli
 from tests.mail_server import PASSWORD, USERNAME, Mailbox, free_port, relay_channel
+from tests.test_metrics import samples, value
 
 PATIENTS = (
     "first_name,last_name,email,patient_id,caregiver_name,caregiver_email\n"
@@ -121,11 +123,22 @@ def test_a_server_that_is_down_leaves_them_pending_untried_and_the_next_round_se
     ws.run_once()
     assert statuses(ws)["Carl Lee"] == ("email_pending", None, 0, False)
 
+    found = samples(exposition(ws.database.engine, ws.settings).decode())
+    assert value(found, "wardbulk_notification_emails_unsent") == 1  # what an operator alerts on
+    assert value(found, "wardbulk_notification_email_oldest_unsent_timestamp_seconds") > 1.7e9
+
     up = mailing_workspace(tmp_path / "again", database, port, certificate)
     outcome = courier(up).deliver_now()
     assert (outcome.sent, outcome.channel_down) == (1, False)
     assert statuses(up)["Carl Lee"] == ("email_sent", None, 0, True)
     assert mailbox.recipients == [["carl@example.org"]]
+    assert (
+        value(
+            samples(exposition(ws.database.engine, ws.settings).decode()),
+            "wardbulk_notification_emails_unsent",
+        )
+        == 0
+    )
 
 
 def test_after_a_crash_the_unsent_are_sent_and_the_one_in_flight_never_again(
