@@ -119,7 +119,7 @@ def build_pipeline(app: App) -> Pipeline:
     from processor.reports.store import ReportOutput  # noqa: PLC0415
 
     owner = this_process()
-    reports = ReportOutput(app.settings.outbox_dir, app.clock, token(owner))
+    reports = ReportOutput(app.settings.outbox_dir, app.clock, token(owner), app.settings.zone())
     return Pipeline(settings=app.settings, engine=app.engine, clock=app.clock, host=owner, reports=reports)
 
 

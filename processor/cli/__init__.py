@@ -275,6 +275,7 @@ def report(
             this_process(),
             f"wardbulk report {report_type}",
             output,
+            zone=app.settings.zone(),
         )
     except ReaderGone:
         quiet_exit(0)  # the operation completed with what the reader took

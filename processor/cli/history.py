@@ -7,13 +7,14 @@ import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from processor.cli.context import OPERATION_CHOICE, CliContext, echo_verdict, pass_context
+from processor.core.clock import is_utc
 from processor.core.operation_kinds import OperationType
 from processor.core.operation_types import OperationStatus
 from processor.errors import UsageError
@@ -46,20 +47,22 @@ def _filters(
     limit: int = DEFAULT_LIMIT,
     before: int | None = None,
     sender: str | None = None,
+    zone: tzinfo = UTC,
 ) -> HistoryFilter:
+    """The filter the options ask for; ``--since`` and ``--until`` are days of ``zone``, the wards'."""
     from processor.adapters.database.history import HistoryFilter  # noqa: PLC0415
 
     day_since, day_until = (since.date() if since else None), (until.date() if until else None)
     return HistoryFilter(
-        operation_type, status, day_since, day_until, limit=limit, before=before, sender=sender
+        operation_type, status, day_since, day_until, limit=limit, before=before, sender=sender, zone=zone
     )
 
 
 @ops.command("list")
 @click.option("--type", "operation_type", type=OPERATION_CHOICE, help="Only this operation type.")
 @click.option("--status", type=STATUS_CHOICE, help="Only this status.")
-@click.option("--since", type=DAY, help="Created on or after this day (YYYY-MM-DD).")
-@click.option("--until", type=DAY, help="Created on or before this day (YYYY-MM-DD).")
+@click.option("--since", type=DAY, help="Created on or after this day (YYYY-MM-DD, local: timezone).")
+@click.option("--until", type=DAY, help="Created on or before this day (YYYY-MM-DD, local: timezone).")
 @click.option("--limit", type=click.IntRange(1, 100_000), default=DEFAULT_LIMIT, show_default=True)
 @click.option("--before", type=click.IntRange(min=1), metavar="ID", help="Only ids below ID: the next page.")
 @click.option("--sender", help="Only the files of this configured sender ([[senders]] name).")
@@ -84,30 +87,34 @@ def ops_list(
     from processor.adapters.database.history import list_operations  # noqa: PLC0415
 
     # One operation more than the page tells whether a next page exists, without counting them all.
-    filters = _filters(operation_type, status, since, until, limit + 1, before, sender)
+    zone = cli_ctx.settings().zone()
+    filters = _filters(operation_type, status, since, until, limit + 1, before, sender, zone)
     found = read_database(cli_ctx, lambda engine: list_operations(engine, filters))
     page = found[:limit]
     if as_json:
         click.echo(json.dumps(page, indent=2))
         return
     screen = console()
-    screen.print(_operations_table(page))
+    screen.print(_operations_table(page, zone))
     if len(found) > limit:
         next_page = replace(filters, limit=limit, before=page[-1]["id"])
         screen.print(f"next page: {_list_command(next_page)}", style="dim", markup=False, highlight=False)
 
 
-def _operations_table(operations: list[dict[str, Any]]) -> Table:
+def _operations_table(operations: list[dict[str, Any]], zone: tzinfo = UTC) -> Table:
+    """The page as a table; creation times in the wards' zone (named in the header unless UTC), as the
+    days of --since and --until are. JSON keeps the stored UTC times."""
     from rich.markup import escape  # noqa: PLC0415
     from rich.table import Table  # noqa: PLC0415
 
-    columns = ("id", "created", "type", "status", "file", "sender", "records", "ok", "failed", "success")
+    created = "created" if is_utc(zone) else f"created ({zone})"
+    columns = ("id", created, "type", "status", "file", "sender", "records", "ok", "failed", "success")
     table = Table(*columns, "duration")
     for op in operations:
         duration = f"{op['duration_s']:.1f}s" if op["duration_s"] is not None else ""
         table.add_row(
             str(op["id"]),
-            (op["created_at"] or "")[:19],
+            _local_time(op["created_at"], zone)[:19],
             op["operation_type"],
             op["status"],
             escape(op["input_file"] or ""),
@@ -119,6 +126,13 @@ def _operations_table(operations: list[dict[str, Any]]) -> Table:
             duration,
         )
     return table
+
+
+def _local_time(stored: str | None, zone: tzinfo) -> str:
+    """A stored time's ISO text (UTC) as the time in ``zone``; unchanged in UTC."""
+    if not stored or is_utc(zone):
+        return stored or ""
+    return datetime.fromisoformat(stored).astimezone(zone).isoformat()
 
 
 def _list_command(filters: HistoryFilter) -> str:
@@ -200,8 +214,8 @@ def ops_wait(cli_ctx: CliContext, file: Path, timeout: float) -> None:
 
 @ops.command("stats")
 @click.option("--type", "operation_type", type=OPERATION_CHOICE, help="Only this operation type.")
-@click.option("--since", type=DAY, help="Created on or after this day.")
-@click.option("--until", type=DAY, help="Created on or before this day.")
+@click.option("--since", type=DAY, help="Created on or after this day (local: timezone).")
+@click.option("--until", type=DAY, help="Created on or before this day (local: timezone).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts.")
 @pass_context
 def ops_stats(
@@ -214,7 +228,7 @@ def ops_stats(
     """Totals (all, completed, in progress, failed), success rate and durations, per operation type."""
     from processor.adapters.database.history import operation_stats  # noqa: PLC0415
 
-    filters = _filters(operation_type, None, since, until)
+    filters = _filters(operation_type, None, since, until, zone=cli_ctx.settings().zone())
     stats = read_database(cli_ctx, lambda engine: operation_stats(engine, filters))
     if as_json:
         click.echo(json.dumps(stats, indent=2))

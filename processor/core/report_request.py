@@ -23,7 +23,11 @@ class ReportType(StrEnum):
 
 @dataclass(frozen=True)
 class ReportRequest:
-    """What to report: a type and optional filters (ward code, first and last day, both included)."""
+    """What to report: a type and optional filters (ward code, first and last day, both included).
+
+    The days are calendar days of the wards' zone (``timezone``): a day runs from local midnight to
+    local midnight, 23 or 25 hours when the clocks change; the reports turn them into UTC instants.
+    """
 
     report_type: ReportType
     ward: str | None = None

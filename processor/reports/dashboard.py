@@ -13,6 +13,9 @@ a note of what is left out and the ``wardbulk ops list`` command that shows it. 
 a thread of its own (``DashboardWorker``), so file processing never waits for it.
 
 Every value that comes from a file or the database (file names included) is HTML-escaped.
+
+Times and days are those of the wards' zone (``timezone``): the table's times, the chart's days, the
+date filters and the window's first day are local, so they agree with ``wardbulk ops list --since``.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import os
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -43,6 +46,7 @@ from processor.adapters.outbox import (
     removed_on_failure,
     report_operation_id,
 )
+from processor.core.clock import is_utc
 from processor.core.operation_kinds import OperationType
 
 DASHBOARD_NAME = "dashboard.html"
@@ -51,6 +55,7 @@ WINDOW_DAYS = 30  # the table's operations: the last 30 days (the chart's), toda
 TABLE_LIMIT = 2000  # at most this many rows, so that the page opens fast from a share
 RELOAD_S = 60
 OUTPUT_KINDS = ("result.csv", "errors.csv", "rejected.csv", "summary.json")
+TIME_FIELDS = ("created_at", "started_at", "completed_at", "outputs_purged_at")
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5rem;color:#1d2733;background:#f6f8fa}
@@ -297,19 +302,40 @@ def write_dashboard(outbox_dir: Path, html: str) -> Path:
     return path
 
 
+def in_zone(operations: list[dict[str, Any]], zone: tzinfo) -> list[dict[str, Any]]:
+    """The operations with their times (ISO text, UTC as stored) as times of ``zone``, with its offset:
+    the page's days (table, chart, filters) are then local days. Unchanged in UTC."""
+    if is_utc(zone):
+        return operations
+    return [
+        {
+            **op,
+            **{
+                key: datetime.fromisoformat(op[key]).astimezone(zone).isoformat()
+                for key in TIME_FIELDS
+                if op.get(key)
+            },
+        }
+        for op in operations
+    ]
+
+
 def refresh_dashboard(
     engine: Engine,
     outbox_dir: Path,
     now: datetime,
     limit: int = TABLE_LIMIT,
     strays: Sequence[str] = (),
+    zone: tzinfo = UTC,
 ) -> Path:
     """Regenerate ``outbox/dashboard.html`` from the database: totals for all time, the table for the
-    last ``WINDOW_DAYS`` days (the newest ``limit`` operations of them), and the inbox's ``strays``
-    (entries outside the operation folders, never processed), if any."""
+    last ``WINDOW_DAYS`` days (local days of ``zone``, today included; the newest ``limit`` operations
+    of them), and the inbox's ``strays`` (entries outside the operation folders, never processed), if
+    any."""
+    now = now.astimezone(zone)
     since = now - timedelta(days=WINDOW_DAYS - 1)
-    recent = HistoryFilter(since=since.date(), limit=limit)
-    operations = list_operations(engine, recent)
+    recent = HistoryFilter(since=since.date(), limit=limit, zone=zone)
+    operations = in_zone(list_operations(engine, recent), zone)
     totals = operation_totals(engine)  # the cards show no durations: no walk along the duration index
     in_window = count_operations(engine, recent)
     page = render_dashboard(operations, totals, outbox_dir, now, Window(since, in_window), strays)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 from sqlalchemy import Engine, select
@@ -51,6 +52,7 @@ def run_report(
     owner: str,
     label: str,
     destination: str | None = None,
+    zone: tzinfo = UTC,
 ) -> ReportOutcome:
     """Build and write one report as a BulkOperation.
 
@@ -59,7 +61,8 @@ def run_report(
     the file as they are read, never all in memory; on stdout they go out as they come, so a failure
     midway leaves the rows written so far there (and the operation failed). A reader that closes stdout
     early (``| head``) made its choice: the operation completes with the rows written by then, and
-    ``ReaderGone`` tells the caller so.
+    ``ReaderGone`` tells the caller so. The report's days and times are those of ``zone`` (the wards'
+    zone); its file name and the operation's times stay UTC.
     """
     operation_type = (
         OperationType.EXPORT_PATIENTS
@@ -76,7 +79,7 @@ def run_report(
         # The rows stream from the query to the file, so the connection stays open while they are written.
         with engine.connect() as connection:
             output, rows = _write(
-                outbox_dir, request, stream_report(connection, request, now), destination, name
+                outbox_dir, request, stream_report(connection, request, now, zone), destination, name
             )
     except ReaderGone as gone:
         counts = records.Counts(gone.rows_written, gone.rows_written, 0)

@@ -1,7 +1,7 @@
 """The ``reports`` store: how export operations write reports inside their file's transaction.
 
 ``ReportOutput`` is the small configuration a unit of work is built with
-(``UnitOfWork(engine, reports=ReportOutput(outbox_dir, clock, owner_token))``); it builds a
+(``UnitOfWork(engine, reports=ReportOutput(outbox_dir, clock, owner_token, zone))``); it builds a
 ``SqlReportWriter`` on the unit of work's connection. It lives here, not beside the unit of work, because
 the report queries and files belong to ``processor.reports``, a layer above the database adapters.
 """
@@ -9,6 +9,7 @@ the report queries and files belong to ``processor.reports``, a layer above the 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from pathlib import Path
 
 from sqlalchemy import Connection
@@ -21,12 +22,14 @@ from processor.reports.queries import stream_report
 
 @dataclass(frozen=True)
 class ReportOutput:
-    """Where a file's reports go (``outbox_dir``), their clock, and the owner token their partials carry
-    (so that only this owner's partials are published or discarded)."""
+    """Where a file's reports go (``outbox_dir``), their clock, the owner token their partials carry
+    (so that only this owner's partials are published or discarded), and the wards' zone, whose days
+    a request's dates are and whose times the reports show."""
 
     outbox_dir: Path
     clock: Clock
     owner_token: str
+    zone: tzinfo = UTC
 
     def writer_on(self, connection: Connection) -> SqlReportWriter:
         """The ``reports`` store on ``connection`` (a ``ReportWriting`` for the unit of work)."""
@@ -43,6 +46,6 @@ class SqlReportWriter:
     def write_report(self, request: ReportRequest, file_name: str) -> int:
         """Stream the report from this connection into its file, unpublished until the file's transaction
         commits (the pipeline publishes it then); returns its row count. Rows are never all in memory."""
-        report = stream_report(self.connection, request, self._output.clock())
         output = self._output
+        report = stream_report(self.connection, request, output.clock(), output.zone)
         return write_partial_report(output.outbox_dir, report, file_name, output.owner_token).rows

@@ -5,6 +5,12 @@ Written for years of history (issue 13: with a million operations, ``ops stats``
 Python, 70 s and 2.2 GB). Nothing here brings more than one page of operations into Python: a page is a
 keyset range of an index (newest first by id, below ``before``), one operation is read by its key, and
 the statistics are counted, summed and ranked by the database from the indexes of migration 0005.
+
+Days are local days of the wards' zone (``HistoryFilter.zone``; UTC by default): from local midnight to
+local midnight, 23 or 25 hours when the clocks change. The tallies of migration 0007 count UTC days;
+for another zone the counts take the tallies of the UTC days wholly inside the local range and count
+the hours at its edges (less than a day at each end) from the rows, by the creation-time index, so
+they stay exact.
 """
 
 from __future__ import annotations
@@ -13,11 +19,11 @@ import math
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, fields
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Engine, Numeric, func, literal, select
+from sqlalchemy import ColumnElement, Connection, Engine, Numeric, and_, case, func, literal, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -25,6 +31,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from processor.adapters.database.models import OPERATION_DURATION, BulkOperation, User
 from processor.adapters.database.tallies import OperationDurationTally, OperationTally, bucket_bounds
+from processor.core.clock import day_range
 from processor.core.operation_types import OperationStatus
 
 IN_PROGRESS = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
@@ -32,7 +39,8 @@ IN_PROGRESS = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
 
 @dataclass(frozen=True)
 class HistoryFilter:
-    """The seed's filter form: operation type, status, and a creation date range (both days included).
+    """The seed's filter form: operation type, status, and a creation date range (both days included,
+    local days of ``zone``).
 
     ``limit`` and ``before`` page a list: at most ``limit`` operations, only those with an id below
     ``before`` (the last id of the previous page). Statistics ignore both.
@@ -45,6 +53,12 @@ class HistoryFilter:
     limit: int = 100
     before: int | None = None
     sender: str | None = None  # lists only; the statistics' tallies count no senders
+    zone: tzinfo = UTC  # the wards' zone: whose days ``since`` and ``until`` are
+
+    def instants(self) -> tuple[datetime | None, datetime | None]:
+        """The creation times (UTC) the days cover: from the start of ``since`` to before the start of
+        the day after ``until``, in ``zone``."""
+        return day_range(self.since, self.until, self.zone)
 
 
 def _as_dict(operation: BulkOperation, initiated_by: str | None) -> dict[str, Any]:
@@ -79,7 +93,7 @@ def _as_dict(operation: BulkOperation, initiated_by: str | None) -> dict[str, An
 
 def _conditions(wanted: HistoryFilter, *, walking: bool = False) -> list[ColumnElement[bool]]:
     """``wanted``'s type, status and creation days as SQL conditions (its page, ``limit`` and ``before``,
-    is the caller's). Days are UTC days: ``until`` includes the whole of that day.
+    is the caller's). Days are local days of ``wanted.zone``: ``until`` includes the whole of that day.
 
     ``walking``: the statistics walk indexes in duration order (or type and status order) and check the
     status and the dates in them; these two conditions must then not make SQLite seek by their own
@@ -94,11 +108,11 @@ def _conditions(wanted: HistoryFilter, *, walking: bool = False) -> list[ColumnE
         conditions.append(BulkOperation.operation_type == wanted.operation_type)
     if wanted.status:
         conditions.append(status == wanted.status)
-    if wanted.since:
-        conditions.append(created_at >= datetime.combine(wanted.since, time.min, tzinfo=UTC))
-    if wanted.until:
-        end = datetime.combine(wanted.until + timedelta(days=1), time.min, tzinfo=UTC)
-        conditions.append(created_at < end)
+    since, until = wanted.instants()
+    if since is not None:
+        conditions.append(created_at >= since)
+    if until is not None:
+        conditions.append(created_at < until)
     return conditions
 
 
@@ -219,19 +233,90 @@ def operation_totals(engine: Engine, wanted: HistoryFilter | None = None) -> dic
 
 def _totals_by_type(connection: Connection, wanted: HistoryFilter) -> dict[str, _Totals]:
     """Counts and record sums per type (types in name order) from the tallies: a sum over one row per
-    type, status and day, whatever the number of operations."""
+    type, status and UTC day, whatever the number of operations; plus, when the local days do not start
+    at UTC midnight, the edge hours counted from the rows (``_split_days``)."""
+    whole_days, edges = _split_days(wanted)
+    totals: dict[str, _Totals] = {}
+    parts = [_counted_rows(wanted, since, until) for since, until in edges]
+    if whole_days is not None:
+        parts.insert(0, _tallied(wanted, *whole_days))
+    for query in parts:
+        for kind, status, count, records, successful, finished in connection.execute(query):
+            part = _status_totals(status, count, records, successful, finished)
+            totals.setdefault(kind, _Totals()).add(part)
+    return dict(sorted(totals.items()))
+
+
+Edge = tuple[datetime | None, datetime | None]
+
+
+def _split_days(wanted: HistoryFilter) -> tuple[tuple[date | None, date | None] | None, list[Edge]]:
+    """``wanted``'s creation times as the UTC days the tallies can count (first and last, None: no
+    bound; or None for none at all) and the ranges at the edges, less than a day each, whose rows are
+    counted instead. In UTC the local days are the UTC days: no edges."""
+    since, until = wanted.instants()
+    first = None if since is None else _utc_midnight(since, up=True)
+    beyond = None if until is None else _utc_midnight(until, up=False)
+    if first is not None and beyond is not None and first >= beyond:
+        return None, [(since, until)]  # no whole UTC day inside (one local day, say): all from the rows
+    edges: list[Edge] = []
+    if since is not None and first is not None and since < first:
+        edges.append((since, first))
+    if until is not None and beyond is not None and beyond < until:
+        edges.append((beyond, until))
+    last = None if beyond is None else (beyond - timedelta(days=1)).date()
+    return (None if first is None else first.date(), last), edges
+
+
+def _utc_midnight(moment: datetime, *, up: bool) -> datetime:
+    """The UTC midnight at or after (``up``) or at or before ``moment``."""
+    moment = moment.astimezone(UTC)
+    midnight = datetime.combine(moment.date(), time.min, tzinfo=UTC)
+    return midnight + timedelta(days=1) if up and midnight < moment else midnight
+
+
+def _counted_rows(wanted: HistoryFilter, since: datetime | None, until: datetime | None) -> Any:
+    """What a tally row holds, per type and status, counted from the operations created from ``since``
+    up to ``until``: one range of the creation-time index, less than a day."""
+    op = BulkOperation
+    finished = case((and_(op.started_at.is_not(None), op.completed_at.is_not(None)), 1), else_=0)
+    conditions: list[ColumnElement[bool]] = []
+    if wanted.operation_type:
+        conditions.append(op.operation_type == wanted.operation_type)
+    if wanted.status:
+        conditions.append(op.status == wanted.status)
+    if since is not None:
+        conditions.append(op.created_at >= since)
+    if until is not None:
+        conditions.append(op.created_at < until)
+    return (
+        select(
+            op.operation_type,
+            op.status,
+            func.count(),
+            func.coalesce(func.sum(op.total_records), 0),
+            func.coalesce(func.sum(op.successful_records), 0),
+            func.sum(finished),
+        )
+        .where(*conditions)
+        .group_by(op.operation_type, op.status)
+    )
+
+
+def _tallied(wanted: HistoryFilter, first: date | None, last: date | None) -> Any:
+    """Counts and record sums per type and status from the tallies of UTC days ``first`` .. ``last``."""
     tally = OperationTally
     conditions: list[ColumnElement[bool]] = []
     if wanted.operation_type:
         conditions.append(tally.operation_type == wanted.operation_type)
     if wanted.status:
         conditions.append(tally.status == wanted.status)
-    if wanted.since:
-        conditions.append(tally.created_on >= wanted.since)
-    if wanted.until:
-        conditions.append(tally.created_on <= wanted.until)
+    if first is not None:
+        conditions.append(tally.created_on >= first)
+    if last is not None:
+        conditions.append(tally.created_on <= last)
     operations = func.sum(tally.operations)
-    query = (
+    return (
         select(
             tally.operation_type,
             tally.status,
@@ -244,10 +329,6 @@ def _totals_by_type(connection: Connection, wanted: HistoryFilter) -> dict[str, 
         .group_by(tally.operation_type, tally.status)
         .having(operations > 0)  # a key whose operations all changed status or went keeps a row of zeros
     )
-    totals: dict[str, _Totals] = {}
-    for kind, status, count, records, successful, finished in connection.execute(query):
-        totals.setdefault(kind, _Totals()).add(_status_totals(status, count, records, successful, finished))
-    return dict(sorted(totals.items()))
 
 
 def _status_totals(status: str, count: int, records: int, successful: int, finished: int) -> _Totals:

@@ -2,7 +2,8 @@
 
 Nothing in wardbulk writes these tables: every insert, update or delete of an operation changes them in
 the same transaction, whoever makes it. The statistics (``history.py``) read them instead of counting
-millions of operations.
+millions of operations. Their days are UTC days whatever ``timezone`` says: for another zone, whose days
+start at another hour, ``history.py`` takes the whole UTC days from here and counts the edges from rows.
 """
 
 from __future__ import annotations

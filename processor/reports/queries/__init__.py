@@ -4,13 +4,14 @@ Every report is a ``ReportStream``: its header and a generator of rows that runs
 first iterated and yields each row as the database returns it, so a report over 100k patients goes to
 its file without ever being held in memory. The generator must be consumed while the connection is open
 (one read transaction: the queries of a report see one snapshot). ``build_report`` collects a stream
-into a ``ReportTable``. Dates are UTC calendar days; a period ``start..end`` includes both days.
+into a ``ReportTable``. Dates are calendar days of the wards' zone (UTC by default); a period
+``start..end`` includes both days, from local midnight to local midnight; times are shown in that zone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 from sqlalchemy import Connection
 
@@ -39,12 +40,17 @@ QUERIES: dict[ReportType, Callable[[Connection, ReportRequest, datetime], Report
 }
 
 
-def stream_report(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
-    """The rows of one report, as of ``now``, produced as they are read (on ``connection``, still open)."""
-    return QUERIES[request.report_type](connection, request, now)
+def stream_report(
+    connection: Connection, request: ReportRequest, now: datetime, zone: tzinfo = UTC
+) -> ReportStream:
+    """The rows of one report, as of ``now``, produced as they are read (on ``connection``, still open);
+    its days and times are those of ``zone``, the wards' zone."""
+    return QUERIES[request.report_type](connection, request, now.astimezone(zone))
 
 
-def build_report(connection: Connection, request: ReportRequest, now: datetime) -> ReportTable:
-    """The rows of one report, as of ``now``, all in memory."""
-    stream = stream_report(connection, request, now)
+def build_report(
+    connection: Connection, request: ReportRequest, now: datetime, zone: tzinfo = UTC
+) -> ReportTable:
+    """The rows of one report, as of ``now``, all in memory (days and times of ``zone``)."""
+    stream = stream_report(connection, request, now, zone)
     return ReportTable(stream.header, list(stream.rows))

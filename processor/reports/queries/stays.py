@@ -30,13 +30,14 @@ from processor.core.report_request import ReportRequest
 from processor.reports.queries.common import (
     ADMISSION_IS_ACTIVE,
     AnySelect,
+    LocalTimes,
     ReportStream,
     fetch,
     full_name,
     in_days,
     in_ward,
-    iso,
     utc_time,
+    zone_of,
 )
 
 PATIENT_LIST_HEADER = [
@@ -88,19 +89,24 @@ def _admission_join(query: AnySelect) -> AnySelect:
 
 
 def patient_list(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
-    """Every currently admitted patient, with days admitted; filters: ward, admission day range."""
+    """Every currently admitted patient, with days admitted (local calendar days from the admission's
+    day to today); filters: ward, admission day range."""
+    zone = zone_of(now)
+    admitted_in = in_days(PatientAdmission.admitted_at, request.start, request.end, zone)
     query = in_ward(
         _admission_join(_patient_stay(connection).select_from(PatientAdmission))
-        .where(ADMISSION_IS_ACTIVE, *in_days(PatientAdmission.admitted_at, request.start, request.end))
+        .where(ADMISSION_IS_ACTIVE, *admitted_in)
         .order_by(Ward.code, WardBed.code),
         request.ward,
     )
-    return ReportStream(PATIENT_LIST_HEADER, _patient_list_rows(connection, query, now.date()))
+    rows = _patient_list_rows(connection, query, now.date(), LocalTimes(zone))
+    return ReportStream(PATIENT_LIST_HEADER, rows)
 
 
 def _patient_list_rows(
-    connection: Connection, query: Select[*tuple[Any, ...]], today: date
+    connection: Connection, query: Select[*tuple[Any, ...]], today: date, times: LocalTimes
 ) -> Iterator[list[Any]]:
+    iso, day = times.iso, times.day
     for mrn, first, last, email, phone, bed, ward, admitted, reason in fetch(connection, query):
         yield [
             mrn,
@@ -110,13 +116,15 @@ def _patient_list_rows(
             bed,
             ward,
             iso(admitted),
-            (today - admitted.date()).days,
+            (today - day(admitted)).days,
             reason,
         ]
 
 
 def admission_discharge(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
-    """Discharges with length of stay (calendar days) and status; filters: ward, discharge day range."""
+    """Discharges with length of stay (local calendar days) and status; filters: ward, discharge day
+    range."""
+    zone = zone_of(now)
     query = in_ward(
         _admission_join(
             select(
@@ -132,14 +140,17 @@ def admission_discharge(connection: Connection, request: ReportRequest, now: dat
             .select_from(PatientDischarge)
             .join(PatientAdmission, PatientAdmission.id == PatientDischarge.admission_id)
         )
-        .where(*in_days(PatientDischarge.discharged_at, request.start, request.end))
+        .where(*in_days(PatientDischarge.discharged_at, request.start, request.end, zone))
         .order_by(PatientDischarge.discharged_at, Patient.mrn),
         request.ward,
     )
-    return ReportStream(DISCHARGES_HEADER, _discharge_rows(connection, query))
+    return ReportStream(DISCHARGES_HEADER, _discharge_rows(connection, query, LocalTimes(zone)))
 
 
-def _discharge_rows(connection: Connection, query: Select[*tuple[Any, ...]]) -> Iterator[list[Any]]:
+def _discharge_rows(
+    connection: Connection, query: Select[*tuple[Any, ...]], times: LocalTimes
+) -> Iterator[list[Any]]:
+    iso, day = times.iso, times.day
     for discharged, mrn, first, last, ward, bed, admitted, status in fetch(connection, query):
         yield [
             iso(discharged),
@@ -148,7 +159,7 @@ def _discharge_rows(connection: Connection, query: Select[*tuple[Any, ...]]) -> 
             ward,
             bed,
             iso(admitted),
-            (discharged.date() - admitted.date()).days,
+            (day(discharged) - day(admitted)).days,
             status,
         ]
 
@@ -165,7 +176,7 @@ def export_patients(connection: Connection, request: ReportRequest, now: datetim
         .order_by(_sorted_not_walked(Patient.mrn)),
         request.ward,
     )
-    return ReportStream(EXPORT_HEADER, _export_rows(connection, query))
+    return ReportStream(EXPORT_HEADER, _export_rows(connection, query, LocalTimes(zone_of(now))))
 
 
 def _sorted_not_walked(column: Any) -> Any:
@@ -178,7 +189,10 @@ def _sorted_not_walked(column: Any) -> Any:
     return column.concat("")
 
 
-def _export_rows(connection: Connection, query: Select[*tuple[Any, ...]]) -> Iterator[list[Any]]:
+def _export_rows(
+    connection: Connection, query: Select[*tuple[Any, ...]], times: LocalTimes
+) -> Iterator[list[Any]]:
+    iso = times.iso
     for mrn, first, last, email, phone, bed, ward, admitted, reason in fetch(connection, query):
         yield [
             mrn,

@@ -1,11 +1,17 @@
-"""bed_utilization: per bed, the days of the period it was occupied."""
+"""bed_utilization: per bed, the days of the period it was occupied.
+
+The period is local days of the wards' zone. A day counts as one day however long it is: a bed
+occupied through the 23-hour day of a spring change or the 25-hour day of an autumn one was occupied
+one day, and a bed occupied all period is 100% used.
+"""
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
@@ -24,21 +30,24 @@ from processor.adapters.database.models import (
     Ward,
     WardBed,
 )
+from processor.core.clock import day_start
 from processor.core.report_request import ReportRequest
 from processor.operations.transfer_patients.tables import BedTransfer
 from processor.reports.queries.common import (
     ADMISSION_IS_ACTIVE,
     ReportStream,
-    day_start,
     fetch,
     full_name,
     in_ward,
     naive_utc,
     percent,
     utc_time,
+    zone_of,
 )
 
 DEFAULT_UTILIZATION_DAYS = 30
+DAY_S = 86_400
+Measure = Callable[[datetime, datetime], float]  # (from, to), naive UTC: the seconds of occupation
 
 UTILIZATION_HEADER = [
     "ward",
@@ -56,7 +65,8 @@ UTILIZATION_HEADER = [
 
 
 def utilization_period(request: ReportRequest, now: datetime) -> tuple[date, date]:
-    """The days a bed_utilization report covers: the request's, by default the last 30 days."""
+    """The days a bed_utilization report covers: the request's, by default the last 30 days (local days
+    of ``now``'s zone, today included)."""
     end = request.end or now.date()
     start = request.start or end - timedelta(days=DEFAULT_UTILIZATION_DAYS - 1)
     return start, end
@@ -65,17 +75,54 @@ def utilization_period(request: ReportRequest, now: datetime) -> tuple[date, dat
 @dataclass(frozen=True)
 class _Window:
     """A bed_utilization period: its days, and the instants it covers (``until`` is never after now),
-    aware as the queries need them."""
+    aware as the queries need them; ``measure`` counts the seconds of an occupation in it."""
 
     start: date
     end: date
     since: datetime
     until: datetime
+    measure: Measure
 
     @classmethod
     def of(cls, request: ReportRequest, now: datetime) -> _Window:
         start, end = utilization_period(request, now)
-        return cls(start, end, day_start(start), min(day_start(end + timedelta(days=1)), now))
+        zone = zone_of(now)
+        since, beyond = day_start(start, zone), day_start(end + timedelta(days=1), zone)
+        return cls(start, end, since, min(beyond, now), _measure(start, end, zone))
+
+
+def _elapsed(begin: datetime, finish: datetime) -> float:
+    return (finish - begin).total_seconds()
+
+
+def _measure(start: date, end: date, zone: tzinfo) -> Measure:
+    """How the seconds of an occupation count: as they are, when every day of the period is 24 hours
+    long (always in UTC); otherwise as seconds of local days scaled to 86,400 each (``_LocalDays``)."""
+    days = (end - start).days + 1
+    if (day_start(end + timedelta(days=1), zone) - day_start(start, zone)).total_seconds() == days * DAY_S:
+        return _elapsed
+    return _LocalDays(
+        [naive_utc(day_start(start + timedelta(days=n), zone)) for n in range(days + 1)]
+    ).between
+
+
+@dataclass(frozen=True)
+class _LocalDays:
+    """The starts (naive UTC) of a period's local days and of the day after: time in them measured so
+    that each local day is 86,400 seconds, whether it lasts 23, 24 or 25 hours."""
+
+    starts: list[datetime]
+
+    def between(self, begin: datetime, finish: datetime) -> float:
+        return self._position(finish) - self._position(begin)
+
+    def _position(self, moment: datetime) -> float:
+        """Scaled seconds from the period's start to ``moment`` (clamped to the period)."""
+        last = len(self.starts) - 2
+        index = min(max(bisect_right(self.starts, moment) - 1, 0), last)
+        day_begins, day_ends = self.starts[index], self.starts[index + 1]
+        into = min(max((moment - day_begins).total_seconds(), 0.0), (day_ends - day_begins).total_seconds())
+        return index * DAY_S + into * DAY_S / (day_ends - day_begins).total_seconds()
 
 
 def bed_utilization(connection: Connection, request: ReportRequest, now: datetime) -> ReportStream:
@@ -221,16 +268,17 @@ def _occupied_days(connection: Connection, ward: str | None, window: _Window) ->
     for stay in _stays(connection, ward, window):
         for bed_id, begin, end in _segments(stay, moves.get(stay.admission_id, []), until):
             held_by_bed[bed_id].append((max(begin, since), end))
-    return {bed_id: _days_covered(intervals) for bed_id, intervals in held_by_bed.items()}
+    measure = window.measure
+    return {bed_id: _days_covered(intervals, measure) for bed_id, intervals in held_by_bed.items()}
 
 
-def _days_covered(intervals: list[tuple[datetime, datetime]]) -> float:
+def _days_covered(intervals: list[tuple[datetime, datetime]], measure: Measure = _elapsed) -> float:
     """Days covered by the union of the intervals: overlapping stays (a backdated admission, say) count
     once, so a bed is never more than 100% used."""
     covered, reach = 0.0, None
     for begin, finish in sorted(intervals):
         start = begin if reach is None else max(begin, reach)
         if finish > start:
-            covered += (finish - start).total_seconds()
+            covered += measure(start, finish)
             reach = finish if reach is None else max(reach, finish)
-    return covered / 86_400
+    return covered / DAY_S
