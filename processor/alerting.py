@@ -4,15 +4,17 @@ Rules (``[alerts] rules``, all on by default):
 
 - ``file_failed``: a file failed as a whole (not a dry run), also one finished by recovery;
 - ``error_rate``: a completed file's failed rows are more than ``error_rate`` of its rows;
-- ``unclean_start``: the daemon started after earlier ones on this host died without stopping.
+- ``unclean_start``: the daemon started after earlier ones on this host died without stopping;
+- ``file_waiting`` and ``sender_silent``: looked for periodically, see ``processor.alert_checks``.
 
 An alert carries the rule, the operation, its id, the file's name, the sender, counts and the error
 code: never a cell's value. Repeats are throttled: one alert per rule, sender and operation type per
 ``throttle_minutes``; when a window with repeats ends, one more alert says how many were held back
-(``held_back``), also at shutdown, so that no failure goes unreported. Alerts wait in a bounded queue
-(``QUEUE_LIMIT``; beyond it the newest are dropped and counted) and are sent by a thread of their own,
-each channel retried with growing waits (``RETRY_WAITS_S``), so a failing channel never holds a file
-back; an alert that still fails is logged (its rule and channel, not its content) and dropped.
+(``held_back``), also at shutdown, so that no failure goes unreported. Each channel has its own bounded
+queue (``QUEUE_LIMIT``; beyond it the newest are dropped and counted) and its own sending thread, each
+alert retried with growing waits (``RETRY_WAITS_S``): a failing channel never holds a file back, nor
+another channel's alerts. An alert that still fails is logged (its rule and channel, not its content)
+and dropped.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from processor.pipeline import Decided, FileOutcome
 log = get_logger(__name__)
 RETRY_WAITS_S = (1.0, 5.0, 30.0, 120.0)
 QUEUE_LIMIT = 1000
-TICK_S = 1.0  # how often the sending thread looks for throttle windows that ended with repeats
+TICK_S = 1.0  # how often throttle windows that ended with repeats are looked for
 
 
 @dataclass(frozen=True)
@@ -53,8 +55,18 @@ class _Window:
     last: Alert | None = None  # the latest alert held back, to report the count with
 
 
+@dataclass
+class _Lane:
+    """One channel's queue and sending thread: a channel retrying for minutes delays only itself."""
+
+    channel: Any
+    queue: queue.Queue[Alert] = field(default_factory=lambda: queue.Queue(QUEUE_LIMIT))
+    dropped: int = 0
+    thread: threading.Thread | None = None
+
+
 class Alerter:
-    """Raises alerts by the rules, throttles them, and sends them on its own thread."""
+    """Raises alerts by the rules, throttles them, and sends them on a thread per channel."""
 
     def __init__(
         self,
@@ -66,9 +78,8 @@ class Alerter:
         self._settings, self._send, self._clock, self._waits = settings, sender, clock, retry_waits_s
         self._windows: dict[tuple[str, str, str], _Window] = {}
         self._lock = threading.Lock()
-        self._queue: queue.Queue[Alert] = queue.Queue(QUEUE_LIMIT)
-        self._dropped = 0
-        self._thread: threading.Thread | None = None
+        self._lanes = [_Lane(channel) for channel in settings.channels]
+        self._ticker: threading.Thread | None = None
         self._closing = threading.Event()
 
     @property
@@ -79,21 +90,32 @@ class Alerter:
         return self.enabled and rule in self._settings.rules
 
     def start(self) -> None:
-        if self.enabled:
-            self._thread = threading.Thread(target=self._deliver, name="alerts", daemon=True)
-            self._thread.start()
+        """A sending thread per channel, and one that reports the repeats of windows that ended."""
+        if not self.enabled:
+            return
+        for number, lane in enumerate(self._lanes):
+            name = f"alerts-{number}-{lane.channel.kind}"
+            lane.thread = threading.Thread(target=self._deliver, args=(lane,), name=name, daemon=True)
+            lane.thread.start()
+        self._ticker = threading.Thread(target=self._tick, name="alerts-windows", daemon=True)
+        self._ticker.start()
 
     def close(self, timeout_s: float = 10.0) -> None:
         """Report the repeats still held back, send what is queued (retries cut short) for at most
-        ``timeout_s``, and log what could not be sent."""
-        if self._thread is None:
+        ``timeout_s`` in all, and log what could not be sent."""
+        if self._ticker is None:
             return
         self._flush_windows(every=True)
         self._closing.set()
-        self._thread.join(timeout_s)
-        unsent = self._queue.qsize() + self._dropped
-        if unsent:
-            log.warning("alerts_not_sent_at_stop", alerts=unsent)
+        deadline = time.monotonic() + timeout_s
+        for thread in (self._ticker, *(lane.thread for lane in self._lanes)):
+            if thread is not None:
+                thread.join(max(0.0, deadline - time.monotonic()))
+        for index, lane in enumerate(self._lanes):
+            with self._lock:
+                unsent = lane.queue.qsize() + lane.dropped
+            if unsent:
+                log.warning("alerts_not_sent_at_stop", channel=lane.channel.kind, index=index, alerts=unsent)
 
     def files_published(self, batch: Sequence[Decided], outcomes: Sequence[FileOutcome]) -> None:
         """The rules about files just published (their fields: no cell value, the name made safe)."""
@@ -153,10 +175,13 @@ class Alerter:
         self._put(Alert(alert.rule, alert.key, alert.subject, {"rule": alert.rule, **alert.fields}))
 
     def _put(self, alert: Alert) -> None:
-        try:
-            self._queue.put_nowait(alert)
-        except queue.Full:
-            self._dropped += 1
+        """Queue ``alert`` on every channel; a full queue drops it for that channel only (counted)."""
+        with self._lock:
+            for lane in self._lanes:
+                try:
+                    lane.queue.put_nowait(alert)
+                except queue.Full:
+                    lane.dropped += 1
 
     def _flush_windows(self, every: bool = False) -> None:
         """Report the repeats of windows that ended (``every``: of all windows, at shutdown)."""
@@ -172,17 +197,20 @@ class Alerter:
                 subject = f"{last.subject} (and {window.held_back} more like it since the last alert)"
                 self._put(Alert(last.rule, last.key, subject, fields))
 
-    def _deliver(self) -> None:
+    def _tick(self) -> None:
+        while not self._closing.wait(TICK_S):
+            self._flush_windows()
+
+    def _deliver(self, lane: _Lane) -> None:
+        """Send the lane's alerts one by one until closing with its queue empty."""
         while True:
             try:
-                alert = self._queue.get(timeout=TICK_S)
+                alert = lane.queue.get(timeout=TICK_S)
             except queue.Empty:
                 if self._closing.is_set():
                     return
-                self._flush_windows()
                 continue
-            for channel in self._settings.channels:
-                self._send_with_retries(channel, alert)
+            self._send_with_retries(lane.channel, alert)
 
     def _send_with_retries(self, channel: Any, alert: Alert) -> None:
         for attempt, wait_s in enumerate((*self._waits, None), start=1):

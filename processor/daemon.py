@@ -39,6 +39,7 @@ from processor.adapters.signals import SignalRelay
 from processor.adapters.storage import MIB
 from processor.adapters.strays import find_strays, write_note
 from processor.adapters.watcher import Sighting, start_watching
+from processor.alert_checks import AlertChecks
 from processor.alerting import Alerter
 from processor.core.names import display_name
 from processor.core.operation_kinds import OPERATION_NAMES, OperationType
@@ -116,6 +117,9 @@ class Daemon:
         self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
         self.alerter = Alerter(self.settings.alerts)
         self.courier = Courier(self.pipeline.engine, self.settings, self.pipeline.host, self.pipeline.clock)
+        self.alert_checks = AlertChecks(
+            self.settings, self.pipeline.engine, self.alerter, self.pipeline.clock, self.pipeline.host
+        )
         self.liveness = Liveness(
             self.pipeline.engine,
             self.pipeline.host,
@@ -199,7 +203,11 @@ class Daemon:
         """Regenerate outbox/dashboard.html (after operations, debounced, and every few minutes)."""
         strays = [stray.relative for stray in find_strays(self.settings.inbox_dir, OPERATION_NAMES)]
         refresh_dashboard(
-            self.pipeline.engine, self.settings.outbox_dir, self.pipeline.clock(), strays=strays
+            self.pipeline.engine,
+            self.settings.outbox_dir,
+            self.pipeline.clock(),
+            strays=strays,
+            zone=self.settings.zone(),
         )
 
     def purge_archive(self) -> int:
@@ -216,6 +224,9 @@ class Daemon:
         scheduler = build_scheduler()
         add_daily_job(scheduler, "purge_expired", self.purge_expired, soon(self.pipeline.clock()))
         add_report_job(scheduler, "dashboard", self.dashboard.changed, DASHBOARD_EVERY_S, None)
+        if self.alert_checks.wanted:  # file_waiting, sender_silent (processor.alert_checks)
+            checks_every = self.settings.alerts.check_every_s
+            add_report_job(scheduler, "alert-checks", self.alert_checks.run, checks_every, None)
         for number, schedule in enumerate(self.settings.schedules):
             every = interval_seconds(schedule.every) if schedule.every else None
             add_report_job(
@@ -224,6 +235,7 @@ class Daemon:
                 partial(self._scheduled_report, schedule),
                 every,
                 schedule.cron,
+                self.settings.zone(),
             )
         scheduler.start()
         try:
@@ -258,7 +270,12 @@ class Daemon:
     def _scheduled_report(self, schedule: ScheduleSettings) -> None:
         # A connection error here is logged by the job wrapper; the next firing tries again.
         written = run_schedule(
-            self.pipeline.engine, self.settings.outbox_dir, self.pipeline.clock, schedule, self.pipeline.host
+            self.pipeline.engine,
+            self.settings.outbox_dir,
+            self.pipeline.clock,
+            schedule,
+            self.pipeline.host,
+            zone=self.settings.zone(),
         )
         if written is not None and schedule.mail_to:
             mail_report(self.settings, schedule, written)

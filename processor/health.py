@@ -12,6 +12,7 @@ Read-only: it creates, migrates and writes nothing. Its output names files and c
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -163,13 +164,28 @@ def _backlog(settings: Settings, max_wait: timedelta, now: datetime) -> Check:
     return Check("inbox", level, message + (f", over {_minutes(max_wait)}" if level else ""), details)
 
 
-def waiting_files(settings: Settings) -> Iterator[tuple[Path, float]]:
-    """The waiting files and their modification times, oldest first; one taken meanwhile is skipped."""
+@dataclass(frozen=True)
+class Waiting:
+    """A file waiting in the inbox, as the daemon's own scan finds it, and its ``stat`` at the scan."""
+
+    file: inbox.InboxFile
+    status: os.stat_result
+
+
+def waiting_entries(settings: Settings) -> Iterator[Waiting]:
+    """The backlog (what ``inbox.scan`` would give the daemon), oldest modification first; a file taken
+    meanwhile is skipped. Raises OSError when the inbox cannot be read."""
     for found in inbox.scan(settings.inbox_dir, list(OperationType), settings.sender_folders()):
         try:
-            yield found.path, found.path.stat().st_mtime
+            yield Waiting(found, found.path.stat())
         except FileNotFoundError:
             continue
+
+
+def waiting_files(settings: Settings) -> Iterator[tuple[Path, float]]:
+    """The waiting files and their modification times, oldest first; one taken meanwhile is skipped."""
+    for waiting in waiting_entries(settings):
+        yield waiting.file.path, waiting.status.st_mtime
 
 
 def _last_failure(connection: Connection) -> Check:

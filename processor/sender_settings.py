@@ -61,6 +61,9 @@ class SenderSettings(BaseModel):
     mode: Literal["insert", "upsert"] | None = None  # see OperationSettings.mode
     clear_marker: str | None = Field(default=None, max_length=64, pattern=MARKER_PATTERN)
     sheet: str | None = Field(default=None, min_length=1, max_length=31)  # an .xlsx file's sheet
+    # Alert (rule sender_silent) when no file came from it for this many working hours ([alerts]
+    # working_hours and working_days); None: never.
+    silent_hours: float | None = Field(default=None, gt=0.0)
 
     @field_validator("encoding")
     @classmethod

@@ -1,0 +1,259 @@
+"""The alert rules looked for periodically (issue 15): every ``[alerts] check_every_s`` (60) each daemon's
+scheduler runs ``AlertChecks.run``.
+
+- ``file_waiting``: a file in the backlog ``wardbulk health`` sees (``health.waiting_entries``) waiting
+  longer than ``waiting_minutes``: stuck behind a file that never becomes ready, never finished being
+  written (never stable, or its ``.done`` marker never came), or not claimable. It has waited since the
+  earlier of two moments: its inode's last change (``ctime``: the drop, the rename in, the last write; a
+  copy that keeps an old modification time is not taken for an old file) and when this daemon first saw
+  it (a file written to for ever changes its ``ctime`` at each write, yet waits). Also a file in progress
+  (its operation ``pending`` or ``processing``) for longer than ``processing_minutes``: a daemon hung on
+  it, or a file far larger than usual.
+- ``sender_silent``: no file from a sender with ``silent_hours`` for that many *working* hours
+  (``working_hours`` on ``working_days``, in the wards' ``timezone``), counted from the newest operation
+  recorded for it (any status, dry runs too; newest by id, which the (sender, id) index finds at once). A
+  sender with no file yet counts from when a daemon first watched it: recorded once in the database, so
+  that a restart does not start the count again.
+
+Raised once per episode. An episode is one file waiting (its path and inode), one operation in progress,
+one silence (a sender and the file it is counted from). Its first alert claims it in the database, as a
+scheduled report claims its period (``claim_run``, schedule ``alert:<rule>``, key: a digest of the
+episode): of several daemons sharing a database one alerts, once, and a restart does not alert again.
+A file that goes on waiting is not alerted again (``wardbulk health`` and the metrics keep showing it); a
+new file, a new operation, a sender's next silence are new episodes. Every daemon looks (a scan of the
+inbox and an indexed query per sender: less than the daemon's own rescan), rather than one elected per
+window, because the episode's claim already makes one of them the one that alerts; the throttle
+(``throttle_minutes``) still applies to what is raised.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+
+from processor.adapters.database.models import BulkOperation, ScheduledRun
+from processor.alerting import Alert, Alerter
+from processor.core.clock import Clock
+from processor.core.names import display_name
+from processor.core.operation_kinds import OperationType
+from processor.core.operation_types import OperationStatus
+from processor.health import Waiting, waiting_entries
+from processor.logs import get_logger
+from processor.reports.schedules import claim_run
+from processor.sender_settings import SenderSettings
+from processor.settings import Settings
+
+log = get_logger(__name__)
+EPISODE_PREFIX = "alert:"  # the schedule names its claims go under (a report's name would not start so)
+WATCHED = "sender_watched"  # the claim that records when a sender with no file yet was first watched
+CLAIMED_CACHE_LIMIT = 10_000  # episodes remembered here; beyond it forgotten (the database still has them)
+IN_PROGRESS_LIMIT = 100  # operations in progress looked at per check (more would be one incident anyway)
+
+
+@dataclass
+class AlertChecks:
+    """The periodic rules of one daemon; ``run`` is its scheduled job."""
+
+    settings: Settings
+    engine: Engine
+    alerter: Alerter
+    clock: Clock
+    owner: str  # the daemon's owner name, recorded with each episode it claims
+    _first_seen: dict[tuple[Path, int], datetime] = field(default_factory=dict)
+    _claimed: set[tuple[str, str]] = field(default_factory=set)  # episodes known to be taken
+    _watched_since: dict[str, datetime] = field(default_factory=dict)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether there is anything to look for: a rule on (with a channel), a sender to watch."""
+        watched = any(sender.silent_hours for sender in self.settings.senders)
+        return self.alerter.wants("file_waiting") or (self.alerter.wants("sender_silent") and watched)
+
+    def run(self) -> None:
+        """One look at every rule that is on; a rule that fails is logged, the others go on, and the
+        next look tries again."""
+        now = self.clock()
+        checks = (
+            ("file_waiting", self.files_waiting),
+            ("file_waiting", self.files_in_progress),
+            ("sender_silent", self.senders_silent),
+        )
+        for rule, check in checks:
+            if not self.alerter.wants(rule):
+                continue
+            try:
+                check(now)
+            except Exception as exc:  # the database down, the inbox gone: health says so, not this
+                log.warning("alert_check_failed", rule=rule, check=check.__name__, error=type(exc).__name__)
+
+    def files_waiting(self, now: datetime) -> None:
+        """Alert each file that has waited longer than ``waiting_minutes`` (once per file)."""
+        limit = timedelta(minutes=self.settings.alerts.waiting_minutes)
+        seen: dict[tuple[Path, int], datetime] = {}
+        for waiting in waiting_entries(self.settings):
+            key = (waiting.file.path, waiting.status.st_ino)
+            seen[key] = self._first_seen.get(key, now)
+            since = min(seen[key], datetime.fromtimestamp(waiting.status.st_ctime, UTC))
+            if now - since > limit:  # the path from the inbox: hosts may mount the share elsewhere
+                relative = waiting.file.path.relative_to(self.settings.inbox_dir).as_posix()
+                episode = f"{relative}\0{waiting.status.st_ino}"
+                self._raise_once(self._waiting_alert(waiting, now - since), episode, now)
+        self._first_seen = seen  # files gone are forgotten
+
+    def files_in_progress(self, now: datetime) -> None:
+        """Alert each operation in progress for longer than ``processing_minutes`` (once per operation)."""
+        cutoff = now - timedelta(minutes=self.settings.alerts.processing_minutes)
+        in_progress = (OperationStatus.PENDING.value, OperationStatus.PROCESSING.value)
+        query = (
+            select(
+                BulkOperation.id,
+                BulkOperation.operation_type,
+                BulkOperation.input_file,
+                BulkOperation.sender,
+                BulkOperation.created_at,
+            )
+            .where(BulkOperation.status.in_(in_progress), BulkOperation.created_at < cutoff)
+            .order_by(BulkOperation.id)
+            .limit(IN_PROGRESS_LIMIT)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        for row in rows:
+            self._raise_once(self._in_progress_alert(row, now), f"operation {row.id}", now)
+
+    def senders_silent(self, now: datetime) -> None:
+        """Alert each watched sender silent for ``silent_hours`` of working time (once per silence)."""
+        alerts = self.settings.alerts
+        hours, days, zone = alerts.working_minutes(), alerts.working_weekdays(), self.settings.zone()
+        for sender in self.settings.senders:
+            if sender.silent_hours is None:
+                continue
+            last = self._last_file_at(sender.name)
+            since = last or self._first_watched(sender.name, now)
+            enough = sender.silent_hours * 3600
+            if working_seconds(since, now, hours, days, zone, enough) >= enough:
+                alert = self._silent_alert(sender, since, last is not None, zone)
+                self._raise_once(alert, f"{sender.name}\0{since.isoformat()}", now)
+
+    def _raise_once(self, alert: Alert, episode: str, now: datetime) -> None:
+        """Raise ``alert`` if this episode of its rule is not claimed yet (here or by another daemon)."""
+        digest = hashlib.sha256(episode.encode("utf-8", "surrogateescape")).hexdigest()[:40]
+        if (alert.rule, digest) in self._claimed:
+            return
+        if len(self._claimed) >= CLAIMED_CACHE_LIMIT:
+            self._claimed.clear()  # only a cache: a claim tried again is refused by the database
+        if claim_run(self.engine, EPISODE_PREFIX + alert.rule, digest, self.owner, now):
+            self.alerter.raise_alert(alert)
+        self._claimed.add((alert.rule, digest))
+
+    def _waiting_alert(self, waiting: Waiting, waited: timedelta) -> Alert:
+        inbox_file = waiting.file
+        operation, name = inbox_file.operation_type.value, display_name(inbox_file.path.name)
+        sender = inbox_file.sender or self._sender_of(inbox_file.operation_type, inbox_file.path.name)
+        folder = inbox_file.path.parent.relative_to(self.settings.inbox_dir).as_posix()
+        minutes = int(waited.total_seconds() // 60)
+        fields: dict[str, Any] = {
+            "state": "waiting",
+            "operation": operation,
+            "file": name,
+            "folder": display_name(folder),
+            "sender": sender,
+            "dry_run": inbox_file.dry_run,
+            "waiting_minutes": minutes,
+        }
+        subject = f"wardbulk: {operation} file {name} has waited {minutes} min in the inbox"
+        return Alert("file_waiting", (sender or "-", operation), subject, fields)
+
+    def _in_progress_alert(self, row: Any, now: datetime) -> Alert:
+        name = display_name(Path(row.input_file).name) if row.input_file else "?"
+        minutes = int((now - row.created_at).total_seconds() // 60)
+        fields: dict[str, Any] = {
+            "state": "in_progress",
+            "operation": row.operation_type,
+            "operation_id": row.id,
+            "file": name,
+            "sender": row.sender,
+            "in_progress_minutes": minutes,
+        }
+        what = f"{row.operation_type} file {name} (operation {row.id})"
+        subject = f"wardbulk: {what} has been in progress for {minutes} min"
+        return Alert("file_waiting", (row.sender or "-", row.operation_type), subject, fields)
+
+    def _silent_alert(self, sender: SenderSettings, since: datetime, had_file: bool, zone: ZoneInfo) -> Alert:
+        local = since.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")
+        fields: dict[str, Any] = {
+            "sender": sender.name,
+            "silent_hours": sender.silent_hours,
+            "last_file_at": since.isoformat(timespec="seconds") if had_file else None,
+            "counted_from": since.isoformat(timespec="seconds"),
+            "working_hours": self.settings.alerts.working_hours,
+            "timezone": self.settings.timezone,
+        }
+        after = f"the last at {local}" if had_file else f"none since watched from {local}"
+        subject = f"wardbulk: no file from {sender.name} for {sender.silent_hours:g} working hours ({after})"
+        return Alert("sender_silent", (sender.name, "-"), subject, fields)
+
+    def _sender_of(self, operation_type: OperationType, file_name: str) -> str | None:
+        senders = self.settings.sender_of(operation_type, file_name)
+        return senders[0].name if len(senders) == 1 else None  # an ambiguous file names none
+
+    def _last_file_at(self, sender: str) -> datetime | None:
+        query = (
+            select(BulkOperation.created_at)
+            .where(BulkOperation.sender == sender)
+            .order_by(BulkOperation.id.desc())
+            .limit(1)
+        )
+        with self.engine.connect() as connection:
+            return connection.execute(query).scalar()
+
+    def _first_watched(self, sender: str, now: datetime) -> datetime:
+        """When a daemon first watched this sender (recorded by the first to ask; kept here after)."""
+        if sender not in self._watched_since:
+            name = EPISODE_PREFIX + WATCHED
+            claim_run(self.engine, name, sender, self.owner, now)  # False: recorded before, kept
+            query = select(ScheduledRun.claimed_at).where(
+                ScheduledRun.schedule_name == name, ScheduledRun.period_key == sender
+            )
+            with self.engine.connect() as connection:
+                self._watched_since[sender] = connection.execute(query).scalar_one()
+        return self._watched_since[sender]
+
+
+def working_seconds(
+    since: datetime,
+    until: datetime,
+    hours: tuple[int, int],
+    days: Collection[int],
+    zone: ZoneInfo,
+    enough: float | None = None,
+) -> float:
+    """Seconds of working time between two instants: the parts of ``[since, until]`` that fall in the
+    working ``hours`` (minutes since midnight, start and end) of the working ``days`` (Monday = 0), read
+    on the wall clock of ``zone``. Exact across DST changes: each day's span is turned into instants
+    before anything is subtracted (aware datetimes of one zone subtract wall times, not elapsed time).
+    A wall time that a change skips is read with the offset before it. With ``enough``, stops counting
+    once there is that much (a long silence need not be walked day by day)."""
+    since, until = since.astimezone(UTC), until.astimezone(UTC)
+    total = 0.0
+    day = since.astimezone(zone).date()
+    while day <= until.astimezone(zone).date() and (enough is None or total < enough):
+        if day.weekday() in days:
+            start, end = (_instant(day, minutes, zone) for minutes in hours)
+            total += max(0.0, (min(end, until) - max(start, since)).total_seconds())
+        day += timedelta(days=1)
+    return total
+
+
+def _instant(day: date, minutes: int, zone: ZoneInfo) -> datetime:
+    """The instant (UTC) at which ``zone``'s wall clock shows ``minutes`` past the start of ``day``
+    (1440: the next day's midnight)."""
+    wall = datetime.combine(day, time()) + timedelta(minutes=minutes)  # naive: wall-clock arithmetic
+    return wall.replace(tzinfo=zone).astimezone(UTC)
