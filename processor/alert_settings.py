@@ -58,8 +58,17 @@ class WebhookChannel(BaseModel):
 
 
 Channel = Annotated[SmtpChannel | WebhookChannel, Field(discriminator="kind")]
-Rule = Literal["file_failed", "error_rate", "unclean_start", "file_waiting", "sender_silent"]
-RULES: tuple[Rule, ...] = ("file_failed", "error_rate", "unclean_start", "file_waiting", "sender_silent")
+Rule = Literal[
+    "file_failed", "error_rate", "unclean_start", "file_waiting", "sender_silent", "notification_failed"
+]
+RULES: tuple[Rule, ...] = (
+    "file_failed",
+    "error_rate",
+    "unclean_start",
+    "file_waiting",
+    "sender_silent",
+    "notification_failed",
+)
 
 
 class AlertSettings(BaseModel):

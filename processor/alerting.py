@@ -5,7 +5,8 @@ Rules (``[alerts] rules``, all on by default):
 - ``file_failed``: a file failed as a whole (not a dry run), also one finished by recovery;
 - ``error_rate``: a completed file's failed rows are more than ``error_rate`` of its rows;
 - ``unclean_start``: the daemon started after earlier ones on this host died without stopping;
-- ``file_waiting`` and ``sender_silent``: looked for periodically, see ``processor.alert_checks``.
+- ``file_waiting`` and ``sender_silent``: looked for periodically, see ``processor.alert_checks``;
+- ``notification_failed``: caregiver e-mails failed for good, or cannot be sent (``processor.notifying``).
 
 An alert carries the rule, the operation, its id, the file's name, the sender, counts and the error
 code: never a cell's value. Repeats are throttled: one alert per rule, sender and operation type per
@@ -159,6 +160,20 @@ class Alerter:
         fields = {"host": hosts[0], "daemons": len(hosts), "last_heartbeat": last_heartbeat}
         if self.wants("unclean_start"):
             self.raise_alert(Alert("unclean_start", ("-", "-"), subject, fields))
+
+    def notifications_failed(self, failures: dict[str, int], channel_down: bool) -> None:
+        """Caregiver e-mails failed for good (``failures``: count by reason), or the mail server is
+        down with e-mails waiting: people must know that a caregiver was not told."""
+        if not self.wants("notification_failed") or not (failures or channel_down):
+            return
+        failed = sum(failures.values())
+        subject = (
+            f"wardbulk: {failed} caregiver e-mails failed"
+            if failed
+            else "wardbulk: caregiver e-mails cannot be sent (the mail server fails)"
+        )
+        fields = {"failed": failed, **{f"failed_{reason}": n for reason, n in failures.items()}}
+        self.raise_alert(Alert("notification_failed", ("-", "notifications"), subject, fields))
 
     def raise_alert(self, alert: Alert) -> None:
         """Queue ``alert`` unless its rule and key had one within the throttle window (then count it)."""

@@ -116,7 +116,13 @@ class Daemon:
         reserve = self.settings.free_space_reserve_mb * MIB
         self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
         self.alerter = Alerter(self.settings.alerts)
-        self.courier = Courier(self.pipeline.engine, self.settings, self.pipeline.host, self.pipeline.clock)
+        self.courier = Courier(
+            self.pipeline.engine,
+            self.settings,
+            self.pipeline.host,
+            self.pipeline.clock,
+            alert=self.alerter.notifications_failed,
+        )
         self.alert_checks = AlertChecks(
             self.settings, self.pipeline.engine, self.alerter, self.pipeline.clock, self.pipeline.host
         )

@@ -7,21 +7,34 @@ make one round before they exit. A round:
 
 1. fails (``expired``) what waited longer than ``max_age_hours``: late news does more harm than good;
 2. fails (``interrupted``) what a gone daemon was sending: it may have left, and is never sent twice;
-3. claims a few at a time and sends each through the patient mailer (the first SMTP channel with TLS).
+3. claims a few at a time, renews each claim just before sending it (a claim lost to another daemon
+   that judged us gone is not sent), and sends it through the patient mailer (SMTP with TLS).
 
-Whose trouble a failed send is decides what follows (``ChannelError.fault``): the recipient or the
-content refused for good fails that one notification; a temporary refusal (SMTP 4xx) gives it back with
-one more try counted, failed after ``max_attempts``; a server that cannot be reached or refuses the login
-gives every claimed one back untried and the courier waits (``BACKOFF_S``, growing) before the next round.
-Logs carry notification and operation ids, statuses and reasons, never an address or a name.
+Whose trouble a failed send is decides what follows (``ChannelError.fault``):
+
+- the recipient refused for good: that notification fails (``refused``); ``REFUSALS_BEFORE_PAUSE`` in a
+  row without a success pause the round, since the server is then the likelier cause;
+- refused for now (SMTP 4xx, greylisting): given back with one more try counted, not tried again
+  before ``RETRY_AFTER`` (doubling), failed ``gave-up`` after ``max_attempts``; the round pauses;
+- the server cannot be reached, refuses the login, our sender or by policy (5.7.x): every claimed one
+  goes back untried and the courier waits (``BACKOFF_S``, growing) before the next round;
+- the connection failed once the message itself had started to go: it may have been delivered, so it
+  is failed ``interrupted``, never sent again. So is one whose send raised anything unforeseen.
+
+With e-mail switched off, what is still pending is failed ``disabled`` (the CSV told the messaging
+system these were wardbulk's to send). Failures for good, and a server down for several rounds, raise
+the ``notification_failed`` alert. Logs carry notification and operation ids, statuses and reasons,
+never an address or a name.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -29,7 +42,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from processor.adapters.alert_channels import ChannelError, mail_text
 from processor.adapters.database import notifications as store
 from processor.adapters.database.notifications import Letter
-from processor.alert_settings import SmtpChannel
+from processor.alert_settings import ADDRESS, SmtpChannel
 from processor.logs import get_logger
 from processor.settings import Settings
 
@@ -37,22 +50,36 @@ log = get_logger(__name__)
 BATCH = 20
 POLL_S = 60.0
 BACKOFF_S = (5.0, 30.0, 120.0, 300.0)
+RETRY_AFTER = timedelta(minutes=5)  # after a temporary refusal (greylisting: 5-30 min), doubling
+REFUSALS_BEFORE_PAUSE = 5  # refused for good in a row, no success between: pause, the server may be wrong
+ADDRESS_RE = re.compile(ADDRESS)
 KIND_WORDS = {"admission": "admitted to", "transfer": "moved to", "discharge": "discharged from"}
 
 
 @dataclass
 class Round:
-    """What one round did, by outcome; ``channel_down`` when it stopped because the server failed."""
+    """What one round did; ``channel_down`` when it stopped because the server failed (or refused for
+    now): the courier then waits before the next round."""
 
     sent: int = 0
-    failed: int = 0
     retried: int = 0
     expired: int = 0
     interrupted: int = 0
+    failures: dict[str, int] = field(default_factory=dict)  # failed for good, by reason
     channel_down: bool = False
+    refused_in_a_row: int = 0
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
 
 
 Mailer = Callable[[SmtpChannel, list[str], str, str], None]
+Alert = Callable[[dict[str, int], bool], None]  # failures by reason, whether the server is down
+
+
+def _no_alert(_failures: dict[str, int], _down: bool) -> None:
+    return None
 
 
 @dataclass
@@ -64,20 +91,25 @@ class Courier:
     owner: str
     clock: Callable[[], datetime]
     mailer: Mailer = mail_text
+    alert: Alert = _no_alert
     _wake: threading.Event = field(default_factory=threading.Event)
     _closing: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _failures_in_a_row: int = 0
-    # Sent, but the database did not take the news: recorded at the next round, never released.
-    _sent_unrecorded: dict[int, datetime] = field(default_factory=dict)
+    # Sent, or maybe sent, but the database did not take the news: written at the next round, and
+    # never given back to pending meanwhile (id → the values to write).
+    _unrecorded: dict[int, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def enabled(self) -> bool:
         return self.settings.notifications.email and self.settings.patient_mailer() is not None
 
     def start(self) -> None:
-        """Run rounds on a thread of its own until ``close``; a no-op when e-mail is off."""
-        if self.enabled and self._thread is None:
+        """Run rounds on a thread of its own until ``close`` (with e-mail off: settle and return)."""
+        if not self.enabled:
+            self.deliver_now()
+            return
+        if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="courier", daemon=True)
             self._thread.start()
 
@@ -86,11 +118,14 @@ class Courier:
         self._wake.set()
 
     def close(self, timeout_s: float = 30.0) -> None:
-        """Stop after the message in hand; what is still claimed goes back to pending."""
+        """Stop after the message in hand. One still in hand after ``timeout_s`` (a server that hangs)
+        stays claimed, and the next daemon records it ``interrupted``: it may have gone."""
         self._closing.set()
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("courier_still_sending_at_stop")
             self._thread = None
 
     def _run(self) -> None:
@@ -111,30 +146,30 @@ class Courier:
         return BACKOFF_S[min(self._failures_in_a_row, len(BACKOFF_S)) - 1]
 
     def deliver_now(self) -> Round:
-        """One round on the caller's thread (``run --once``, ``wardbulk process``): never raises for
-        the database's or the server's trouble; what is not sent waits for the daemon."""
+        """One round on the caller's thread (``run --once``, ``wardbulk process``): never raises (the
+        file is committed whatever the mail server or the database does); what is not sent waits."""
         return self._safe_round()
 
     def _safe_round(self) -> Round:
         try:
-            return self.deliver_round()
-        except SQLAlchemyError as exc:  # the database is away: the notifications wait there for us
+            outcome = self.deliver_round()
+        except Exception as exc:  # the database is away, or worse: the notifications wait there
             log.warning("notifications_round_failed", error=type(exc).__name__)
             return Round(channel_down=True)
+        if outcome.failures or (outcome.channel_down and self._failures_in_a_row >= len(BACKOFF_S) - 1):
+            self.alert(outcome.failures, outcome.channel_down)
+        return outcome
 
     def deliver_round(self) -> Round:
         """One round (see the module). One round at a time per owner: a started courier's thread runs
         them, or the caller does (``deliver_now``), never both."""
         outcome = Round()
         if not self.enabled:
+            self._settle_disabled(outcome)
             return outcome
-        self._record_what_was_sent()
-        store.release(self.engine, self.owner, keep=set(self._sent_unrecorded))  # a failed round's
-        now = self.clock()
-        outcome.expired = store.expire_pending(self.engine, now - self._max_age())
-        outcome.interrupted = store.settle_interrupted(self.engine, now)
-        if outcome.expired or outcome.interrupted:
-            log.warning("notifications_not_sent", expired=outcome.expired, interrupted=outcome.interrupted)
+        self._record_unrecorded()
+        store.release(self.engine, self.owner, keep=set(self._unrecorded))  # a failed round's
+        self._settle_stale(outcome)
         last_id = 0  # each notification once per round: one given back to retry waits for the next
         try:
             while not self._closing.is_set() and not outcome.channel_down:
@@ -150,67 +185,109 @@ class Courier:
             self._release_untried()
         return outcome
 
+    def _settle_disabled(self, outcome: Round) -> None:
+        """E-mail was switched off with some still pending: nobody else will send them."""
+        disabled = store.fail_pending(self.engine, "disabled")
+        if disabled:
+            log.warning("notifications_not_sent", disabled=disabled)
+            outcome.failures["disabled"] = disabled
+
+    def _settle_stale(self, outcome: Round) -> None:
+        now = self.clock()
+        outcome.expired = store.expire_pending(self.engine, now - self._max_age())
+        outcome.interrupted = store.settle_interrupted(self.engine, now)
+        for reason, count in (("expired", outcome.expired), ("interrupted", outcome.interrupted)):
+            if count:
+                outcome.failures[reason] = count
+        if outcome.expired or outcome.interrupted:
+            log.warning("notifications_not_sent", expired=outcome.expired, interrupted=outcome.interrupted)
+
     def _release_untried(self) -> None:
         """Give back what this round claimed and did not get to (next round again, if this fails)."""
         try:
-            store.release(self.engine, self.owner, keep=set(self._sent_unrecorded))
+            store.release(self.engine, self.owner, keep=set(self._unrecorded))
         except SQLAlchemyError as exc:
             log.warning("notifications_not_released", error=type(exc).__name__)
 
-    def _record_what_was_sent(self) -> None:
-        for notification_id, sent_at in list(self._sent_unrecorded.items()):
-            store.mark_sent(self.engine, self.owner, notification_id, sent_at)
-            del self._sent_unrecorded[notification_id]
+    def _record_unrecorded(self) -> None:
+        for notification_id, values in list(self._unrecorded.items()):
+            if values["status"] == store.SENT:
+                ours = store.mark_sent(self.engine, self.owner, notification_id, values["sent_at"])
+            else:
+                ours = store.mark_failed(
+                    self.engine, self.owner, notification_id, values["failure"], values["attempts"]
+                )
+            if not ours:  # another daemon judged us gone and recorded it "interrupted" meanwhile
+                log.warning("notification_record_conflict", notification_id=notification_id)
+            del self._unrecorded[notification_id]
 
     def _max_age(self) -> timedelta:
         return timedelta(hours=self.settings.notifications.max_age_hours)
 
     def _deliver(self, letter: Letter, outcome: Round) -> None:
+        if not letter.address or not ADDRESS_RE.match(letter.address):
+            self._fail(
+                letter, "no-address" if not letter.address else "bad-address", letter.attempts, outcome
+            )
+            return
+        if not store.still_ours(self.engine, self.owner, letter.notification_id, self.clock()):
+            return  # another daemon judged us gone and settled it: never sent twice
         channel = self.settings.patient_mailer()
         assert channel is not None  # self.enabled
         subject, text = compose(letter, self.settings)
-        ids = {"notification_id": letter.notification_id, "operation_id": letter.operation_id}
         try:
             self.mailer(channel, [letter.address], subject, text)
-        except ValueError:  # the address cannot be written in a header (a line break, say)
-            self._fail(letter, "bad-address", letter.attempts, outcome)
         except ChannelError as exc:
             self._refused(letter, exc, outcome)
-        except OSError as exc:  # unreachable, TLS refused, timed out: any message would fail alike
-            log.warning("notification_channel_down", **ids, error=type(exc).__name__)
-            outcome.channel_down = True
-        except Exception:  # nobody can say whether it left: never sent again
-            log.exception("notification_send_crashed", **ids)
-            self._fail(letter, "interrupted", letter.attempts, outcome)
+        except (OSError, ValueError) as exc:  # unreachable, TLS, time-out: any message would fail
+            self._channel_down(letter, type(exc).__name__, outcome)
+        except Exception as exc:  # nobody can say whether it left: never sent again
+            self._fail(letter, "interrupted", letter.attempts, outcome, error=type(exc).__name__)
         else:
-            self._sent_unrecorded[letter.notification_id] = self.clock()
-            log.info("notification_sent", **ids, kind=letter.kind)
+            self._record(letter, {"status": store.SENT, "sent_at": self.clock()})
+            log.info("notification_sent", **_ids(letter), kind=letter.kind)
             outcome.sent += 1
-            self._record_what_was_sent()
+            outcome.refused_in_a_row = 0
 
     def _refused(self, letter: Letter, exc: ChannelError, outcome: Round) -> None:
-        ids = {"notification_id": letter.notification_id, "operation_id": letter.operation_id}
+        attempts = letter.attempts + 1
         if exc.fault == "channel":
-            log.warning("notification_channel_down", **ids, error=str(exc))
-            outcome.channel_down = True
+            self._channel_down(letter, str(exc), outcome)
+        elif exc.fault == "unknown":  # it may have been delivered
+            self._fail(letter, "interrupted", attempts, outcome, error=str(exc))
         elif exc.fault == "message":
-            self._fail(letter, "refused", letter.attempts + 1, outcome)
-        elif letter.attempts + 1 >= self.settings.notifications.max_attempts:
-            self._fail(letter, "gave-up", letter.attempts + 1, outcome)
+            self._fail(letter, "refused", attempts, outcome)
+            outcome.refused_in_a_row += 1
+            if outcome.refused_in_a_row >= REFUSALS_BEFORE_PAUSE:  # the server's doing, more likely
+                outcome.channel_down = True
+        elif attempts >= self.settings.notifications.max_attempts:
+            self._fail(letter, "gave-up", attempts, outcome)
         else:
-            store.retry_later(self.engine, self.owner, letter.notification_id, letter.attempts + 1)
-            log.info("notification_retry_later", **ids, attempts=letter.attempts + 1)
+            wait = RETRY_AFTER * 2 ** (attempts - 1)
+            store.retry_later(self.engine, self.owner, letter.notification_id, attempts, self.clock() + wait)
+            log.info("notification_retry_later", **_ids(letter), attempts=attempts)
             outcome.retried += 1
+            outcome.channel_down = True  # a server asking for patience: the others wait too
 
-    def _fail(self, letter: Letter, failure: str, attempts: int, outcome: Round) -> None:
-        store.mark_failed(self.engine, self.owner, letter.notification_id, failure, attempts)
-        log.warning(
-            "notification_failed",
-            notification_id=letter.notification_id,
-            operation_id=letter.operation_id,
-            failure=failure,
-        )
-        outcome.failed += 1
+    def _channel_down(self, letter: Letter, error: str, outcome: Round) -> None:
+        log.warning("notification_channel_down", **_ids(letter), error=error)
+        outcome.channel_down = True
+
+    def _fail(
+        self, letter: Letter, failure: str, attempts: int, outcome: Round, error: str | None = None
+    ) -> None:
+        self._record(letter, {"status": store.FAILED, "failure": failure, "attempts": attempts})
+        log.warning("notification_failed", **_ids(letter), failure=failure, error=error)
+        outcome.failures[failure] = outcome.failures.get(failure, 0) + 1
+
+    def _record(self, letter: Letter, values: dict[str, Any]) -> None:
+        """Write a settled outcome; kept (and never released) until the database takes it."""
+        self._unrecorded[letter.notification_id] = values
+        self._record_unrecorded()
+
+
+def _ids(letter: Letter) -> dict[str, Any]:
+    return {"notification_id": letter.notification_id, "operation_id": letter.operation_id}
 
 
 def compose(letter: Letter, settings: Settings) -> tuple[str, str]:

@@ -7,6 +7,7 @@ Its fixtures (``certificate``, ``smtp_server``) are registered for every test by
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import ssl
 import subprocess
@@ -30,6 +31,7 @@ class Mailbox:
         self.messages: list[str] = []
         self.recipients: list[list[str]] = []
         self.refuse: dict[str, str] = {}
+        self.reply_after_s = 0.0  # keep the message, then answer this late (a slow content scanner)
 
     async def handle_RCPT(
         self, _server: Any, _session: Any, envelope: Any, address: str, _options: Any
@@ -42,6 +44,7 @@ class Mailbox:
     async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
         self.messages.append(envelope.content.decode())
         self.recipients.append(list(envelope.rcpt_tos))
+        await asyncio.sleep(self.reply_after_s)
         return "250 OK"
 
     def parsed(self) -> list[EmailMessage]:

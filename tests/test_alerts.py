@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
-import ssl
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -22,8 +19,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from processor.adapters.alert_channels import ChannelError, send
 from processor.adapters.database.operation_records import Counts
@@ -32,6 +27,7 @@ from processor.alerting import Alert, Alerter
 from processor.core.operation_types import OperationStatus
 from processor.pipeline import FileOutcome
 from tests.conftest import Database, make_workspace, run_cli
+from tests.mail_server import Mailbox, free_port, relay_channel
 from tests.test_daemon_e2e import DaemonRun, wait_for
 
 BAD_HEADER = "first_name\nAnn-Secret\n"  # refused as a whole: missing-label
@@ -66,67 +62,6 @@ def webhook() -> Iterator[tuple[str, type[Receiver]]]:
     thread.start()
     yield f"http://127.0.0.1:{server.server_address[1]}/hook", handler
     server.shutdown()
-
-
-class Mailbox:
-    def __init__(self) -> None:
-        self.messages: list[str] = []
-
-    async def handle_DATA(self, _server: Any, _session: Any, envelope: Any) -> str:
-        self.messages.append(envelope.content.decode())
-        return "250 OK"
-
-
-def login(_server: Any, _session: Any, _envelope: Any, _mechanism: str, data: Any) -> AuthResult:
-    return AuthResult(
-        success=isinstance(data, LoginPassword) and (data.login, data.password) == (b"ward", b"s3cret")
-    )
-
-
-@pytest.fixture
-def certificate(tmp_path: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, as a hospital's own CA would issue for its relay."""
-    cert, key = tmp_path / "relay.pem", tmp_path / "relay.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
-         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
-        check=True, capture_output=True,
-    )  # fmt: skip
-    return cert, key
-
-
-@pytest.fixture
-def smtp_server(certificate: tuple[Path, Path]) -> Iterator[tuple[int, Mailbox]]:
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(*certificate)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = int(probe.getsockname()[1])
-    mailbox = Mailbox()
-    controller = Controller(
-        mailbox,
-        hostname="127.0.0.1",
-        port=port,
-        tls_context=context,
-        require_starttls=True,
-        authenticator=login,
-    )
-    controller.start()
-    yield port, mailbox
-    controller.stop()
-
-
-def relay_channel(port: int, certificate: tuple[Path, Path], **extra: str) -> dict[str, Any]:
-    """An [[alerts.channels]] table for the test's SMTP server, trusting its certificate."""
-    return {
-        "kind": "smtp",
-        "host": "127.0.0.1",
-        "port": port,
-        "ca_file": str(certificate[0]),
-        "sender": "wardbulk@hospital.example",
-        "recipients": ["oncall@hospital.example"],
-        **extra,
-    }
 
 
 def test_a_failed_file_is_mailed_over_starttls_with_a_login_and_no_cell_value(
@@ -320,9 +255,7 @@ def test_a_dead_channel_does_not_delay_a_webhook(webhook: tuple[str, type[Receiv
     """A mail server that refuses every connection is retried for minutes (1, 5, 30, 120 s) on its own
     thread; the webhook listed after it gets every alert at once, and stopping cuts the retries short."""
     url, receiver = webhook
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        dead_port = int(probe.getsockname()[1])  # closed again: nothing listens there
+    dead_port = free_port()  # closed again: nothing listens there
     dead = {"kind": "smtp", "host": "127.0.0.1", "port": dead_port, "tls": "none",
             "sender": "a@b.example", "recipients": ["c@d.example"]}  # fmt: skip
     settings = AlertSettings(channels=[dead, {"kind": "webhook", "url": url}])  # type: ignore[list-item]
@@ -538,7 +471,7 @@ def test_the_new_keys_are_checked_and_shown_by_config_check(tmp_path: Path) -> N
     assert result.returncode == 0, result.stderr
     for shown in ("alerts.waiting_minutes = 45.0", 'alerts.working_hours = "08:00-17:30"', '"silent_hours": 4.0',
                   'alerts.working_days = ["mon", "tue", "wed", "thu", "fri"]', "alerts.processing_minutes = 120.0",
-                  "alerts.check_every_s = 60", '"file_waiting", "sender_silent"]'):  # fmt: skip
+                  "alerts.check_every_s = 60", '"sender_silent", "notification_failed"]'):  # fmt: skip
         assert shown in result.stdout
 
 

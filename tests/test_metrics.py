@@ -4,7 +4,6 @@ daemon's HTTP server."""
 
 from __future__ import annotations
 
-import socket
 import urllib.request
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from processor.adapters.database.tallies import bucket_of
 from processor.metrics import BOUNDS_S, _cumulative, exposition
 from tests.conftest import Database, Workspace, make_workspace, run_cli
+from tests.mail_server import free_port
 from tests.test_daemon_e2e import DaemonRun, wait_for
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -104,12 +104,6 @@ def test_wardbulk_metrics_writes_a_textfile_for_node_exporter(tmp_path: Path, da
     assert value(found, "wardbulk_files_total", operation="import_patients", status="completed") == 1
     printed = run_cli("metrics", cwd=tmp_path, env=env)
     assert samples(printed.stdout).keys() == found.keys()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_the_daemon_serves_the_metrics_at_its_metrics_address(

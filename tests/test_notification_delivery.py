@@ -15,6 +15,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,10 +24,12 @@ import pytest
 from sqlalchemy import text
 
 from processor.adapters.owners import owner_of_pid
+from processor.alert_settings import AlertSettings, WebhookChannel
 from processor.metrics import exposition
 from processor.notifying import Courier, compose
 from tests.conftest import Database, Workspace, make_workspace, run_cli
 from tests.mail_server import PASSWORD, USERNAME, Mailbox, free_port, relay_channel
+from tests.test_alerts import recording
 from tests.test_metrics import samples, value
 
 PATIENTS = (
@@ -203,7 +206,9 @@ def test_a_temporary_refusal_is_tried_again_then_given_up(
     admitted(ws)
     ws.run_once()
     assert statuses(ws)["Carl Lee"] == ("email_pending", None, 1, False)
-    assert courier(ws).deliver_now().failed == 1
+    assert courier(ws).deliver_now().failed == 0  # not again before its time (greylisting: minutes)
+    later = datetime.now(UTC) + timedelta(minutes=6)
+    assert courier(ws, now=later).deliver_now().failures == {"gave-up": 1}
     assert statuses(ws)["Carl Lee"] == ("email_failed", "gave-up", 2, False)
     assert mailbox.messages == []
 
@@ -317,3 +322,125 @@ def test_wardbulk_process_sends_before_exiting_and_logs_no_address_or_name(
     assert '"notification_sent"' in result.stderr
     for secret in ("carl@example.org", "Carl", "Ann", "Lee", PASSWORD):
         assert secret not in result.stderr
+
+
+def test_a_message_the_server_took_but_answered_too_late_for_is_never_sent_again(
+    tmp_path: Path, database: Database, smtp_server: tuple[int, Mailbox], certificate: tuple[Path, Path]
+) -> None:
+    """The relay kept it and then stalled past the time-out: it may have gone, so it is not resent."""
+    port, mailbox = smtp_server
+    mailbox.reply_after_s = 3.0
+    channel = relay_channel(
+        port, certificate, username=USERNAME, password_env="WARDS_SMTP_PASSWORD", timeout_s=1.0
+    )
+    ws = make_workspace(
+        tmp_path, database, alerts={"channels": [channel], "rules": []}, notifications={"email": True}
+    )
+    admitted(ws)
+    ws.run_once()
+    assert statuses(ws)["Carl Lee"] == ("email_failed", "interrupted", 1, False)
+    mailbox.reply_after_s = 0.0
+    assert courier(ws).deliver_now().sent == 0
+    assert len(mailbox.messages) == 1
+
+
+@pytest.mark.parametrize("trouble", ["relay denied", "wrong password"], ids=["policy-5.7.1", "login-refused"])
+def test_a_server_refusing_us_rather_than_the_recipient_leaves_every_one_pending_untried(
+    tmp_path: Path,
+    database: Database,
+    smtp_server: tuple[int, Mailbox],
+    certificate: tuple[Path, Path],
+    monkeypatch: pytest.MonkeyPatch,
+    trouble: str,
+) -> None:
+    port, mailbox = smtp_server
+    if trouble == "relay denied":
+        mailbox.refuse["carl@example.org"] = "550 5.7.1 Relaying denied"
+        mailbox.refuse["finn@example.org"] = "550 5.7.1 Relaying denied"
+    else:
+        monkeypatch.setenv("WARDS_SMTP_PASSWORD", "not-it")
+    ws = mailing_workspace(tmp_path, database, port, certificate)
+    admitted(ws, ADMIT + "004,CARD-04,Routine,yes\n")
+    ws.run_once()
+    assert statuses(ws)["Carl Lee"] == ("email_pending", None, 0, False)
+    assert statuses(ws)["Finn Fox"] == ("email_pending", None, 0, False)
+    assert mailbox.messages == []
+
+
+def test_the_daemons_courier_sends_when_woken_and_stops_cleanly(
+    tmp_path: Path, database: Database, smtp_server: tuple[int, Mailbox], certificate: tuple[Path, Path]
+) -> None:
+    """Started with nothing to send, its next look would be a minute away: a wake sends at once."""
+    port, mailbox = smtp_server
+    ws = mailing_workspace(tmp_path, database, port, certificate, email=False)
+    admitted(ws)
+    ws.run_once()
+    running = courier(mailing_workspace(tmp_path / "daemon", database, port, certificate))
+    running.start()
+    try:
+        time.sleep(0.5)  # its first round found nothing
+        with ws.database.engine.begin() as connection:
+            connection.execute(
+                text("UPDATE patient_notifications SET status = 'email_pending' WHERE caregiver_id = "
+                     "(SELECT id FROM caregivers WHERE name = 'Carl Lee')")
+            )  # fmt: skip
+        running.wake()  # as the daemon does after each file
+        deadline = time.monotonic() + 10
+        while statuses(ws)["Carl Lee"][0] != "email_sent":
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        started = time.monotonic()
+        running.close()
+        assert time.monotonic() - started < 5
+    assert mailbox.recipients == [["carl@example.org"]]
+
+
+def test_email_switched_off_fails_what_is_still_pending_and_alerts(
+    tmp_path: Path, database: Database, smtp_server: tuple[int, Mailbox], certificate: tuple[Path, Path]
+) -> None:
+    """The CSV told the messaging system these were wardbulk's to send: they must not wait unseen."""
+    port, _mailbox = smtp_server
+    ws = mailing_workspace(tmp_path, database, free_port(), certificate)  # the server is down
+    admitted(ws)
+    ws.run_once()
+    assert statuses(ws)["Carl Lee"][0] == "email_pending"
+    alerts: list[tuple[dict[str, int], bool]] = []
+    off = mailing_workspace(tmp_path / "off", database, port, certificate, email=False)
+    Courier(
+        off.database.engine,
+        off.settings,
+        "host-a:1:1:1",
+        lambda: datetime.now(UTC),
+        alert=lambda f, d: alerts.append((f, d)),
+    ).start()
+    assert statuses(ws)["Carl Lee"] == ("email_failed", "disabled", 0, False)
+    assert alerts == [({"disabled": 1}, False)]
+
+
+def test_a_refused_notification_raises_the_notification_failed_alert_without_a_name(
+    tmp_path: Path, database: Database, smtp_server: tuple[int, Mailbox], certificate: tuple[Path, Path]
+) -> None:
+    port, mailbox = smtp_server
+    mailbox.refuse["carl@example.org"] = "550 5.1.1 no such mailbox"
+    ws = mailing_workspace(tmp_path, database, port, certificate, email=False)
+    admitted(ws)
+    ws.run_once()
+    with ws.database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE patient_notifications SET status = 'email_pending' WHERE status = 'queued'")
+        )
+    mailing = mailing_workspace(tmp_path / "alerting", database, port, certificate)
+    hook = WebhookChannel(kind="webhook", url="http://127.0.0.1:9/hook")
+    alerter, sent = recording(AlertSettings(channels=[hook]), [0.0])
+    alerter.start()
+    on_failure = alerter.notifications_failed
+    Courier(
+        ws.database.engine, mailing.settings, "host-a:1:1:1", lambda: datetime.now(UTC), alert=on_failure
+    ).deliver_now()
+    alerter.close()
+    [(_, subject, fields)] = sent
+    assert subject == "wardbulk: 2 caregiver e-mails failed"  # Carl refused; Dora has no address
+    assert (fields["rule"], fields["failed"]) == ("notification_failed", 2)
+    assert (fields["failed_refused"], fields["failed_no-address"]) == (1, 1)
+    assert "Carl" not in str(fields) and "carl@" not in str(fields)

@@ -224,6 +224,7 @@ class PatientNotification(Base):
     failure: Mapped[str | None] = mapped_column(String(32))
     sender: Mapped[str | None] = mapped_column(String(255))
     claimed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    next_try_at: Mapped[datetime | None] = mapped_column(UtcDateTime)  # after a temporary refusal
 
 
 class BulkOperation(Base):

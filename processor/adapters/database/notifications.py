@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, select, update
+from sqlalchemy import Connection, Engine, Select, and_, func, or_, select, update
 
 from processor.adapters.database.bulk import is_among
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
@@ -88,6 +88,7 @@ def claim(engine: Engine, owner: str, now: datetime, limit: int, after_id: int =
             oldest = (
                 select(PatientNotification.id)
                 .where(PatientNotification.status == PENDING, PatientNotification.id > after_id)
+                .where(or_(PatientNotification.next_try_at.is_(None), PatientNotification.next_try_at <= now))
                 .order_by(PatientNotification.id)
                 .limit(limit)
             )
@@ -145,9 +146,38 @@ def mark_failed(engine: Engine, owner: str, notification_id: int, failure: str, 
     return _settle(engine, owner, notification_id, status=FAILED, failure=failure, attempts=attempts)
 
 
-def retry_later(engine: Engine, owner: str, notification_id: int, attempts: int) -> bool:
-    """Give one claimed notification back to pending, with the tries it has had so far."""
-    return _settle(engine, owner, notification_id, status=PENDING, attempts=attempts)
+def retry_later(engine: Engine, owner: str, notification_id: int, attempts: int, at: datetime) -> bool:
+    """Give one claimed notification back to pending, with the tries it has had so far, not to be
+    tried again before ``at``."""
+    return _settle(engine, owner, notification_id, status=PENDING, attempts=attempts, next_try_at=at)
+
+
+def still_ours(engine: Engine, owner: str, notification_id: int, now: datetime) -> bool:
+    """Renew the claim on one notification just before sending it; False when it is no longer ours
+    (another daemon judged us gone): then it must not be sent."""
+    statement = (
+        update(PatientNotification)
+        .where(
+            PatientNotification.id == notification_id,
+            PatientNotification.status == SENDING,
+            PatientNotification.sender == owner,
+        )
+        .values(claimed_at=now)
+    )
+    with _writing(engine) as connection:
+        return connection.execute(statement).rowcount == 1
+
+
+def fail_pending(engine: Engine, failure: str) -> int:
+    """Fail every pending notification (``failure``: why); how many. For e-mail switched off: the CSV
+    told the messaging system these were wardbulk's to send, so they must not wait unseen."""
+    statement = (
+        update(PatientNotification)
+        .where(PatientNotification.status == PENDING)
+        .values(status=FAILED, failure=failure)
+    )
+    with _writing(engine) as connection:
+        return connection.execute(statement).rowcount
 
 
 def release(engine: Engine, owner: str, keep: set[int]) -> int:

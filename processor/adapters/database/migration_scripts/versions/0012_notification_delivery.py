@@ -1,6 +1,7 @@
 """Caregiver notifications delivered by e-mail (issue 15): ``patient_notifications`` learns what it
 notifies about (ward, bed, time) and how its e-mail went (status, attempts, sent time, reason of a
-failure, and which daemon is sending it), with an index on the statuses the courier looks for.
+failure, which daemon is sending it, and when a temporary refusal may be tried again), with an index on
+the statuses the courier looks for.
 
 New statuses: ``email_pending`` (to be e-mailed), ``email_sending`` (claimed by a daemon),
 ``email_sent`` and ``email_failed``. On SQLite the CHECK constraint changes by rebuilding the table
@@ -26,7 +27,17 @@ STATUSES_BEFORE = ("queued", "skipped")
 STATUSES = (*STATUSES_BEFORE, "email_pending", "email_sending", "email_sent", "email_failed")
 CHECK = "ck_patient_notifications_status_known"
 INDEX = "ix_patient_notifications_status_id"
-NEW_COLUMNS = ("ward_code", "bed_code", "event_at", "attempts", "sent_at", "failure", "sender", "claimed_at")
+NEW_COLUMNS = (
+    "ward_code",
+    "bed_code",
+    "event_at",
+    "attempts",
+    "sent_at",
+    "failure",
+    "sender",
+    "claimed_at",
+    "next_try_at",
+)
 
 
 def _one_of(column: str, values: tuple[str, ...]) -> str:
@@ -45,6 +56,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("failure", sa.String(32), nullable=True))
         batch_op.add_column(sa.Column("sender", sa.String(255), nullable=True))
         batch_op.add_column(sa.Column("claimed_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("next_try_at", sa.DateTime(timezone=True), nullable=True))
     op.create_index(INDEX, "patient_notifications", ["status", "id"])
 
 
