@@ -16,6 +16,9 @@
   not fit in the free space is not started: the pause waits for room.
 - ``once``: process every file present at start as soon as it is ready, then exit; if the host makes it
   pause, it exits at once with ``HOST_PAUSED_EXIT`` (the files wait for the next run).
+- What runs beside the loop (alerts, caregiver e-mails, heartbeats and systemd, metrics, the dashboard,
+  the scheduler's jobs) is the ``Companions``' business: the loop starts them, tells them about files,
+  and stops them.
 """
 
 from __future__ import annotations
@@ -29,24 +32,19 @@ from enum import Enum
 from functools import partial
 from pathlib import Path
 
-from processor.adapters import entries, inbox, retention
+from processor.adapters import entries, inbox
 from processor.adapters.arrivals import ArrivalQueue
 from processor.adapters.folders import VALIDATE_FOLDER
 from processor.adapters.inbox import InboxFile
 from processor.adapters.owners import token
-from processor.adapters.scheduler import add_daily_job, add_report_job, build_scheduler, soon
 from processor.adapters.signals import SignalRelay
 from processor.adapters.storage import MIB
 from processor.adapters.strays import find_strays, write_note
 from processor.adapters.watcher import Sighting, start_watching
-from processor.alert_checks import AlertChecks
-from processor.alerting import Alerter
+from processor.companions import Companions
 from processor.core.names import display_name
 from processor.core.operation_kinds import OPERATION_NAMES, OperationType
-from processor.housekeeping import purge_expired
-from processor.liveness import Liveness, serve_if_asked
 from processor.logs import get_logger
-from processor.notifying import Courier
 from processor.operations.registry import is_available
 from processor.pipeline import (
     Decided,
@@ -60,17 +58,12 @@ from processor.pipeline import (
 from processor.pipeline.pause import HostPause
 from processor.pipeline.publisher import Publisher
 from processor.recovery import recover
-from processor.reports.dashboard import refresh_dashboard
-from processor.reports.dashboard_worker import DashboardWorker
-from processor.reports.mailing import mail_report
-from processor.reports.schedules import run_schedule
-from processor.settings import ScheduleSettings, Settings, interval_seconds
+from processor.settings import Settings
 
 log = get_logger(__name__)
 TICK_S = 0.1
 HOST_PAUSED_EXIT = 75  # EX_TEMPFAIL: ``run --once`` met a fault of the host; its files wait for the next run
 MAX_BACKOFF_S = 60.0
-DASHBOARD_EVERY_S = 300
 
 
 class Went(Enum):
@@ -97,9 +90,6 @@ class Daemon:
     _failures: int = 0
 
     def __post_init__(self) -> None:
-        self.dashboard = DashboardWorker(
-            self.refresh_dashboard, self.settings.dashboard_debounce_s, time.monotonic
-        )
         self.pipeline.should_stop = self._moving_on
         self.operation_types = available_operation_types()
         self.queue = ArrivalQueue(self.settings.stability_window_s, self._needs_marker)
@@ -115,23 +105,11 @@ class Daemon:
         self._sender_folders = self.settings.sender_folders()  # settings are frozen: once
         reserve = self.settings.free_space_reserve_mb * MIB
         self.pause = HostPause(self.pipeline.host_areas, token(self.pipeline.host), reserve)
-        self.alerter = Alerter(self.settings.alerts)
-        self.courier = Courier(
-            self.pipeline.engine,
-            self.settings,
-            self.pipeline.host,
-            self.pipeline.clock,
-            alert=self.alerter.notifications_failed,
+        self.companions = Companions(
+            self.settings, self.pipeline, lambda: (self.pause.paused, self.processed)
         )
-        self.alert_checks = AlertChecks(
-            self.settings, self.pipeline.engine, self.alerter, self.pipeline.clock, self.pipeline.host
-        )
-        self.liveness = Liveness(
-            self.pipeline.engine,
-            self.pipeline.host,
-            self.pipeline.clock,
-            lambda: (self.pause.paused, self.processed),
-        )
+        self.liveness = self.companions.liveness
+        self.dashboard = self.companions.dashboard
 
     def _moving_on(self) -> bool:
         """Whether to stop, asked at every chunk boundary of a file: also a sign of life."""
@@ -160,17 +138,10 @@ class Daemon:
     def run(self, once: bool = False) -> int:
         """Run until stopped (or, with ``once``, until the files present at start are done)."""
         log.info("daemon_started", once=once, operations=[t.value for t in self.operation_types])
-        self.alerter.start()
-        died = self.liveness.start(forget_dead=self.alerter.wants("unclean_start"))  # before recovery
-        if died:
-            self.alerter.unclean_start(
-                [gone.host for gone in died], died[0].beat_at.isoformat(timespec="seconds")
-            )
-        metrics = serve_if_asked(self.pipeline.engine, self.settings)
+        self.companions.start()  # before recovery: a daemon redoing a big file is seen alive
         self._recover(sweep=True)
         self._rescan()
-        self.dashboard.changed()  # a page from the start, even before the first file
-        self.dashboard.start()
+        self.companions.start_dashboard()
         self._publisher = Publisher(
             self._publish_and_alert,
             partial(self.pause.host_fault, step="publishing"),
@@ -181,73 +152,23 @@ class Daemon:
         try:
             if once:
                 self._drain_present_files()
-                self.courier.deliver_now()  # the caregiver e-mails of these files, before exiting
+                self.companions.courier.deliver_now()  # these files' caregiver e-mails, before exiting
             else:
-                self.courier.start()
-                self._run_with_scheduler()
+                with self.companions.scheduled():
+                    self._watch_until_stopped()
             ended = True
         finally:
             self.liveness.stopping()
             try:
                 self._publisher.close()
                 self._publisher = None
-                self.dashboard.close()
             finally:
-                self.courier.close()
-                self.alerter.close()
-                if metrics is not None:
-                    metrics.shutdown()
-                    metrics.server_close()
-                self.liveness.stop(clean=ended)
+                self.companions.stop(ended)
             if self._signals is not None:
                 self._signals.uninstall()
         self._log_stop_request()
         log.info("daemon_stopped", files_processed=self.processed)
         return HOST_PAUSED_EXIT if once and self.pause.paused else 0
-
-    def refresh_dashboard(self) -> None:
-        """Regenerate outbox/dashboard.html (after operations, debounced, and every few minutes)."""
-        strays = [stray.relative for stray in find_strays(self.settings.inbox_dir, OPERATION_NAMES)]
-        refresh_dashboard(
-            self.pipeline.engine,
-            self.settings.outbox_dir,
-            self.pipeline.clock(),
-            strays=strays,
-            zone=self.settings.zone(),
-        )
-
-    def purge_archive(self) -> int:
-        """Delete archived inputs older than ``archive_retention_days`` (a daily scheduled job)."""
-        removed = retention.purge_archive(self.settings.archive_dir, self.settings.archive_retention_days)
-        log.info("archive_purged", files_removed=removed, retention_days=self.settings.archive_retention_days)
-        return removed
-
-    def purge_expired(self) -> None:
-        """Delete the archive's and the outbox's expired files (a daily scheduled job)."""
-        purge_expired(self.settings, self.pipeline.engine, self.pipeline.clock())
-
-    def _run_with_scheduler(self) -> None:
-        scheduler = build_scheduler()
-        add_daily_job(scheduler, "purge_expired", self.purge_expired, soon(self.pipeline.clock()))
-        add_report_job(scheduler, "dashboard", self.dashboard.changed, DASHBOARD_EVERY_S, None)
-        if self.alert_checks.wanted:  # file_waiting, sender_silent (processor.alert_checks)
-            checks_every = self.settings.alerts.check_every_s
-            add_report_job(scheduler, "alert-checks", self.alert_checks.run, checks_every, None)
-        for number, schedule in enumerate(self.settings.schedules):
-            every = interval_seconds(schedule.every) if schedule.every else None
-            add_report_job(
-                scheduler,
-                f"report-{number}-{schedule.schedule_name}",
-                partial(self._scheduled_report, schedule),
-                every,
-                schedule.cron,
-                self.settings.zone(),
-            )
-        scheduler.start()
-        try:
-            self._watch_until_stopped()
-        finally:
-            scheduler.shutdown(wait=True)
 
     def _recover(self, sweep: bool = False) -> None:
         """Finish what crashed or stopped processes (this one's predecessors, or dead peers) left;
@@ -256,7 +177,7 @@ class Daemon:
         try:
             recovered = recover(self.pipeline, sweep)
             self.processed += len(recovered)
-            self.alerter.files_recovered(recovered)
+            self.companions.alerter.files_recovered(recovered)
         except Interrupted:
             pass  # a stop arrived while recovering; the file waits for the next start
         except Exception as exc:
@@ -272,19 +193,6 @@ class Daemon:
         delay = min(MAX_BACKOFF_S, 2.0**self._failures)
         log.warning("daemon_backing_off", seconds=delay)
         self.stop_event.wait(delay)
-
-    def _scheduled_report(self, schedule: ScheduleSettings) -> None:
-        # A connection error here is logged by the job wrapper; the next firing tries again.
-        written = run_schedule(
-            self.pipeline.engine,
-            self.settings.outbox_dir,
-            self.pipeline.clock,
-            schedule,
-            self.pipeline.host,
-            zone=self.settings.zone(),
-        )
-        if written is not None and schedule.mail_to:
-            mail_report(self.settings, schedule, written)
 
     def _rescan(self) -> None:
         now = time.monotonic()
@@ -461,8 +369,7 @@ class Daemon:
     def _publish_and_alert(self, batch: list[Decided]) -> list[FileOutcome]:
         """Publish the files, then raise the alerts their outcomes call for (queued: never waited on)."""
         outcomes = publish_all(self.pipeline, batch)
-        self.alerter.files_published(batch, outcomes)
-        self.courier.wake()  # their caregiver e-mails, if any, are committed
+        self.companions.files_published(batch, outcomes)
         return outcomes
 
     def _publish(self, decided: Decided) -> None:

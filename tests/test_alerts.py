@@ -228,7 +228,7 @@ def test_a_scheduled_report_is_mailed_as_an_attachment_over_starttls(
     workspace = make_workspace(tmp_path, database, alerts={"channels": [channel]}, schedules=[schedule])
     from processor.bootstrap import build_daemon
 
-    build_daemon(workspace.app)._scheduled_report(workspace.settings.schedules[0])
+    build_daemon(workspace.app).companions.scheduled_report(workspace.settings.schedules[0])
     [message] = mailbox.messages
     assert "To: ward-manager@hospital.example" in message
     assert 'filename="occupancy-' in message and "Content-Type: text/csv" in message

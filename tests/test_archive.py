@@ -44,5 +44,5 @@ def test_archiving_starts_the_retention_clock_whatever_the_senders_mtime(workspa
         mtime=time.time() - 90 * DAY,
     )
     workspace.run_once()
-    assert build_daemon(workspace.app).purge_archive() == 0
+    assert build_daemon(workspace.app).companions.purge_archive() == 0
     assert len(list((workspace.root / "archive").rglob("p.op1.csv"))) == 1

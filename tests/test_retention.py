@@ -147,7 +147,7 @@ def test_the_daemons_daily_job_purges_the_outbox_too(workspace: Workspace) -> No
     processed_and_aged(workspace, 31)
     from processor.bootstrap import build_daemon
 
-    build_daemon(workspace.app).purge_expired()
+    build_daemon(workspace.app).companions.purge_expired()
     assert list(workspace.outbox.rglob("p.op1.*")) == []
     assert workspace.scalar("SELECT outputs_purged_at IS NOT NULL FROM bulk_operations WHERE id = 1")
 
@@ -161,7 +161,7 @@ def test_a_rejected_original_counts_its_age_from_its_rejection_not_from_the_send
     [rejected] = (workspace.outbox / "import_patients" / "rejected").iterdir()
     from processor.bootstrap import build_daemon
 
-    build_daemon(workspace.app).purge_expired()
+    build_daemon(workspace.app).companions.purge_expired()
     assert rejected.exists()
 
 
