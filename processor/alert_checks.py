@@ -36,7 +36,8 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, select
+from sqlalchemy.exc import SQLAlchemyError
 
 from processor.adapters.database.models import BulkOperation, ScheduledRun
 from processor.alerting import Alert, Alerter
@@ -53,8 +54,10 @@ from processor.settings import Settings
 log = get_logger(__name__)
 EPISODE_PREFIX = "alert:"  # the schedule names its claims go under (a report's name would not start so)
 WATCHED = "sender_watched"  # the claim that records when a sender with no file yet was first watched
-CLAIMED_CACHE_LIMIT = 10_000  # episodes remembered here; beyond it forgotten (the database still has them)
+EPISODE_RULES = ("file_waiting", "sender_silent")
+NEW_EPISODES_PER_CHECK = 50  # claimed per check at most: a backlog of thousands costs a minute's 50 rows
 IN_PROGRESS_LIMIT = 100  # operations in progress looked at per check (more would be one incident anyway)
+FORGET_EPISODES_AFTER = timedelta(days=30)  # episode claims older than this are deleted (once a day)
 
 
 @dataclass
@@ -66,9 +69,13 @@ class AlertChecks:
     alerter: Alerter
     clock: Clock
     owner: str  # the daemon's owner name, recorded with each episode it claims
-    _first_seen: dict[tuple[Path, int], datetime] = field(default_factory=dict)
-    _claimed: set[tuple[str, str]] = field(default_factory=set)  # episodes known to be taken
+    # (path, inode) → when first seen, and its modification time then (the episode's mark)
+    _first_seen: dict[tuple[Path, int], tuple[datetime, int]] = field(default_factory=dict)
+    _claimed: set[tuple[str, str]] = field(default_factory=set)  # episodes known taken, still current
+    _current: set[tuple[str, str]] = field(default_factory=set)  # episodes met in this run
+    _new_this_run: int = 0
     _watched_since: dict[str, datetime] = field(default_factory=dict)
+    _forgotten_on: date | None = None
 
     @property
     def wanted(self) -> bool:
@@ -80,6 +87,7 @@ class AlertChecks:
         """One look at every rule that is on; a rule that fails is logged, the others go on, and the
         next look tries again."""
         now = self.clock()
+        self._current, self._new_this_run = set(), 0
         checks = (
             ("file_waiting", self.files_waiting),
             ("file_waiting", self.files_in_progress),
@@ -92,20 +100,28 @@ class AlertChecks:
                 check(now)
             except Exception as exc:  # the database down, the inbox gone: health says so, not this
                 log.warning("alert_check_failed", rule=rule, check=check.__name__, error=type(exc).__name__)
+                self._current |= self._claimed  # nothing is forgotten for a look that did not finish
+        self._claimed &= self._current  # episodes over are forgotten here (their claims stay)
+        self._forget_old_episodes(now)
 
     def files_waiting(self, now: datetime) -> None:
         """Alert each file that has waited longer than ``waiting_minutes`` (once per file)."""
         limit = timedelta(minutes=self.settings.alerts.waiting_minutes)
-        seen: dict[tuple[Path, int], datetime] = {}
+        seen: dict[tuple[Path, int], tuple[datetime, int]] = {}
+        overdue: list[tuple[Waiting, timedelta, str]] = []
         for waiting in waiting_entries(self.settings):
             key = (waiting.file.path, waiting.status.st_ino)
-            seen[key] = self._first_seen.get(key, now)
-            since = min(seen[key], datetime.fromtimestamp(waiting.status.st_ctime, UTC))
+            seen[key] = self._first_seen.get(key, (now, waiting.status.st_mtime_ns))
+            first_seen, mark = seen[key]
+            since = min(first_seen, datetime.fromtimestamp(waiting.status.st_ctime, UTC))
             if now - since > limit:  # the path from the inbox: hosts may mount the share elsewhere
                 relative = waiting.file.path.relative_to(self.settings.inbox_dir).as_posix()
-                episode = f"{relative}\0{waiting.status.st_ino}"
-                self._raise_once(self._waiting_alert(waiting, now - since), episode, now)
-        self._first_seen = seen  # files gone are forgotten
+                # The modification time when first seen tells a file dropped again under the same
+                # name, on a reused inode, from the one before it: a new arrival, a new episode.
+                overdue.append((waiting, now - since, f"{relative}\0{waiting.status.st_ino}\0{mark}"))
+        self._first_seen = seen  # files gone are forgotten, before the database is asked anything
+        for waiting, waited, episode in overdue:
+            self._raise_once(self._waiting_alert(waiting, waited), episode, now)
 
     def files_in_progress(self, now: datetime) -> None:
         """Alert each operation in progress for longer than ``processing_minutes`` (once per operation)."""
@@ -143,15 +159,42 @@ class AlertChecks:
                 self._raise_once(alert, f"{sender.name}\0{since.isoformat()}", now)
 
     def _raise_once(self, alert: Alert, episode: str, now: datetime) -> None:
-        """Raise ``alert`` if this episode of its rule is not claimed yet (here or by another daemon)."""
+        """Raise ``alert`` if this episode of its rule is not claimed yet (here or by another daemon).
+
+        At most ``NEW_EPISODES_PER_CHECK`` claims per run: the rest come at the next. When the database
+        cannot take the claim, the alert is raised all the same (throttled): an outage is when files
+        pile up, and a second daemon's duplicate is the lesser harm."""
         digest = hashlib.sha256(episode.encode("utf-8", "surrogateescape")).hexdigest()[:40]
-        if (alert.rule, digest) in self._claimed:
+        self._current.add((alert.rule, digest))
+        if (alert.rule, digest) in self._claimed or self._new_this_run >= NEW_EPISODES_PER_CHECK:
             return
-        if len(self._claimed) >= CLAIMED_CACHE_LIMIT:
-            self._claimed.clear()  # only a cache: a claim tried again is refused by the database
-        if claim_run(self.engine, EPISODE_PREFIX + alert.rule, digest, self.owner, now):
+        self._new_this_run += 1
+        try:
+            ours = claim_run(self.engine, EPISODE_PREFIX + alert.rule, digest, self.owner, now)
+        except SQLAlchemyError as exc:
+            log.warning("alert_episode_unclaimed", rule=alert.rule, error=type(exc).__name__)
+            self.alerter.raise_alert(alert)
+            return
+        if ours:
             self.alerter.raise_alert(alert)
         self._claimed.add((alert.rule, digest))
+
+    def _forget_old_episodes(self, now: datetime) -> None:
+        """Once a day, delete episode claims older than ``FORGET_EPISODES_AFTER`` (not the record of
+        when a sender was first watched): the table does not grow with every incident for ever."""
+        if self._forgotten_on == now.date():
+            return
+        self._forgotten_on = now.date()
+        old = (
+            delete(ScheduledRun)
+            .where(ScheduledRun.schedule_name.in_([EPISODE_PREFIX + rule for rule in EPISODE_RULES]))
+            .where(ScheduledRun.claimed_at < now - FORGET_EPISODES_AFTER)
+        )
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(old)
+        except SQLAlchemyError as exc:
+            log.warning("alert_episodes_not_forgotten", error=type(exc).__name__)
 
     def _waiting_alert(self, waiting: Waiting, waited: timedelta) -> Alert:
         inbox_file = waiting.file
@@ -184,7 +227,9 @@ class AlertChecks:
         }
         what = f"{row.operation_type} file {name} (operation {row.id})"
         subject = f"wardbulk: {what} has been in progress for {minutes} min"
-        return Alert("file_waiting", (row.sender or "-", row.operation_type), subject, fields)
+        # A key of its own: the files stuck behind it must not throttle the root cause away.
+        key = (row.sender or "-", f"{row.operation_type}:in_progress")
+        return Alert("file_waiting", key, subject, fields)
 
     def _silent_alert(self, sender: SenderSettings, since: datetime, had_file: bool, zone: ZoneInfo) -> Alert:
         local = since.astimezone(zone).strftime("%a %Y-%m-%d %H:%M %Z")

@@ -47,6 +47,8 @@ class Alert:
     key: tuple[str, str]
     subject: str
     fields: dict[str, Any] = field(default_factory=dict)
+    # Counts that repeats held back add up (the report of a window gives their totals, not the last's).
+    summed: tuple[str, ...] = ()
 
 
 @dataclass
@@ -166,14 +168,15 @@ class Alerter:
         down with e-mails waiting: people must know that a caregiver was not told."""
         if not self.wants("notification_failed") or not (failures or channel_down):
             return
-        failed = sum(failures.values())
-        subject = (
-            f"wardbulk: {failed} caregiver e-mails failed"
-            if failed
-            else "wardbulk: caregiver e-mails cannot be sent (the mail server fails)"
-        )
-        fields = {"failed": failed, **{f"failed_{reason}": n for reason, n in failures.items()}}
-        self.raise_alert(Alert("notification_failed", ("-", "notifications"), subject, fields))
+        if failures:
+            counts = {"failed": sum(failures.values())} | {f"failed_{why}": n for why, n in failures.items()}
+            subject = "wardbulk: caregiver e-mails failed (counts by reason in the alert)"
+            alert = Alert("notification_failed", ("-", "notifications"), subject, counts, tuple(counts))
+            self.raise_alert(alert)
+        if channel_down:  # a key of its own: the two never throttle each other away
+            subject = "wardbulk: caregiver e-mails cannot be sent (the mail server fails)"
+            fields = {"channel_down": True}
+            self.raise_alert(Alert("notification_failed", ("-", "notifications-down"), subject, fields))
 
     def raise_alert(self, alert: Alert) -> None:
         """Queue ``alert`` unless its rule and key had one within the throttle window (then count it)."""
@@ -184,7 +187,7 @@ class Alerter:
             window = self._windows.get(slot)
             if window is not None and self._clock() - window.opened < self._settings.throttle_minutes * 60:
                 window.held_back += 1
-                window.last = alert
+                window.last = _summed(window.last, alert)
                 return
             self._windows[slot] = _Window(self._clock())
         self._put(Alert(alert.rule, alert.key, alert.subject, {"rule": alert.rule, **alert.fields}))
@@ -244,6 +247,16 @@ class Alerter:
                     )
                     return
                 self._closing.wait(wait_s)
+
+
+def _summed(earlier: Alert | None, later: Alert) -> Alert:
+    """``later`` with its ``summed`` counts added to those of the repeat held back before it."""
+    if earlier is None or not later.summed:
+        return later
+    totals = {
+        key: earlier.fields.get(key, 0) + later.fields.get(key, 0) for key in {*earlier.summed, *later.summed}
+    }
+    return Alert(later.rule, later.key, later.subject, later.fields | totals, tuple(totals))
 
 
 def _fields(outcome: FileOutcome, operation: str, file_name: str, sender: str | None) -> dict[str, Any]:

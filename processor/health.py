@@ -174,11 +174,12 @@ class Waiting:
 
 def waiting_entries(settings: Settings) -> Iterator[Waiting]:
     """The backlog (what ``inbox.scan`` would give the daemon), oldest modification first; a file taken
-    meanwhile is skipped. Raises OSError when the inbox cannot be read."""
+    meanwhile, or one that cannot be looked at (a symbolic link's loop, say: never followed), is skipped.
+    Raises OSError when the inbox cannot be read."""
     for found in inbox.scan(settings.inbox_dir, list(OperationType), settings.sender_folders()):
         try:
-            yield Waiting(found, found.path.stat())
-        except FileNotFoundError:
+            yield Waiting(found, found.path.lstat())
+        except OSError:
             continue
 
 

@@ -500,3 +500,22 @@ def test_the_daemon_alerts_a_file_whose_done_marker_never_comes(
     assert (alert["file"], alert["folder"], alert["state"]) == ("no-marker.csv", "import_patients", "waiting")
     assert "Ann-Secret" not in json.dumps(alert)
     assert (daemon.inbox() / "no-marker.csv").exists()
+
+
+def test_notification_failures_held_back_are_reported_with_their_totals_and_apart_from_a_server_down() -> (
+    None
+):
+    settings = AlertSettings(channels=[WebhookChannel(kind="webhook", url="http://127.0.0.1:9/x")])
+    alerter, sent = recording(settings, [0.0])
+    alerter.start()
+    alerter.notifications_failed({"refused": 3}, channel_down=False)
+    alerter.notifications_failed({"expired": 50}, channel_down=False)  # held back: same window
+    alerter.notifications_failed({"refused": 1}, channel_down=True)  # the server down: its own key
+    alerter.close()  # reports what was held back
+    counts = [
+        (f.get("failed"), f.get("failed_refused"), f.get("failed_expired"), f.get("held_back"))
+        for _, _, f in sent
+    ]
+    assert (3, 3, None, None) in counts
+    assert (51, 1, 50, 2) in counts  # the totals of the two reports held back, not the last one's
+    assert sum(1 for _, _, f in sent if f.get("channel_down")) == 1

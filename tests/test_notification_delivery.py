@@ -440,7 +440,7 @@ def test_a_refused_notification_raises_the_notification_failed_alert_without_a_n
     ).deliver_now()
     alerter.close()
     [(_, subject, fields)] = sent
-    assert subject == "wardbulk: 2 caregiver e-mails failed"  # Carl refused; Dora has no address
+    assert subject.startswith("wardbulk: caregiver e-mails failed")  # Carl refused; Dora has no address
     assert (fields["rule"], fields["failed"]) == ("notification_failed", 2)
     assert (fields["failed_refused"], fields["failed_no-address"]) == (1, 1)
     assert "Carl" not in str(fields) and "carl@" not in str(fields)

@@ -584,3 +584,83 @@ def test_the_dashboard_shows_local_days(tmp_path: Path, database: Database) -> N
     )
     in_utc = refresh_dashboard(database.engine, tmp_path, now).read_text()
     assert 'data-day="2026-03-28"' in in_utc and "2026-03-28: 1 operations" in in_utc
+
+
+def test_a_period_over_both_clock_changes_still_weighs_each_local_day(database: Database) -> None:
+    """March to October holds a 23-hour and a 25-hour day: their totals cancel, their days do not."""
+    seed_stays(database.engine, [day_start(SPRING + timedelta(days=1), AMS)], stay=timedelta(days=3))
+
+    def used(first: date, last: date) -> Any:
+        request = ReportRequest(ReportType.BED_UTILIZATION, "TZ", first, last)
+        with database.engine.connect() as connection:
+            (row,) = build_report(connection, request, NOW, AMS).rows
+        return row[7]
+
+    assert used(date(2026, 3, 1), date(2026, 10, 31)) == used(date(2026, 3, 1), date(2026, 4, 30))
+    assert used(SPRING, SPRING) == 1.0
+
+
+def test_a_wake_up_exactly_at_a_fire_time_asks_for_the_next_one() -> None:
+    """APScheduler counts a late start's runs while the next time is not after now: the same time
+    again would hold its thread for ever."""
+    trigger = LocalCronTrigger("30 2 * * *", AMS)
+    fire = trigger.get_next_fire_time(None, utc("2026-10-24T12:00"))
+    assert fire is not None
+    assert fire == utc("2026-10-25T00:30")  # 02:30 CEST, the first of the two
+    assert trigger.get_next_fire_time(fire, fire) == utc("2026-10-26T01:30")  # not the second: once a day
+    assert trigger.get_next_fire_time(fire, fire - timedelta(hours=1)) > fire  # a clock set back
+
+
+def test_the_daemon_runs_its_schedules_on_the_wards_clock(tmp_path: Path, database: Database) -> None:
+    """Kathmandu is 5:45 ahead of UTC: its hours begin at a quarter past the UTC hour."""
+    from processor.bootstrap import build_daemon
+
+    schedule = {"report": "occupancy", "cron": "0 * * * *"}
+    workspace = make_workspace(tmp_path, database, timezone="Asia/Kathmandu", schedules=[schedule])
+    build_daemon(workspace.app).companions.scheduled_report(workspace.settings.schedules[0])
+    assert str(workspace.scalar("SELECT period_key FROM scheduled_runs")).endswith(":15Z")
+
+
+def test_a_date_or_time_without_an_offset_in_a_file_is_the_wards_local_time(
+    tmp_path: Path, database: Database
+) -> None:
+    """Los Angeles keeps Pacific time (PDT, UTC-7, from 8 March 2026): an ADT feed's 09:30 is 16:30Z,
+    and a day alone is its local midnight; an explicit offset is kept as written."""
+    workspace = make_workspace(tmp_path, database, timezone="America/Los_Angeles")
+    workspace.drop(
+        "import_patients",
+        "p.csv",
+        "first_name,last_name,email,patient_id\nA,B,a@example.org,LA1\nC,D,c@example.org,LA2\n"
+        "E,F,e@example.org,LA3\n",
+    )
+    workspace.run_once()
+    workspace.drop(
+        "bulk_assignment",
+        "a.csv",
+        "patient_id,bed_id,reason,admission_date\nLA1,CARD-01,r,2026-03-10T09:30\nLA2,CARD-02,r,2026-03-10\n"
+        "LA3,CARD-03,r,2026-03-10T09:30+01:00\n",
+    )
+    workspace.run_once()
+    with database.engine.connect() as connection:
+        rows = connection.execute(
+            select(Patient.mrn, PatientAdmission.admitted_at)
+            .join(PatientAdmission, PatientAdmission.patient_id == Patient.id)
+            .order_by(Patient.mrn)
+        ).all()
+    assert [(mrn, at.astimezone(UTC)) for mrn, at in rows] == [
+        ("LA1", utc("2026-03-10T16:30")),
+        ("LA2", utc("2026-03-10T07:00")),
+        ("LA3", utc("2026-03-10T08:30")),
+    ]
+
+
+def test_born_this_morning_in_auckland_is_not_in_the_future() -> None:
+    """At 08:00 on 3 December in Auckland it is still 2 December in UTC."""
+    from processor.operations.import_patients.rules import PatientRow
+
+    now = utc("2026-12-02T19:00")  # 08:00 NZDT, 3 December
+    cells = {"first_name": "A", "last_name": "B", "email": "a@example.org", "date_of_birth": "2026-12-03"}
+    row = PatientRow.model_validate(cells, context={"now": now, "zone": AKL})
+    assert row.date_of_birth == date(2026, 12, 3)
+    with pytest.raises(ValueError, match="in the future"):
+        PatientRow.model_validate(cells, context={"now": now, "zone": UTC})

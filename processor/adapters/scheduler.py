@@ -114,7 +114,9 @@ class LocalCronTrigger(BaseTrigger):  # type: ignore[misc]  # APScheduler 3 ship
         may be before ``now``: the scheduler counts a late start's missed runs that way)."""
         start = now.astimezone(UTC)
         if previous_fire_time is not None:
-            start = min(start, previous_fire_time.astimezone(UTC) + timedelta(microseconds=1))
+            # Strictly after the previous one, even when ``now`` is exactly it: APScheduler counts
+            # missed runs while the next time is not after ``now``, so the same time again never ends.
+            start = previous_fire_time.astimezone(UTC) + timedelta(microseconds=1)
         return self.first_at_or_after(start)
 
     def first_at_or_after(self, start: datetime) -> datetime | None:

@@ -13,7 +13,7 @@ column, never the value.
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BeforeValidator, StringConstraints, ValidationError, ValidationInfo
@@ -67,10 +67,16 @@ def _phone(value: str | None) -> str | None:
     return value
 
 
+def _zone(info: ValidationInfo) -> tzinfo:
+    """The wards' time zone (``timezone``), given with the validation's context; UTC without one."""
+    zone: tzinfo = (info.context or {}).get("zone") or UTC
+    return zone
+
+
 def _today(info: ValidationInfo) -> date:
     context = info.context or {}
     now: datetime = context.get("now") or datetime.now(UTC)
-    return now.date()
+    return now.astimezone(_zone(info)).date()  # the wards' today: a birth this morning is not future
 
 
 def _iso_date_not_future(value: Any, info: ValidationInfo) -> date | None:
@@ -85,7 +91,9 @@ def _iso_date_not_future(value: Any, info: ValidationInfo) -> date | None:
 
 
 def _iso_datetime_not_future(value: Any, info: ValidationInfo) -> datetime | None:
-    """ISO date or date-time; without a zone it is UTC (upstream systems are told so in the README)."""
+    """ISO date or date-time; without an offset it is the wards' local time (``timezone``, UTC by
+    default; upstream systems are told so in the README), a date alone its local midnight. A wall time
+    the clocks skip or repeat is read with the offset in force before the change (``fold=0``)."""
     if value is None:
         return None
     try:
@@ -96,7 +104,7 @@ def _iso_datetime_not_future(value: Any, info: ValidationInfo) -> datetime | Non
         raise fail(Code.TYPE_ERROR, "must be a date-time written YYYY-MM-DD or YYYY-MM-DDTHH:MM") from None
     if parsed.year < EARLIEST_EVENT_YEAR:
         raise fail(Code.CONSTRAINT_ERROR, f"is before {EARLIEST_EVENT_YEAR}")
-    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=_zone(info)).astimezone(UTC)
     now = (info.context or {}).get("now") or datetime.now(UTC)
     if parsed > now:
         raise fail(Code.CONSTRAINT_ERROR, "is in the future")

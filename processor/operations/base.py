@@ -11,7 +11,7 @@ Nothing here touches a database or a file: each room's ``rules`` module builds o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
 from typing import Any, ClassVar, Protocol, TypeVar
 
@@ -50,6 +50,7 @@ class RunContext:
     upsert: bool = False  # import_patients: a known patient_id updates the patient (mode = "upsert")
     clear_marker: str | None = None  # in upsert mode, a cell holding exactly this clears the value
     email: bool = False  # caregivers with an e-mail address are e-mailed by wardbulk ([notifications])
+    zone: tzinfo = UTC  # the wards' time zone: a date-time without an offset is theirs, and "today"
 
 
 @dataclass

@@ -27,7 +27,8 @@ def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> An
     if record.errors:
         return record.errors
     try:
-        return model.model_validate(present_cells(record.cells), context={"now": context.now})
+        cells = present_cells(record.cells)
+        return model.model_validate(cells, context={"now": context.now, "zone": context.zone})
     except ValidationError as exc:
         return row_errors(exc, record.line, record.cells)
 

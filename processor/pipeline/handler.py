@@ -198,6 +198,7 @@ def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committe
             settings.notify,
             first_lines,
             email=pipeline.settings.notifications.email,
+            zone=pipeline.settings.zone(),
             upsert=settings.mode == "upsert",
             clear_marker=settings.clear_marker,
         )

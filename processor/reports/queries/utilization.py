@@ -7,6 +7,7 @@ one day, and a bed occupied all period is 100% used.
 
 from __future__ import annotations
 
+import itertools
 from bisect import bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterator
@@ -97,13 +98,13 @@ def _elapsed(begin: datetime, finish: datetime) -> float:
 
 def _measure(start: date, end: date, zone: tzinfo) -> Measure:
     """How the seconds of an occupation count: as they are, when every day of the period is 24 hours
-    long (always in UTC); otherwise as seconds of local days scaled to 86,400 each (``_LocalDays``)."""
+    long (always in UTC); otherwise as seconds of local days scaled to 86,400 each (``_LocalDays``).
+    Each day is weighed, not the period's total: a 23-hour and a 25-hour day in one period cancel."""
     days = (end - start).days + 1
-    if (day_start(end + timedelta(days=1), zone) - day_start(start, zone)).total_seconds() == days * DAY_S:
+    starts = [naive_utc(day_start(start + timedelta(days=n), zone)) for n in range(days + 1)]
+    if all((later - earlier).total_seconds() == DAY_S for earlier, later in itertools.pairwise(starts)):
         return _elapsed
-    return _LocalDays(
-        [naive_utc(day_start(start + timedelta(days=n), zone)) for n in range(days + 1)]
-    ).between
+    return _LocalDays(starts).between
 
 
 @dataclass(frozen=True)
