@@ -8,6 +8,7 @@ holds a file back nor another channel's alerts; no alert carries a cell's value.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 import time
@@ -19,8 +20,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import text
 
 from processor.adapters.alert_channels import ChannelError, send
+from processor.adapters.database.engine import build_engine
 from processor.adapters.database.operation_records import Counts
 from processor.alert_settings import AlertSettings, WebhookChannel
 from processor.alerting import Alert, Alerter
@@ -519,3 +522,51 @@ def test_notification_failures_held_back_are_reported_with_their_totals_and_apar
     assert (3, 3, None, None) in counts
     assert (51, 1, 50, 2) in counts  # the totals of the two reports held back, not the last one's
     assert sum(1 for _, _, f in sent if f.get("channel_down")) == 1
+
+
+def test_a_file_dropped_again_under_its_name_is_a_new_episode_and_a_link_loop_stops_nothing(
+    tmp_path: Path, database: Database
+) -> None:
+    workspace = make_workspace(tmp_path, database, alerts=WATCHING)
+    folder = workspace.inbox / "import_patients"
+    (folder / "aa-loop.csv").symlink_to(folder / "aa-loop.csv")  # stat() would raise ELOOP
+    stuck = workspace.drop("import_patients", "again.csv", BAD_HEADER, mtime=time.time() - 7200)
+    now = [datetime.now(UTC) + timedelta(minutes=31)]
+    checks, sent = checks_of(workspace.settings, database.engine, now)
+    checks.run()
+    aside = tmp_path / "aside.csv"
+    stuck.rename(aside)  # taken away; the same name comes back later, on the same inode (as ext4's
+    checks.run()  # reuse of a freed inode gives it)
+    aside.rename(stuck)
+    os.utime(stuck, (time.time() - 3600, time.time() - 3600))
+    now[0] += timedelta(hours=1)
+    checks.run()
+    closed(checks)
+    files = [alert["file"] for alert in sent]
+    assert files.count("again.csv") == 2  # the loop stopped neither look
+    assert files.count("aa-loop.csv") == 1  # it waits too (nothing can read it), alerted once
+
+
+def test_a_database_that_cannot_take_the_episode_does_not_silence_the_alert(tmp_path: Path) -> None:
+    from processor.bootstrap import App, initialise
+    from processor.settings import Settings
+
+    database_file = tmp_path / "wardbulk.sqlite3"
+    settings = Settings(
+        database_url=f"sqlite:///{database_file}",
+        inbox_dir=tmp_path / "inbox",
+        outbox_dir=tmp_path / "outbox",
+        archive_dir=tmp_path / "archive",
+        alerts=WATCHING,
+    )
+    app = App(settings=settings, engine=build_engine(settings.database_url))
+    initialise(app, demo=False)
+    (tmp_path / "inbox" / "import_patients" / "late.csv").write_text(BAD_HEADER)
+    now = [datetime.now(UTC) + timedelta(minutes=31)]
+    checks, sent = checks_of(settings, app.engine, now)
+    with app.engine.begin() as connection:
+        connection.execute(text("DROP TABLE scheduled_runs"))  # every claim now fails
+    checks.run()
+    closed(checks)
+    app.close()
+    assert [alert["file"] for alert in sent] == ["late.csv"]
