@@ -66,6 +66,15 @@ def admitted(ws: Workspace, admit: str = ADMIT) -> None:
     ws.drop("bulk_assignment", "admit.csv", admit)
 
 
+def now_pending(ws: Workspace) -> None:
+    """What a file left to the messaging system (e-mail off) becomes wardbulk's to send, as if written
+    so: the state a daemon finds after a crash, a server down or an earlier configuration."""
+    with ws.database.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE patient_notifications SET status = 'email_pending' WHERE status = 'queued'")
+        )
+
+
 def statuses(ws: Workspace) -> dict[str, tuple[str, str | None, int, bool]]:
     """Caregiver name (or '-') → (status, failure, attempts, sent_at recorded)."""
     sql = (
@@ -156,10 +165,8 @@ def test_after_a_crash_the_unsent_are_sent_and_the_one_in_flight_never_again(
         [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True, check=True
     )
     gone = owner_of_pid(int(dead.stdout))  # a real process of this host, exited
+    now_pending(ws)
     with ws.database.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE patient_notifications SET status = 'email_pending' WHERE status = 'queued'")
-        )
         connection.execute(
             text(
                 "UPDATE patient_notifications SET status = 'email_sending', sender = :gone, claimed_at = :at"
@@ -220,10 +227,7 @@ def test_news_older_than_max_age_is_failed_not_sent_late(
     ws = mailing_workspace(tmp_path, database, port, certificate, email=False)
     admitted(ws)
     ws.run_once()
-    with ws.database.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE patient_notifications SET status = 'email_pending' WHERE status = 'queued'")
-        )
+    now_pending(ws)
     mailing = mailing_workspace(tmp_path / "later", database, port, certificate, max_age_hours=24)
     outcome = courier(mailing, now=datetime.now(UTC) + timedelta(hours=25)).deliver_now()
     assert (outcome.sent, outcome.expired) == (0, 2)
@@ -243,10 +247,7 @@ def test_two_daemons_sending_at_once_never_send_one_notification_twice(
     ws.run_once()
     ws.drop("bulk_assignment", "many.csv", _many_admissions(PAIRS))
     ws.run_once()
-    with ws.database.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE patient_notifications SET status = 'email_pending' WHERE status = 'queued'")
-        )
+    now_pending(ws)
     mailing = mailing_workspace(tmp_path / "two", database, port, certificate)
     couriers = [courier(mailing, owner=f"host-{name}:1:1:1") for name in "ab"]
     threads = [threading.Thread(target=c.deliver_now) for c in couriers]
@@ -426,10 +427,7 @@ def test_a_refused_notification_raises_the_notification_failed_alert_without_a_n
     ws = mailing_workspace(tmp_path, database, port, certificate, email=False)
     admitted(ws)
     ws.run_once()
-    with ws.database.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE patient_notifications SET status = 'email_pending' WHERE status = 'queued'")
-        )
+    now_pending(ws)
     mailing = mailing_workspace(tmp_path / "alerting", database, port, certificate)
     hook = WebhookChannel(kind="webhook", url="http://127.0.0.1:9/hook")
     alerter, sent = recording(AlertSettings(channels=[hook]), [0.0])
