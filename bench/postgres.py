@@ -12,16 +12,17 @@ from contextlib import contextmanager
 import psycopg
 from sqlalchemy.engine import URL, make_url
 
+from bench.cases import ceiling_figure, write_ceiling
 from bench.context import BenchContext
 from bench.datagen import IMPORT_PATIENTS_HEADER
 from bench.measure import BenchFailure, ProcessRun, run_module
-from bench.results import TIMES, CaseResult, Figure
+from bench.results import CaseResult, Figure
 from bench.workspace import Processed
 
 ROWS = 1_000_000
-RATIO_TARGET = 0.25
 WARDBULK_DATABASE = "wardbulk_bench"
 RAW_DATABASE = "wardbulk_bench_raw"
+CEILING_DATABASE = "wardbulk_bench_ceiling"  # the schema's write ceiling: binary COPY (issue 16)
 
 
 def libpq(url: URL) -> str:
@@ -32,7 +33,7 @@ def libpq(url: URL) -> str:
 @contextmanager
 def bench_databases(server: URL, keep: bool) -> Iterator[dict[str, URL]]:
     """Fresh, empty bench databases on ``server``, by name; dropped on the way out unless ``keep``."""
-    names = (WARDBULK_DATABASE, RAW_DATABASE)
+    names = (WARDBULK_DATABASE, RAW_DATABASE, CEILING_DATABASE)
     with psycopg.connect(libpq(server), autocommit=True) as admin:
         for name in names:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
@@ -83,20 +84,27 @@ def import_postgres(ctx: BenchContext) -> CaseResult:
     with bench_databases(server, ctx.keep) as databases:
         raw = raw_copy(ctx, databases[RAW_DATABASE], rows)
         processed = _import(ctx, databases[WARDBULK_DATABASE], rows)
+        ceiling_url = databases[CEILING_DATABASE].render_as_string(hide_password=False)
+        ceiling = write_ceiling(ctx, ctx.patients_file(rows), rows, ceiling_url)
     raw_speed = rows / raw.wall_s
     ratio = processed.rows_per_s / raw_speed
+    # Context: a text COPY into a bare table (issue 16 sets the target against the schema's ceiling).
     figure = Figure(
         "import_postgres",
-        f"import_patients {rows:,} rows, PostgreSQL",
+        f"import_patients {rows:,} rows, PostgreSQL, against raw COPY into a bare table",
         processed.rows_per_s,
         "rows/s",
-        f"≥ {RATIO_TARGET}{TIMES} raw COPY",
-        ratio >= RATIO_TARGET,
+        "",
+        None,
         raw_speed,
         ratio,
     )
+    name = f"import_patients {rows:,} rows, PostgreSQL, against binary COPY into the schema"
+    against_ceiling = ceiling_figure("import_postgres", name, processed, ceiling, rows)
     details = {
         "server_version": _server_version(server),
+        "write_ceiling": {"wall_s": round(ceiling.wall_s, 4), "peak_rss_mb": round(ceiling.peak_rss_mb, 1)},
+        "ceiling_ratio": round(against_ceiling.ratio or 0.0, 4),
         "wardbulk": {
             "wall_s": round(processed.run.wall_s, 4),
             "peak_rss_mb": round(processed.run.peak_rss_mb, 1),
@@ -105,4 +113,4 @@ def import_postgres(ctx: BenchContext) -> CaseResult:
         "raw_copy": {"wall_s": round(raw.wall_s, 4), "peak_rss_mb": round(raw.peak_rss_mb, 1)},
         "ratio": round(ratio, 4),
     }
-    return CaseResult("import_postgres", [figure], details)
+    return CaseResult("import_postgres", [against_ceiling, figure], details)
