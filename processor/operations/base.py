@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
+from functools import cached_property
 from typing import Any, ClassVar, Protocol, TypeVar
 
 from processor.core.csv_reading import ColumnSpec, Record
@@ -51,6 +52,11 @@ class RunContext:
     clear_marker: str | None = None  # in upsert mode, a cell holding exactly this clears the value
     email: bool = False  # caregivers with an e-mail address are e-mailed by wardbulk ([notifications])
     zone: tzinfo = UTC  # the wards' time zone: a date-time without an offset is theirs, and "today"
+
+    @cached_property
+    def validation(self) -> dict[str, Any]:
+        """The row models' validation context (``core.fields``): made once per file, not per row."""
+        return {"now": self.now, "zone": self.zone, "today": self.now.astimezone(self.zone).date()}
 
 
 @dataclass

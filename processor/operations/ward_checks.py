@@ -28,7 +28,7 @@ def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> An
         return record.errors
     try:
         cells = present_cells(record.cells)
-        return model.model_validate(cells, context={"now": context.now, "zone": context.zone})
+        return model.model_validate(cells, context=context.validation)
     except ValidationError as exc:
         return row_errors(exc, record.line, record.cells)
 

@@ -91,7 +91,7 @@ def _validate_row(
 ) -> PatientRow | list[RowError]:
     cells = record.cells if cells is None else cells
     try:
-        row = model.model_validate(present_cells(cells), context={"now": context.now, "zone": context.zone})
+        row = model.model_validate(present_cells(cells), context=context.validation)
     except ValidationError as exc:
         return row_errors(exc, record.line, record.cells)
     errors = _checked_fields(row, record)
