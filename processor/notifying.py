@@ -130,13 +130,13 @@ class Courier:
 
     def _run(self) -> None:
         while not self._closing.is_set():
+            self._wake.clear()  # before the round: a file committed during it wakes the next at once
             outcome = self._safe_round()
             pause_s = self._pause_after(outcome)
             if outcome.channel_down:
                 self._closing.wait(pause_s)  # a backoff: files committing meanwhile do not cut it short
             else:
                 self._wake.wait(pause_s)
-            self._wake.clear()
 
     def _pause_after(self, outcome: Round) -> float:
         if not outcome.channel_down:
