@@ -45,14 +45,16 @@ def chunks(file: Path) -> Iterator[list[list[str]]]:
             yield chunk
 
 
-def rows_of(chunk: list[list[str]], first_id: int, now: datetime) -> Tables:
-    """The users, patients and caregivers of ``chunk``; ids from ``first_id`` on (users and patients)."""
+def rows_of(chunk: list[list[str]], first_id: int, now: Any, as_text: bool) -> Tables:
+    """The users, patients and caregivers of ``chunk``; ids from ``first_id`` on (users and patients).
+    ``now`` as the driver takes it; ``as_text``: dates stay ISO text (SQLite stores them so), checked."""
     users, patients, caregivers = [], [], []
     for number, cells in enumerate(chunk, start=first_id):
         first, last, email, mrn, phone, born, gender, carer, carer_email, carer_phone = cells
         users.append((number, f"patient:{mrn}", email.lower(), first, last, True, now))
         birth = date.fromisoformat(born) if born else None
-        patients.append((number, number, mrn, phone or None, birth, gender.upper() or None, now))
+        born_as = (born or None) if as_text else birth
+        patients.append((number, number, mrn, phone or None, born_as, gender.upper() or None, now))
         if carer:
             caregivers.append((number, carer, carer_email or None, carer_phone or None, now))
     return users, patients, caregivers
@@ -68,16 +70,8 @@ def write_sqlite(connection: Connection, tables: Tables) -> None:
     cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
     for name, columns, rows in zip(("users", "patients", "caregivers"), _columns(), tables, strict=True):
         marks = ", ".join("?" for _ in columns)
-        converted = [tuple(_sqlite_value(value) for value in row) for row in rows]
         statement = f"INSERT INTO {name} ({', '.join(columns)}) VALUES ({marks})"  # noqa: S608 (our names)
-        cursor.executemany(statement, converted)
-
-
-def _sqlite_value(value: Any) -> Any:
-    """As SQLAlchemy's types store them on SQLite: dates and times as ISO text."""
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).replace(tzinfo=None).isoformat(sep=" ")
-    return value.isoformat() if isinstance(value, date) else value
+        cursor.executemany(statement, rows)
 
 
 def write_postgres(connection: Connection, tables: Tables) -> None:
@@ -116,11 +110,14 @@ def write_file(url: str, file: Path) -> int:
     """Write every row of ``file`` in one transaction; the number of patients written."""
     engine = build_engine(url, create=False)
     write = write_sqlite if engine.dialect.name == "sqlite" else write_postgres
-    now, written = datetime.now(UTC), 0
+    written, on_sqlite = 0, engine.dialect.name == "sqlite"
+    now: Any = datetime.now(UTC)
+    if on_sqlite:  # as SQLAlchemy's types store a time there: naive UTC, ISO text
+        now = now.replace(tzinfo=None).isoformat(sep=" ")
     with engine.connect() as connection, connection.begin():
         first_id = next_id(connection)
         for chunk in chunks(file):
-            write(connection, rows_of(chunk, first_id + written, now))
+            write(connection, rows_of(chunk, first_id + written, now, on_sqlite))
             written += len(chunk)
         if engine.dialect.name == "postgresql":  # as wardbulk's reserved keys leave them
             for table in ("users", "patients"):
