@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, and_, func, or_, select, update
+from sqlalchemy import Connection, Engine, Select, func, or_, select, update
 
 from processor.adapters.database.bulk import is_among
 from processor.adapters.database.engine import BEGIN_IMMEDIATE
@@ -155,17 +155,7 @@ def retry_later(engine: Engine, owner: str, notification_id: int, attempts: int,
 def still_ours(engine: Engine, owner: str, notification_id: int, now: datetime) -> bool:
     """Renew the claim on one notification just before sending it; False when it is no longer ours
     (another daemon judged us gone): then it must not be sent."""
-    statement = (
-        update(PatientNotification)
-        .where(
-            PatientNotification.id == notification_id,
-            PatientNotification.status == SENDING,
-            PatientNotification.sender == owner,
-        )
-        .values(claimed_at=now)
-    )
-    with _writing(engine) as connection:
-        return connection.execute(statement).rowcount == 1
+    return _update_claimed(engine, owner, notification_id, claimed_at=now)
 
 
 def fail_pending(engine: Engine, failure: str) -> int:
@@ -203,28 +193,20 @@ def _writing(engine: Engine) -> Iterator[Connection]:
 
 
 def _settle(engine: Engine, owner: str, notification_id: int, **values: object) -> bool:
+    """Write a claimed notification's outcome, the claim ended; False if it is no longer ours."""
+    return _update_claimed(engine, owner, notification_id, sender=None, claimed_at=None, **values)
+
+
+def _update_claimed(engine: Engine, owner: str, notification_id: int, **values: object) -> bool:
+    """Set ``values`` on one notification only while ``owner`` holds its claim (a compare-and-set)."""
     statement = (
         update(PatientNotification)
         .where(
-            and_(
-                PatientNotification.id == notification_id,
-                PatientNotification.status == SENDING,
-                PatientNotification.sender == owner,
-            )
+            PatientNotification.id == notification_id,
+            PatientNotification.status == SENDING,
+            PatientNotification.sender == owner,
         )
-        .values(sender=None, claimed_at=None, **values)
+        .values(**values)
     )
     with _writing(engine) as connection:
         return connection.execute(statement).rowcount == 1
-
-
-def delivery_counts(engine: Engine, operation_id: int | None = None) -> dict[str, int]:
-    """How many notifications have each e-mail status (of one operation, or all)."""
-    statuses = (PENDING, SENDING, SENT, FAILED)
-    query = select(PatientNotification.status, func.count()).where(PatientNotification.status.in_(statuses))
-    if operation_id is not None:
-        query = query.where(PatientNotification.bulk_operation_id == operation_id)
-    with engine.connect() as connection:
-        return {
-            status: count for status, count in connection.execute(query.group_by(PatientNotification.status))
-        }
