@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.demo import seed_demo_data
+from processor.adapters.database.engine import WRITER_CACHE_KIB
 from processor.adapters.database.models import Patient
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from processor.core.report_request import ReportRequest, ReportType
@@ -88,3 +89,19 @@ def test_the_report_writer_writes_an_unpublished_partial_from_its_configuration(
         rows = uow.reports.write_report(ReportRequest(ReportType.OCCUPANCY), "occupancy-op1.csv")
     assert rows > 0
     assert [p.name for p in (tmp_path / "reports").iterdir()] == [".occupancy-op1.csv.owner1.partial"]
+
+
+def test_a_files_writer_on_sqlite_has_a_wide_page_cache_that_it_gives_back_to_the_pool(
+    database: Database,
+) -> None:
+    """A big file's scattered index inserts need more than SQLite's default 2 MB of cache; readers and
+    pooled connections keep the default, so the daemon's memory does not grow with its pool."""
+    if database.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite connection setting")
+    with database.engine.connect() as reader:
+        default = reader.exec_driver_sql("PRAGMA cache_size").scalar()
+    with UnitOfWork(database.engine) as uow:
+        assert uow.connection.exec_driver_sql("PRAGMA cache_size").scalar() == -WRITER_CACHE_KIB
+    with database.engine.connect() as same_pooled_connection:
+        assert same_pooled_connection.exec_driver_sql("PRAGMA cache_size").scalar() == default
+    assert default != -WRITER_CACHE_KIB
