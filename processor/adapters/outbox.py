@@ -183,6 +183,10 @@ class ExcelCsvWriter:
     def write(self, cells: Iterable[Any]) -> None:
         self._writer.writerow(self._cells_of(cells))
 
+    def write_rows(self, rows: Iterable[Iterable[Any]]) -> None:
+        """Write many rows at once (a chunk's result rows): one call into the csv module for all."""
+        self._writer.writerows(map(self._cells_of, rows))
+
     def write_neutralised(self, cells: Iterable[Any]) -> None:
         """Write cells that were already neutralised (copied from a file this class wrote)."""
         self._writer.writerow(cells)

@@ -247,8 +247,13 @@ def _records(rows: Iterator[tuple[int, list[str]]], names: list[str], spec: Colu
     known = [(index, name) for index, name in enumerate(names) if name in spec.known]
     # Excel leaves empty labels after the last column; rows may omit the cells under them.
     width = max((index + 1 for index, name in enumerate(names) if name), default=0)
+    full = len(names)
     for line, row in rows:
-        if is_blank(row):
+        joined = "".join(row)  # once per row: the blank test and the control-character scan share it
+        if not joined.strip():
+            continue
+        if len(row) == full and not _CONTROL.search(joined):  # the usual row: nothing to report
+            yield Record(line, {name: row[index] for index, name in known}, row, [])
             continue
         cells = {name: row[index] if index < len(row) else "" for index, name in known}
         yield Record(line=line, cells=cells, raw=row, errors=_shape_errors(row, names, width, line))

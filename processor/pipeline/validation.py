@@ -238,18 +238,21 @@ def _validate_chunk(
     operation, run = operation_run
     with ReadOnlyUnitOfWork(pipeline.engine) as lookups:
         outcomes = run.validate(chunk, operation.lookups_on(lookups.connection))
-    rejected = validation.rejected
-    for record, outcome in zip(chunk, outcomes, strict=True):
-        result.write(
-            _result_row(record, outcome, validation.width, validation.created_width, validation.dry_run)
-        )
+    shape = (validation.width, validation.created_width, validation.dry_run)
+    result.write_rows(
+        [_result_row(record, outcome, *shape) for record, outcome in zip(chunk, outcomes, strict=True)]
+    )
+    failed = [(record, outcome) for record, outcome in zip(chunk, outcomes, strict=True) if outcome.errors]
+    for record, outcome in failed:  # in file order, as errors.csv lists them
         validation.report.add(outcome.errors)
-        if not outcome.ok and rejected is not None:
-            rejected.add(record)
+        if validation.rejected is not None:
+            validation.rejected.add(record)
     validation.total += len(chunk)
-    validation.failed += sum(1 for outcome in outcomes if not outcome.ok)
-    validation.changes.update(change for o in outcomes if o.ok and (change := o.created.get("change")))
-    spool_chunk(spool, [outcome.payload for outcome in outcomes if outcome.ok])
+    validation.failed += len(failed)
+    validation.changes.update(
+        change for o in outcomes if not o.errors and (change := o.created.get("change"))
+    )
+    spool_chunk(spool, [outcome.payload for outcome in outcomes if not outcome.errors])
     job.lifecycle.progress(validation.total)
     if pipeline.on_progress:
         pipeline.on_progress(validation.total)
