@@ -15,6 +15,7 @@ import re
 from collections.abc import Iterable
 
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\n")
+_TRIGGER_CHARS = frozenset(FORMULA_TRIGGERS)
 # A trigger at the start of the joined row or right after the separator: some cell may need care.
 # NUL as the separator: a cell holding one merely takes the careful path, never skips it.
 _ROW_MAY_NEED_CARE = re.compile(r"(?:^|\x00)[=+\-@\t\r\n]")
@@ -41,4 +42,7 @@ def neutralised_row(cells: Iterable[object]) -> list[object]:
     row = list(cells)
     if not _ROW_MAY_NEED_CARE.search("\x00".join(map(str, row))):
         return row
-    return [neutralise(cell) if isinstance(cell, str) else cell for cell in row]
+    # Only a cell that starts like a formula goes through ``neutralise`` (a row may have one of twenty).
+    return [
+        neutralise(cell) if isinstance(cell, str) and cell[:1] in _TRIGGER_CHARS else cell for cell in row
+    ]
