@@ -4,6 +4,7 @@
 validation (typed as its lookups) and on the file's transaction for apply. The rooms' own SQL stores
 (``<room>/sql.py``) extend it with their writes. Every method handles a whole chunk: one ``IN (...)``
 query for a lookup, one executemany (or COPY) for an insert.
+A lookup's rows are fetched all at once (``.all()``): row by row, the fetching cost more than the query.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class SqlWard:
             .outerjoin(Ward, Ward.id == WardBed.ward_id)
             .where(is_among(self.connection, Patient.mrn, wanted))
         )
-        return {row[1]: PatientState(*row) for row in self.connection.execute(query)}
+        return {row[1]: PatientState(*row) for row in self.connection.execute(query).all()}
 
     def beds_by_code(self, codes: Iterable[str]) -> dict[str, BedState]:
         wanted = list(set(codes))
@@ -72,14 +73,14 @@ class SqlWard:
             .join(Ward, Ward.id == WardBed.ward_id)
             .where(is_among(self.connection, WardBed.code, wanted))
         )
-        return {row[1]: BedState(*row) for row in self.connection.execute(query)}
+        return {row[1]: BedState(*row) for row in self.connection.execute(query).all()}
 
     def wards_by_code(self, codes: Iterable[str]) -> dict[str, WardState]:
         wanted = list(set(codes))
         if not wanted:
             return {}
         query = select(Ward.id, Ward.code, Ward.name).where(is_among(self.connection, Ward.code, wanted))
-        return {row[1]: WardState(*row) for row in self.connection.execute(query)}
+        return {row[1]: WardState(*row) for row in self.connection.execute(query).all()}
 
     def notify(
         self, events: list[CareEvent], operation_id: int, now: datetime, email: bool
