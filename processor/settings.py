@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from apscheduler.triggers.cron import CronTrigger
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -166,6 +165,9 @@ class ScheduleSettings(BaseModel):
                 "write weekdays as names (mon-fri, sun): APScheduler 3 numbers them from Monday = 0, "
                 "cron from Sunday = 0, so a number would be ambiguous"
             )
+        # Imported here: APScheduler's import costs 30 ms that commands without a crontab need not pay.
+        from apscheduler.triggers.cron import CronTrigger  # noqa: PLC0415
+
         try:
             CronTrigger.from_crontab(value, timezone=UTC)
         except ValueError as exc:
