@@ -64,6 +64,8 @@ log = get_logger(__name__)
 TICK_S = 0.1
 HOST_PAUSED_EXIT = 75  # EX_TEMPFAIL: ``run --once`` met a fault of the host; its files wait for the next run
 MAX_BACKOFF_S = 60.0
+# Batches of committed files are published at most this often while files keep coming (``Publisher``).
+PUBLISH_EVERY_S = 0.025
 
 
 class Went(Enum):
@@ -147,6 +149,7 @@ class Daemon:
             partial(self.pause.host_fault, step="publishing"),
             self.pipeline.host_areas,
             self.pause.succeeded,  # a file got through only once it is published
+            every_s=PUBLISH_EVERY_S,
         )
         ended = False
         try:

@@ -6,6 +6,7 @@ import os
 import queue
 import sys
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -135,3 +136,43 @@ def test_a_failed_batch_is_logged_and_the_publisher_goes_on() -> None:
     publisher.submit(decided(2))
     publisher.close()
     assert publish.batches == [[1], [2]]
+
+
+def test_a_paced_publisher_gathers_the_files_committed_within_its_interval() -> None:
+    """With ``every_s``, files that follow a published batch closely wait for the interval and go out
+    together (one round of directory fsyncs for all); a file after a quiet spell goes out at once."""
+    publish = RecordingPublish()
+    publisher = Publisher(publish, every_s=0.3)
+    publisher.submit(decided(1))
+    assert publish.first_started.wait(WAIT_S)
+    published_first = time.monotonic()
+    for operation_id in (2, 3, 4):
+        publisher.submit(decided(operation_id))
+    publish.release_first.set()
+    while len(publish.batches) < 2:
+        time.sleep(0.01)
+    assert time.monotonic() - published_first >= 0.25
+    assert publish.batches == [[1], [2, 3, 4]]
+    time.sleep(0.35)  # quiet for longer than the interval
+    asked = time.monotonic()
+    publisher.submit(decided(5))
+    while len(publish.batches) < 3:
+        time.sleep(0.005)
+    assert time.monotonic() - asked < 0.2
+    publisher.close()
+
+
+def test_drain_and_close_do_not_wait_for_the_publishers_interval() -> None:
+    """Whoever waits for the files to be published (recovery, a stop) has them at once."""
+    publish = RecordingPublish()
+    publish.release_first.set()
+    publisher = Publisher(publish, every_s=30.0)
+    publisher.submit(decided(1))
+    publisher.submit(decided(2))
+    started = time.monotonic()
+    publisher.drain()
+    assert [i for batch in publish.batches for i in batch] == [1, 2]
+    publisher.submit(decided(3))
+    publisher.close()
+    assert publish.batches[-1] == [3]
+    assert time.monotonic() - started < 5
