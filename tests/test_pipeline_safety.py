@@ -46,8 +46,41 @@ def test_progress_is_visible_to_other_connections_while_a_file_is_validated(
     def observe(done: int) -> None:
         seen.append((done, ws.scalar("SELECT processed_records FROM bulk_operations WHERE id = 1")))
 
-    process_claimed(ws.pipeline(on_progress=observe), claim(ws, "p.csv"))
+    process_claimed(ws.pipeline(on_progress=observe, progress_after_s=0.0), claim(ws, "p.csv"))
     assert seen == [(2, 2), (4, 4), (5, 5)]
+
+
+def test_a_file_done_within_the_quiet_start_writes_no_progress_of_its_own(
+    tmp_path: Path, database: Database
+) -> None:
+    """Progress is first written ``progress_after_s`` after a file started: a file done sooner costs
+    no transaction per chunk, and its completion records its counts."""
+    ws = make_workspace(tmp_path, database, chunk_size=2)
+    ws.drop("import_patients", "p.csv", rows(5))
+    seen: list[tuple[int, int]] = []
+
+    def observe(done: int) -> None:
+        seen.append((done, ws.scalar("SELECT processed_records FROM bulk_operations WHERE id = 1")))
+
+    outcome = process_claimed(ws.pipeline(on_progress=observe, progress_after_s=60.0), claim(ws, "p.csv"))
+    assert outcome.status.value == "completed"
+    assert seen == [(2, 0), (4, 0), (5, 0)]
+    assert ws.scalar("SELECT processed_records FROM bulk_operations WHERE id = 1") == 5
+
+
+def test_progress_is_written_once_the_quiet_start_is_over(tmp_path: Path, database: Database) -> None:
+    """A file still being read after ``progress_after_s`` shows its progress at every chunk from then."""
+    ws = make_workspace(tmp_path, database, chunk_size=2)
+    ws.drop("import_patients", "p.csv", rows(5))
+    seen: list[tuple[int, int]] = []
+
+    def observe(done: int) -> None:
+        seen.append((done, ws.scalar("SELECT processed_records FROM bulk_operations WHERE id = 1")))
+        if done == 2:
+            time.sleep(0.3)  # the first chunk was slow: the quiet start is over
+
+    process_claimed(ws.pipeline(on_progress=observe, progress_after_s=0.2), claim(ws, "p.csv"))
+    assert seen == [(2, 0), (4, 4), (5, 5)]
 
 
 def test_a_graceful_stop_rolls_the_file_back_and_the_next_start_applies_it_once(

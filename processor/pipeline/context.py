@@ -31,6 +31,8 @@ class Pipeline:
     should_stop: Callable[[], bool] = lambda: False
     on_progress: Callable[[int], None] | None = None
     backoff_s: float = 0.5
+    # A file's progress is first written this long after it started (``Lifecycle.progress``).
+    progress_after_s: float = 0.5
     # Where the reports of export files go (bootstrap: ``reports.store.ReportOutput``); None: no reports.
     reports: ReportWriting | None = None
 

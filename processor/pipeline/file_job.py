@@ -8,7 +8,7 @@ publishing works on a file through its job; nothing else builds those names.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -181,7 +181,8 @@ def job_for(
     """The job of a registered operation (also rebuilt by recovery from the database row).
 
     ``owner`` names whose temporary files the job uses: this process's, unless recovery publishes what
-    a dead owner committed. ``inherited``: see ``FileJob``.
+    a dead owner committed. ``inherited``: see ``FileJob``. Its progress is written from
+    ``pipeline.progress_after_s`` after ``started_at`` on (a job recovery resumes started long ago).
     """
     files = OutboxFiles.for_operation(
         pipeline.settings.outbox_dir,
@@ -190,7 +191,8 @@ def job_for(
         operation_id,
         token(owner or pipeline.host),
     )
-    lifecycle = Lifecycle(pipeline.engine, pipeline.clock, pipeline.host, operation_id)
+    quiet_until = started_at + timedelta(seconds=pipeline.progress_after_s)
+    lifecycle = Lifecycle(pipeline.engine, pipeline.clock, pipeline.host, operation_id, quiet_until)
     return FileJob(claimed, lifecycle, sha256, started_at, files, inherited, dry_run, sender)
 
 

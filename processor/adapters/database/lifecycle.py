@@ -32,12 +32,16 @@ class Committed:
 
 @dataclass(frozen=True)
 class Lifecycle:
-    """The state changes of operation ``operation_id``, made as ``owner``."""
+    """The state changes of operation ``operation_id``, made as ``owner``.
+
+    ``quiet_until``: progress is not written before then (see ``progress``).
+    """
 
     engine: Engine
     clock: Clock
     owner: str
     operation_id: int
+    quiet_until: datetime | None = None
 
     @classmethod
     def register(cls, engine: Engine, clock: Clock, new: records.NewOperation, now: datetime) -> Lifecycle:
@@ -53,8 +57,14 @@ class Lifecycle:
         records.mark_processing(self.engine, self.operation_id, self.owner, self.clock())
 
     def progress(self, processed: int) -> None:
-        """Publish how many rows were read so far."""
-        records.record_progress(self.engine, self.operation_id, self.owner, processed, self.clock())
+        """Publish how many rows were read so far, unless it is not yet ``quiet_until``: a file done by
+        then is never seen in progress (its completion, in the file's transaction, records its counts),
+        and a transaction of its own per chunk was a good part of a small file's time. Ownership is
+        still checked where it matters, by the compare-and-set of ``complete`` in that transaction."""
+        now = self.clock()
+        if self.quiet_until is not None and now < self.quiet_until:
+            return
+        records.record_progress(self.engine, self.operation_id, self.owner, processed, now)
 
     def beat(self) -> None:
         """Tell other hosts that the owner is alive."""
