@@ -188,8 +188,16 @@ def _after_failed_attempt(pipeline: Pipeline, job: FileJob, exc: Exception, atte
     return reject_file(pipeline, job, database_failure(exc)) if attempt == TRANSIENT_ATTEMPTS else None
 
 
+def _discard_earlier_work(job: FileJob) -> None:
+    """Before an attempt: what an earlier owner left (an attempt's own retry was cleaned up by
+    ``_after_failed_attempt``). A job registered by this process has none: its names carry its new
+    operation id, and nothing is looked for (a small file's many unlinks of nothing)."""
+    if job.inherited:
+        job.discard_work()
+
+
 def _attempt(pipeline: Pipeline, job: FileJob, operation: Operation) -> Committed:
-    job.discard_work()
+    _discard_earlier_work(job)
     settings = settings_for(pipeline, job)
     with first_line_index(job) as first_lines:
         context = RunContext(
@@ -250,7 +258,7 @@ def _write_completed_summary(
 
 def _attempt_trigger(pipeline: Pipeline, job: FileJob, trigger: Trigger) -> Committed:
     """A trigger file: write the export it asks for; its content is never read."""
-    job.discard_work()
+    _discard_earlier_work(job)
     name = report_file_name(trigger.request, pipeline.clock(), f"op{job.operation_id}")
     with UnitOfWork(pipeline.engine, reports=pipeline.reports) as uow:
         rows = uow.reports.write_report(trigger.request, name)
