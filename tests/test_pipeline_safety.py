@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -73,13 +74,15 @@ def test_progress_is_written_once_the_quiet_start_is_over(tmp_path: Path, databa
     ws = make_workspace(tmp_path, database, chunk_size=2)
     ws.drop("import_patients", "p.csv", rows(5))
     seen: list[tuple[int, int]] = []
+    now = [datetime.now(UTC)]  # the pipeline's clock, moved on by the test alone
 
     def observe(done: int) -> None:
         seen.append((done, ws.scalar("SELECT processed_records FROM bulk_operations WHERE id = 1")))
         if done == 2:
-            time.sleep(0.3)  # the first chunk was slow: the quiet start is over
+            now[0] += timedelta(seconds=0.3)  # the first chunk was slow: the quiet start is over
 
-    process_claimed(ws.pipeline(on_progress=observe, progress_after_s=0.2), claim(ws, "p.csv"))
+    pipeline = ws.pipeline(on_progress=observe, progress_after_s=0.2, clock=lambda: now[0])
+    process_claimed(pipeline, claim(ws, "p.csv"))
     assert seen == [(2, 0), (4, 4), (5, 5)]
 
 

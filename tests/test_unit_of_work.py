@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from processor.adapters.database import operation_records as records
 from processor.adapters.database.demo import seed_demo_data
-from processor.adapters.database.engine import WRITER_CACHE_KIB
+from processor.adapters.database.engine import BEGIN_IMMEDIATE, WRITER_CACHE_KIB
 from processor.adapters.database.models import Patient
 from processor.adapters.database.unit_of_work import ReadOnlyUnitOfWork, UnitOfWork
 from processor.core.report_request import ReportRequest, ReportType
@@ -105,3 +105,6 @@ def test_a_files_writer_on_sqlite_has_a_wide_page_cache_that_it_gives_back_to_th
     with database.engine.connect() as same_pooled_connection:
         assert same_pooled_connection.exec_driver_sql("PRAGMA cache_size").scalar() == default
     assert default != -WRITER_CACHE_KIB
+    short_writer = database.engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
+    with short_writer, short_writer.begin():  # a claim, a notification: no file's inserts
+        assert short_writer.exec_driver_sql("PRAGMA cache_size").scalar() == default

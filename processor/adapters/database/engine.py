@@ -12,7 +12,8 @@
   pysqlite's own transaction handling would run DDL outside any transaction and take the write lock only
   at the first write, so wardbulk emits ``BEGIN`` itself, and ``BEGIN IMMEDIATE`` for connections with
   the ``sqlite_begin_immediate`` execution option (writers that must not deadlock on a lock upgrade).
-  Such a writer's connection gets a page cache of ``WRITER_CACHE_KIB`` until it goes back to the pool:
+  A file's writer (the ``sqlite_wide_cache`` option too, set by ``UnitOfWork``) gets a page cache of
+  ``WRITER_CACHE_KIB`` until its connection goes back to the pool:
   a big file's inserts land at scattered places in the unique indexes (e-mails, identifiers), and with
   SQLite's default 2 MB each of them rereads pages the cache just dropped (measured: a 1M-row import
   writes a third faster). Readers and idle pooled connections keep the default, so a long-running
@@ -40,6 +41,7 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
 BEGIN_IMMEDIATE = "sqlite_begin_immediate"
 WRITER_CACHE_KIB = 64 * 1024
+WIDE_CACHE = "sqlite_wide_cache"  # execution option: this writer's transaction may be a big file's
 _DEFAULT_CACHE = "wardbulk_default_cache_size"  # a connection's own cache_size while it is widened
 # The PostgreSQL settings whose value "off" lets a crash lose commits already reported to the client.
 _DURABILITY_QUERY = "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'synchronous_commit')"
@@ -162,7 +164,7 @@ def _open_existing_file(dialect: Any, _record: Any, cargs: list[Any], cparams: d
 
 def _sqlite_on_begin(connection: Connection) -> None:
     immediate = connection.get_execution_options().get(BEGIN_IMMEDIATE, False)
-    if immediate:
+    if immediate and connection.get_execution_options().get(WIDE_CACHE, False):
         _widen_cache(connection)
     connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
@@ -176,8 +178,15 @@ def _widen_cache(connection: Connection) -> None:
 
 
 def _sqlite_on_checkin(dbapi_connection: Any, record: Any) -> None:
-    """A connection back in the pool returns to its own cache size (SQLite frees the pages above it)."""
+    """A connection back in the pool returns to its own cache size (SQLite frees the pages above it).
+
+    Should that fail (a disk fault, say), the connection is invalidated rather than kept wide or lost to
+    the pool: an exception here would keep it checked out for good and replace the caller's own error.
+    """
     if dbapi_connection is None or _DEFAULT_CACHE not in record.info:
         return
     size = int(record.info.pop(_DEFAULT_CACHE))
-    dbapi_connection.execute(f"PRAGMA cache_size = {size}")
+    try:
+        dbapi_connection.execute(f"PRAGMA cache_size = {size}")
+    except Exception as exc:  # whatever it is: the connection is dropped, never reused wide
+        record.invalidate(exc)

@@ -7,7 +7,8 @@ The unit of work holds the file's connection and transaction, and the one store 
 share, ``uow.reports`` (report files written in the transaction). Each operation's own store is built
 on it by the operation's room (``Operation.stores_on(uow)``), so that adding an operation type never
 touches this module. It rolls back unless committed. On SQLite the transaction begins IMMEDIATE: the
-writer takes the lock up front instead of failing on a lock upgrade halfway through a file.
+writer takes the lock up front instead of failing on a lock upgrade halfway through a file, and has a
+wide page cache for a big file's inserts (``engine.WIDE_CACHE``).
 
 Phase 1 looks up outside the file's transaction: ``with ReadOnlyUnitOfWork(engine) as lookups: ...``
 gives a plain connection (``lookups.connection``), on which a room builds its store typed read-only
@@ -22,7 +23,7 @@ from typing import Protocol
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import DBAPIError
 
-from processor.adapters.database.engine import BEGIN_IMMEDIATE
+from processor.adapters.database.engine import BEGIN_IMMEDIATE, WIDE_CACHE
 from processor.adapters.database.translation import database_errors_translated, translated
 from processor.core.report_request import ReportRequest, ReportWriter
 
@@ -63,7 +64,9 @@ class UnitOfWork:
 
     def __enter__(self) -> UnitOfWork:
         with database_errors_translated(self._engine):
-            self.connection = self._engine.connect().execution_options(**{BEGIN_IMMEDIATE: True})
+            self.connection = self._engine.connect().execution_options(
+                **{BEGIN_IMMEDIATE: True, WIDE_CACHE: True}
+            )
             self._transaction = self.connection.begin()
         self.reports = self._reports.writer_on(self.connection) if self._reports is not None else NoReports()
         return self
