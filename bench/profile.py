@@ -10,12 +10,14 @@ read the split as proportions of a profiled run, and the benchmark for speeds.
     python -m bench.profile                                  # import_patients, 100,000 rows, SQLite
     python -m bench.profile --operation bulk_assignment --rows 50000
     python -m bench.profile --postgres-url postgresql+psycopg://postgres@127.0.0.1:5432/postgres
+    python -m bench.profile --save /tmp/import.prof           # keep the raw profile for pstats/snakeviz
 """
 
 from __future__ import annotations
 
 import argparse
 import pstats
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -130,8 +132,9 @@ def _database(postgres_url: str | None) -> Iterator[str]:
             admin.execute(f'DROP DATABASE IF EXISTS "{PROFILE_DATABASE}" WITH (FORCE)')
 
 
-def profile(operation: str, rows: int, postgres_url: str | None, top: int) -> str:
-    """Profile ``wardbulk process`` of ``rows`` rows of ``operation``; the report (see ``report``)."""
+def profile(operation: str, rows: int, postgres_url: str | None, top: int, save: Path | None = None) -> str:
+    """Profile ``wardbulk process`` of ``rows`` rows of ``operation``; the report (see ``report``).
+    With ``save``, the raw cProfile output is copied there."""
     with tempfile.TemporaryDirectory(prefix="wardbulk-profile-") as name, _database(postgres_url) as url:
         folder = Path(name)
         workspace = Workspace(folder / "workspace", url)
@@ -144,6 +147,8 @@ def profile(operation: str, rows: int, postgres_url: str | None, top: int) -> st
         )
         if done.returncode != 0:
             raise SystemExit(f"wardbulk process failed ({done.returncode}): {done.stderr.decode()[-2000:]}")
+        if save is not None:
+            shutil.copyfile(output, save)
         summary = workspace.latest_summary(operation, file.stem)
         head = f"{operation}, {summary['successful_records']:,} of {rows:,} rows applied"
         head += " on PostgreSQL\n" if url else " on SQLite\n"
@@ -168,8 +173,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=100_000)
     parser.add_argument("--postgres-url", default=None, help="profile on a fresh database of this server")
     parser.add_argument("--top", type=int, default=20)
+    parser.add_argument("--save", type=Path, default=None, help="keep the raw cProfile output in this file")
     args = parser.parse_args(argv)
-    print(profile(args.operation, args.rows, args.postgres_url, args.top))
+    print(profile(args.operation, args.rows, args.postgres_url, args.top, args.save))
 
 
 if __name__ == "__main__":
