@@ -15,7 +15,20 @@ import sys
 from collections.abc import Mapping, MutableMapping
 from typing import Any, TextIO
 
-import structlog
+# structlog imports Rich at its own import when Rich is installed (35 ms of every command's start-up:
+# rich.traceback, rich.pretty, pygments, attrs), only for pretty exception formatters wardbulk does not
+# use: exceptions are rendered as plain text (``format_exc_info``, ``plain_traceback``). So structlog is
+# imported with Rich hidden (a None in sys.modules makes ``import rich`` fail as if Rich were absent),
+# and Rich is back for the CLI's tables and progress bar, which import it themselves. When something has
+# already loaded Rich, or structlog, nothing is hidden: there is nothing left to save.
+_HIDE_RICH = "rich" not in sys.modules and "structlog" not in sys.modules
+if _HIDE_RICH:
+    sys.modules["rich"] = None  # type: ignore[assignment]
+try:
+    import structlog
+finally:
+    if _HIDE_RICH:
+        del sys.modules["rich"]
 
 REDACTED = "<redacted>"
 
