@@ -8,7 +8,9 @@ one exits 3, having created nothing, when it does not exist yet.
 
 from __future__ import annotations
 
+import atexit
 import csv
+import gc
 import getpass
 import sys
 from collections.abc import Callable
@@ -38,6 +40,7 @@ if TYPE_CHECKING:
 # here because importing the settings module costs pydantic-settings and SQLAlchemy.
 CONFIG_ENV_VAR = "WARDBULK_CONFIG"
 INTERNAL_ERROR_EXIT = 70
+_LAST_COLLECTION_SPARED = False
 _T = TypeVar("_T")
 
 
@@ -308,6 +311,7 @@ cli.add_command(metrics)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``wardbulk`` script: runs the CLI and turns failures into exit codes."""
+    _spare_the_last_collection()
     context = CliContext()
     try:
         cli.main(args=argv, prog_name="wardbulk", standalone_mode=False, obj=context)
@@ -331,6 +335,22 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         quiet_exit(0)
     sys.exit(0)
+
+
+def _spare_the_last_collection() -> None:
+    """Let the interpreter end without walking the whole heap for garbage (once per process).
+
+    At exit, before tearing down the modules, the interpreter collects garbage over every object its
+    imports made (SQLAlchemy, pydantic): several full collections, ~65 ms of a one-row `wardbulk process`,
+    to free memory the operating system takes back anyway. ``gc.freeze`` as the last exit handler (they
+    run last-registered first, and this one is registered before any command runs) sets the heap aside
+    once every other handler (logging's flush among them) has run. Files and connections are closed by
+    the code that opened them, never left to the collector, so nothing that matters waits for it.
+    """
+    global _LAST_COLLECTION_SPARED  # noqa: PLW0603 (once per process, however often main runs)
+    if not _LAST_COLLECTION_SPARED:
+        atexit.register(gc.freeze)
+        _LAST_COLLECTION_SPARED = True
 
 
 def _fail(exc: WardbulkError) -> NoReturn:
