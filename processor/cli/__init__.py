@@ -22,7 +22,14 @@ import click
 
 from processor import __version__
 from processor.cli.audit import audit
-from processor.cli.context import OPERATION_CHOICE, CliContext, echo_verdict, pass_context, quiet_exit
+from processor.cli.context import (
+    OPERATION_CHOICE,
+    CliContext,
+    echo_verdict,
+    imports_uncollected,
+    pass_context,
+    quiet_exit,
+)
 from processor.cli.history import ops
 from processor.cli.upkeep import config, health, metrics, purge
 from processor.core.operation_kinds import TRIGGER_TYPES, OperationType
@@ -176,9 +183,10 @@ def validate(cli_ctx: CliContext, file: Path, operation: str) -> None:
 
 def _one_file(cli_ctx: CliContext, file: Path, operation_type: OperationType, dry_run: bool) -> FileOutcome:
     """A copy of ``file`` claimed and seen through to its outbox files (a dry run, or for real)."""
-    from processor.adapters import inbox  # noqa: PLC0415
-    from processor.bootstrap import build_pipeline, prepare  # noqa: PLC0415
-    from processor.pipeline import process_claimed  # noqa: PLC0415
+    with imports_uncollected():
+        from processor.adapters import inbox  # noqa: PLC0415
+        from processor.bootstrap import build_pipeline, prepare  # noqa: PLC0415
+        from processor.pipeline import process_claimed  # noqa: PLC0415
 
     app = cli_ctx.app()
     try:
@@ -258,10 +266,11 @@ def report(
     request = ReportRequest(
         ReportType(report_type), ward, start.date() if start else None, end.date() if end else None
     )
-    from processor.adapters.owners import this_process  # noqa: PLC0415
-    from processor.bootstrap import prepare  # noqa: PLC0415
-    from processor.reports.files import ReaderGone  # noqa: PLC0415
-    from processor.reports.service import request_problem, run_report  # noqa: PLC0415
+    with imports_uncollected():
+        from processor.adapters.owners import this_process  # noqa: PLC0415
+        from processor.bootstrap import prepare  # noqa: PLC0415
+        from processor.reports.files import ReaderGone  # noqa: PLC0415
+        from processor.reports.service import request_problem, run_report  # noqa: PLC0415
 
     app = cli_ctx.app()
     try:

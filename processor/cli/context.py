@@ -5,8 +5,11 @@ Start-up time is paid by every command, so this module imports only what parsing
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
@@ -53,6 +56,30 @@ pass_context = click.make_pass_decorator(CliContext)
 
 
 pass_context = click.make_pass_decorator(CliContext)
+
+
+@contextmanager
+def imports_uncollected() -> Iterator[None]:
+    """No garbage collection while a command imports its modules; what they made joins the oldest generation.
+
+    The imports of `wardbulk process` (SQLAlchemy, pydantic, the models and row models) make a few hundred
+    thousand objects that live as long as the process, and next to no garbage; collecting while they are
+    made cost ~30 ms of every one-row file (about 180 young collections, 16 middle ones and a full one).
+    Afterwards they are moved to the oldest generation as if they had survived those collections
+    (``freeze`` then ``unfreeze``: nothing stays frozen), so the next young collection does not walk them
+    either. When something else has frozen objects, they are left as they are, and so are the new ones.
+    """
+    was_enabled = gc.isenabled()
+    nothing_frozen = gc.get_freeze_count() == 0
+    gc.disable()
+    try:
+        yield
+    finally:
+        if nothing_frozen:
+            gc.freeze()
+            gc.unfreeze()
+        if was_enabled:
+            gc.enable()
 
 
 def quiet_exit(code: int) -> NoReturn:
