@@ -11,13 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, tzinfo
 from pathlib import Path
-
-from sqlalchemy import Connection
+from typing import TYPE_CHECKING
 
 from processor.core.clock import Clock
-from processor.core.report_request import ReportRequest
-from processor.reports.files import write_partial_report
-from processor.reports.queries import stream_report
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
+    from processor.core.report_request import ReportRequest
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class SqlReportWriter:
     def write_report(self, request: ReportRequest, file_name: str) -> int:
         """Stream the report from this connection into its file, unpublished until the file's transaction
         commits (the pipeline publishes it then); returns its row count. Rows are never all in memory."""
+        # Imported here: every pipeline builds a ReportOutput, and only export files write reports.
+        from processor.reports.files import write_partial_report  # noqa: PLC0415
+        from processor.reports.queries import stream_report  # noqa: PLC0415
+
         output = self._output
         report = stream_report(self.connection, request, output.clock(), output.zone)
         return write_partial_report(output.outbox_dir, report, file_name, output.owner_token).rows
