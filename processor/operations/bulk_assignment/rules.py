@@ -11,6 +11,8 @@ Store: ``AssignmentStore`` (``ports``): looks patients and beds up, admits, noti
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -28,7 +30,21 @@ from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
 from processor.operations.bulk_assignment.ports import AssignmentLookups, AssignmentStore, NewAdmission
 from processor.operations.ports import BedState, CareEvent, NotificationLine, PatientState
-from processor.operations.ward_checks import FirstLines, cell_error, notify_caregivers, outcome, parse_row
+from processor.operations.ward_checks import (
+    CODE_MAX,
+    LONG_TEXT_MAX,
+    TEXT_MAX,
+    FirstLines,
+    RowForm,
+    cell_error,
+    notify_caregivers,
+    optional_flag,
+    optional_past_datetime,
+    optional_text,
+    outcome,
+    parse_rows,
+    required_text,
+)
 
 FORMAT = format_of(OperationType.BULK_ASSIGNMENT)
 
@@ -44,6 +60,32 @@ class AssignmentRow(BaseModel):
     chief_complaint: OptionalLongText = None
     admission_date: OptionalPastDateTime = None
     notify: OptionalFlag = None
+
+
+class AssignmentCells(NamedTuple):
+    """An assignment row the fast path accepted: ``AssignmentRow``'s fields and values."""
+
+    patient_id: str
+    bed_id: str
+    reason: str
+    chief_complaint: str | None
+    admission_date: datetime | None
+    notify: bool | None
+
+
+FORM = RowForm(
+    AssignmentRow,
+    AssignmentCells,
+    (
+        required_text(CODE_MAX),
+        required_text(CODE_MAX),
+        required_text(TEXT_MAX),
+        optional_text(LONG_TEXT_MAX),
+        optional_past_datetime,
+        optional_flag,
+    ),
+)
+Row = AssignmentRow | AssignmentCells
 
 
 def bed_problem(record: Record, bed: BedState | None) -> RowError | None:
@@ -82,8 +124,8 @@ class BulkAssignmentRun:
         self.patients_seen = FirstLines("patient_id", Code.ALREADY_ADMITTED, self.context.first_lines)
 
     def validate(self, records: list[Record], lookups: AssignmentLookups) -> list[RowOutcome]:
-        parsed = [(record, parse_row(AssignmentRow, record, self.context)) for record in records]
-        rows = [(record, row) for record, row in parsed if isinstance(row, AssignmentRow)]
+        parsed = parse_rows(FORM, records, self.context)
+        rows = [(record, row) for record, row in parsed if not isinstance(row, list)]
         self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
         self.beds_seen.claim([(row.bed_id, record.line) for record, row in rows])
         patients = lookups.patients_by_mrn(row.patient_id for _, row in rows)
@@ -93,31 +135,39 @@ class BulkAssignmentRun:
     def _outcome(
         self,
         record: Record,
-        row: AssignmentRow | list[RowError],
+        row: Row | list[RowError],
         patients: dict[str, PatientState],
         beds: dict[str, BedState],
     ) -> RowOutcome:
         if isinstance(row, list):
             return RowOutcome(record.line, errors=row)
         patient, bed = patients.get(row.patient_id), beds.get(row.bed_id)
+        if (
+            patient is not None
+            and patient.admission_id is None
+            and bed is not None
+            and bed.status == BedStatus.AVAILABLE
+            and record.line not in self.patients_seen.earlier_line
+            and record.line not in self.beds_seen.earlier_line
+        ):  # the common row, checked without building the checks' answers
+            return RowOutcome(record.line, payload=self._admission(row, patient, bed))
         checks = (
             self.patients_seen.check(record),
             self.beds_seen.check(record),
             patient_problem(record, patient),
             bed_problem(record, bed),
         )
-        errors = [error for error in checks if error is not None]
-        if errors or patient is None or bed is None:
-            return outcome(record, errors)
-        return outcome(record, [], self._admission(row, patient, bed))
+        return outcome(record, [error for error in checks if error is not None])
 
-    def _admission(self, row: AssignmentRow, patient: PatientState, bed: BedState) -> NewAdmission:
+    def _admission(self, row: Row, patient: PatientState, bed: BedState) -> NewAdmission:
         admitted_at = row.admission_date or self.context.now
         notify = self.context.notify if row.notify is None else row.notify
-        event = CareEvent("admission", patient.id, patient.mrn, bed.ward_code, bed.code, admitted_at)
-        return NewAdmission(
-            patient.id, bed.id, admitted_at, row.reason, row.chief_complaint, event if notify else None
+        event = (
+            CareEvent("admission", patient.id, patient.mrn, bed.ward_code, bed.code, admitted_at)
+            if notify
+            else None
         )
+        return NewAdmission(patient.id, bed.id, admitted_at, row.reason, row.chief_complaint, event)
 
     def apply(self, payloads: list[NewAdmission], store: AssignmentStore) -> list[NotificationLine]:
         store.admit(payloads, self.context.operation_id, self.context.now)
