@@ -22,6 +22,8 @@ from pydantic_core import ErrorDetails, PydanticCustomError
 from processor.core.problems import Code, RowError
 
 EMAIL_MAX = 254
+NAME_MAX = 150  # users.first_name and last_name
+PHONE_MAX = 32
 EMAIL_PATTERN = re.compile(
     r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
     r"@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}$"
@@ -162,10 +164,10 @@ def _iso_date(value: Any) -> date | None:
 
 Text = str
 OptionalText = str | None
-RequiredName = Annotated[str, max_length(150)]
+RequiredName = Annotated[str, max_length(NAME_MAX)]
 RequiredEmail = Annotated[str, AfterValidator(_email)]
 OptionalEmail = Annotated[str | None, AfterValidator(_email)]
-OptionalPhone = Annotated[Annotated[str, max_length(32)] | None, AfterValidator(_phone)]
+OptionalPhone = Annotated[Annotated[str, max_length(PHONE_MAX)] | None, AfterValidator(_phone)]
 OptionalBirthDate = Annotated[date | None, BeforeValidator(_iso_date_not_future)]
 OptionalPastDateTime = Annotated[datetime | None, BeforeValidator(_iso_datetime_not_future)]
 OptionalFlag = Annotated[bool | None, BeforeValidator(_flag)]

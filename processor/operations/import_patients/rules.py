@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from processor.core.csv_reading import Record
 from processor.core.fields import (
+    NAME_MAX,
     OptionalBirthDate,
     OptionalEmail,
     OptionalPhone,
@@ -41,6 +42,12 @@ from processor.operations.import_patients.changes import (
     updated,
     without_cleared,
 )
+from processor.operations.import_patients.fast_path import (
+    CAREGIVER_NAME_MAX,
+    GENDERS,
+    PATIENT_ID_MAX,
+    certain_patients,
+)
 from processor.operations.import_patients.ports import (
     NewPatient,
     PatientImportStore,
@@ -51,10 +58,8 @@ from processor.operations.ports import NotificationLine
 from processor.operations.ward_checks import FirstLines
 
 FORMAT = format_of(OperationType.IMPORT_PATIENTS)
-CaregiverName = Annotated[str, max_length(300)] | None
-OptionalName = Annotated[str, max_length(150)] | None
-GENDERS = ("M", "F", "O", "U")
-PATIENT_ID_MAX = 64
+CaregiverName = Annotated[str, max_length(CAREGIVER_NAME_MAX)] | None
+OptionalName = Annotated[str, max_length(NAME_MAX)] | None
 
 
 class PatientRow(BaseModel):
@@ -150,7 +155,7 @@ class ImportPatientsRun:
     def validate(self, records: list[Record], lookups: PatientLookups) -> list[RowOutcome]:
         if self.context.upsert:
             return self._validate_upserts(records, lookups)
-        outcomes = [self._validate_one(record) for record in records]
+        outcomes = self._checked(records)
         self._reject_repeated_in_file(records, outcomes)
         self._reject_known_to_database(outcomes, lookups)
         return outcomes
@@ -204,16 +209,32 @@ class ImportPatientsRun:
         mrn = values.pop("patient_id", None) or generated_patient_id(self.context.operation_id, record.line)
         return RowOutcome(record.line, payload=Proposal(record.line, mrn, values, cleared, record.cells))
 
+    def _checked(self, records: list[Record]) -> list[RowOutcome]:
+        """Each record's own checks: column by column (``fast_path``), and through the row model for
+        the rows the fast path is not certain of (which gives their errors)."""
+        today = self.context.validation["today"]
+        certain = certain_patients(records, today, self._generated_id)
+        return [
+            self._validate_one(record) if patient is None else self._accepted(record.line, patient)
+            for record, patient in zip(records, certain, strict=True)
+        ]
+
+    def _generated_id(self, line: int) -> str:
+        return generated_patient_id(self.context.operation_id, line)
+
+    @staticmethod
+    def _accepted(line: int, patient: NewPatient) -> RowOutcome:
+        return RowOutcome(
+            line, payload=patient, created={"assigned_patient_id": patient.mrn, "change": "created"}
+        )
+
     def _validate_one(self, record: Record) -> RowOutcome:
         if record.errors:
             return RowOutcome(record.line, errors=record.errors)
         checked = _validate_row(record, self.context)
         if isinstance(checked, list):
             return RowOutcome(record.line, errors=checked)
-        patient = self._new_patient(checked, record.line)
-        return RowOutcome(
-            record.line, payload=patient, created={"assigned_patient_id": patient.mrn, "change": "created"}
-        )
+        return self._accepted(record.line, self._new_patient(checked, record.line))
 
     def _new_patient(self, row: PatientRow, line: int) -> NewPatient:
         mrn = row.patient_id or generated_patient_id(self.context.operation_id, line)
