@@ -26,24 +26,27 @@ class DiskFirstLineIndex:
         self._tables: dict[str, str] = {}
 
     def claim(self, kind: str, keyed_lines: list[tuple[str, int]]) -> list[int | None]:
-        """See ``FirstLineIndex.claim``: one lookup and one insert per call, whatever its size."""
+        """See ``FirstLineIndex.claim``: one insert per call whatever its size, and one lookup only when
+        some key was there already (a file whose keys are all new, the usual one, needs none)."""
         table = self._table(kind)
         first: dict[str, int] = {}
         for key, line in keyed_lines:
             first.setdefault(key, line)
         self._db.execute("BEGIN")
-        earlier = dict(
-            self._db.execute(
-                f"SELECT key, line FROM {table} WHERE key IN (SELECT value FROM json_each(?))",  # noqa: S608
-                (json.dumps(list(first)),),
-            )
-        )
+        changes_before = self._db.total_changes
         self._db.executemany(
-            f"INSERT INTO {table} (key, line) VALUES (?, ?)",  # noqa: S608
-            [(key, line) for key, line in first.items() if key not in earlier],
+            f"INSERT OR IGNORE INTO {table} (key, line) VALUES (?, ?)",  # noqa: S608
+            first.items(),
         )
+        if self._db.total_changes - changes_before < len(first):
+            # The lookup also returns the keys just inserted, with the very lines ``first`` holds.
+            first.update(
+                self._db.execute(
+                    f"SELECT key, line FROM {table} WHERE key IN (SELECT value FROM json_each(?))",  # noqa: S608
+                    (json.dumps(list(first)),),
+                )
+            )
         self._db.execute("COMMIT")
-        first.update(earlier)
         return [None if first[key] == line else first[key] for key, line in keyed_lines]
 
     def _table(self, kind: str) -> str:
