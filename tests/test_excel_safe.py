@@ -4,8 +4,10 @@ or signed number keeps its value, and the notifications CSV, read by machines, i
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from processor.core.excel_safe import neutralise, neutralised_row
+from processor.core.excel_safe import neutralise, neutralised_row, neutralised_rows
 from tests.conftest import Workspace
 
 
@@ -39,6 +41,28 @@ def test_a_plain_phone_number_or_signed_number_is_left_as_it_is(cell: str) -> No
 )
 def test_what_a_spreadsheet_would_run_is_still_neutralised(cell: str) -> None:
     assert neutralise(cell) == "'" + cell
+
+
+# Cells a result row holds: text that may start like a formula, phone and signed numbers, the line
+# number, empty cells, None, and NULs (the column scan's separator).
+_CELLS = st.one_of(
+    st.text(alphabet="=+-@\t\r\n\x00 019()aZ./", max_size=6),
+    st.sampled_from(["+44 20 7946 0000", "-12.5", "=1+1", "+1-555-0101", "", "ok", "\x00=1"]),
+    st.integers(min_value=-3, max_value=3),
+    st.none(),
+)
+
+
+@given(st.lists(st.lists(_CELLS, min_size=3, max_size=3), max_size=8))
+def test_a_chunk_checked_column_by_column_is_what_row_by_row_gives(rows: list[list[object]]) -> None:
+    originals = [list(row) for row in rows]
+    assert [list(row) for row in neutralised_rows(rows)] == [neutralised_row(row) for row in rows]
+    assert rows == originals  # the caller's rows are not changed
+
+
+@given(st.lists(st.lists(_CELLS, max_size=4), max_size=8))
+def test_a_ragged_chunk_is_checked_as_each_row_would_be(rows: list[list[object]]) -> None:
+    assert [list(row) for row in neutralised_rows(rows)] == [neutralised_row(row) for row in rows]
 
 
 def test_phone_numbers_reach_result_csv_plain_and_notifications_csv_is_plain_for_machines(

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from processor.adapters.folders import NOTIFICATIONS_FOLDER, REPORTS_FOLDER
-from processor.core.excel_safe import neutralised_row
+from processor.core.excel_safe import neutralised_row, neutralised_rows
 from processor.core.names import outbox_stem
 from processor.core.operation_kinds import OperationType
 
@@ -173,6 +173,7 @@ class ExcelCsvWriter:
         """Create ``path`` with ``header``, or with ``append`` add rows to a file this class wrote."""
         self.path = path
         self._cells_of = list if for_machines else neutralised_row
+        self._for_machines = for_machines
         # On append the BOM is already at the start of the file; plain utf-8 must not write another.
         encoding, mode = ("utf-8", "a") if append else ("utf-8-sig", "w")
         self._handle: IO[str] = open_in_folder(path, mode, encoding=encoding, newline="")
@@ -183,9 +184,10 @@ class ExcelCsvWriter:
     def write(self, cells: Iterable[Any]) -> None:
         self._writer.writerow(self._cells_of(cells))
 
-    def write_rows(self, rows: Iterable[Iterable[Any]]) -> None:
-        """Write many rows at once (a chunk's result rows): one call into the csv module for all."""
-        self._writer.writerows(map(self._cells_of, rows))
+    def write_rows(self, rows: Sequence[Sequence[Any]]) -> None:
+        """Write many rows at once (a chunk's result rows): one call into the csv module for all, and
+        the formula check a column at a time (``neutralised_rows``)."""
+        self._writer.writerows(rows if self._for_machines else neutralised_rows(rows))
 
     def write_neutralised(self, cells: Iterable[Any]) -> None:
         """Write cells that were already neutralised (copied from a file this class wrote)."""
