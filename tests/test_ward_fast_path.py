@@ -22,6 +22,10 @@ from processor.operations.bulk_assignment import BulkAssignment
 from processor.operations.bulk_assignment import rules as assignment
 from processor.operations.bulk_discharge import BulkDischarge
 from processor.operations.bulk_discharge import rules as discharge
+from processor.operations.sync_beds import SyncBeds
+from processor.operations.sync_beds import rules as sync_beds
+from processor.operations.transfer_patients import TransferPatients
+from processor.operations.transfer_patients import rules as transfer
 from processor.operations.ward_checks import RowForm, parse_row, parse_rows
 from tests.fakes import FakeStores, FakeWard
 
@@ -56,6 +60,18 @@ FLAGS = [
 ]
 STATUSES = ["", "recovered", "RECOVERED", " Other ", "deceased", "dead", "transferred", "ǅ", "other\x00"]
 STATUSES += ["against_medical_advice", "Against_Medical_Advice", "\udcff"]
+BED_STATUSES = [
+    "",
+    "available",
+    "Maintenance",
+    " AVAILABLE ",
+    "occupied",
+    "broken",
+    "\udcff",
+    "maintenance\x00",
+]
+# sync_beds' free texts have no limit in the row model (the operation checks what the registry holds).
+FREE_TEXTS = ["", "12", " 12 ", "n" * 33, "Cardiology", "x" * 5000, "\ud800", "\x00"]
 
 POOLS = {
     "patient_id": CODES,
@@ -67,8 +83,19 @@ POOLS = {
     "discharge_notes": LONG_TEXTS,
     "discharge_status": STATUSES,
     "discharge_date": MOMENTS,
+    "to_bed_id": CODES,
+    "transfer_date": MOMENTS,
+    "ward": CODES,
+    "bed_number": FREE_TEXTS,
+    "ward_name": FREE_TEXTS,
+    "status": BED_STATUSES,
 }
-FORMS = {"bulk_assignment": assignment.FORM, "bulk_discharge": discharge.FORM}
+FORMS = {
+    "bulk_assignment": assignment.FORM,
+    "bulk_discharge": discharge.FORM,
+    "transfer_patients": transfer.FORM,
+    "sync_beds": sync_beds.FORM,
+}
 ABSENT = None  # a pool draw meaning "the record has no such cell" (a column the file lacks, a short row)
 READING_ERROR = RowError(2, "", Code.EXTRA_CELL, "the row has more cells than the header")
 
@@ -139,6 +166,8 @@ def test_every_awkward_cell_gets_the_model_s_answer(operation: str, zone: tzinfo
     valid = {name: POOLS[name][0] for name in form.fields._fields} | {
         "patient_id": "001",
         "bed_id": "CARD-01",
+        "to_bed_id": "CARD-02",
+        "ward": "CARD",
     }
     records = [
         record_of(line, valid | {name: value})
@@ -171,6 +200,12 @@ def test_a_clean_chunk_takes_the_fast_path_only(operation: str, monkeypatch: pyt
         "discharge_notes": "Home",
         "discharge_status": "Recovered",
         "discharge_date": "2026-12-01",
+        "to_bed_id": "CARD-02",
+        "transfer_date": "2026-12-02T10:00Z",
+        "ward": "CARD",
+        "bed_number": "7",
+        "ward_name": "Cardiology",
+        "status": "Available",
     }
     records = [record_of(line, {name: valid[name] for name in form.fields._fields}) for line in range(2, 502)]
 
@@ -224,16 +259,28 @@ MOVEMENT_CELLS = {
     "discharge_notes": ["", "home"],
     "discharge_status": ["", "deceased", "DEAD"],
     "discharge_date": ["", "2026-12-01", "1990-01-01", "2027-01-01"],
+    "to_bed_id": ["CARD-01", "CARD-02", "CARD-03", "PAED-07", "NOPE", ""],
+    "transfer_date": ["", "2026-12-01", "1990-01-01", "2027-01-01"],
+    "ward": ["CARD", "PAED", "NEW", " CARD ", ""],
+    "bed_number": ["", "1", "n" * 33],
+    "ward_name": ["", "Cardiology", "Heart", "w" * 201],
+    "status": ["", "available", "MAINTENANCE", "occupied"],
 }
+ROOMS = {"bulk_assignment": assignment, "bulk_discharge": discharge}
+ROOMS |= {"transfer_patients": transfer, "sync_beds": sync_beds}
 
 
 @pytest.mark.parametrize("notify", [False, True])
-@pytest.mark.parametrize("operation", [BulkAssignment(), BulkDischarge()], ids=lambda op: op.operation_type)
+@pytest.mark.parametrize(
+    "operation",
+    [BulkAssignment(), BulkDischarge(), TransferPatients(), SyncBeds()],
+    ids=lambda op: op.operation_type,
+)
 @settings(max_examples=60, deadline=None)
 @given(data=st.data())
 def test_a_chunk_s_outcomes_are_the_model_s(operation: Any, notify: bool, data: st.DataObject) -> None:
     """Line numbers, codes, messages, "same as line N" and payloads, whichever path each row took."""
-    room = assignment if operation.operation_type == "bulk_assignment" else discharge
+    room = ROOMS[operation.operation_type]
     columns = room.FORM.fields._fields
     rows = data.draw(
         st.lists(st.fixed_dictionaries({n: st.sampled_from(MOVEMENT_CELLS[n]) for n in columns}), max_size=12)

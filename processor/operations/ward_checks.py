@@ -10,6 +10,7 @@ it gives holds exactly the values the model's would.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
@@ -52,6 +53,8 @@ def parse_row(model: type[BaseModel], record: Record, context: RunContext) -> An
 
 # The row models' text limits (``fields.RequiredCode``, ``RequiredText``, ``OptionalLongText``).
 CODE_MAX, TEXT_MAX, LONG_TEXT_MAX = 64, 200, 4000
+# ``fields.OptionalText`` has no limit of its own (sync_beds checks what the registry can hold itself).
+NO_LIMIT = sys.maxsize
 
 # A column's check: its trimmed cells ("" for an empty or absent one) and the run, to the values the row
 # model would hold and the indexes of the cells it is not certain the model accepts.

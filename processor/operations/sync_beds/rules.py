@@ -10,7 +10,7 @@ Store: ``BedRegistryStore`` (``ports``): the ward and bed registry.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,7 +22,18 @@ from processor.core.problems import Code, RowError
 from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import BedState, NotificationLine
 from processor.operations.sync_beds.ports import BedRegistryLookups, BedRegistryStore, BedUpsert
-from processor.operations.ward_checks import FirstLines, cell_error, outcome, parse_row
+from processor.operations.ward_checks import (
+    CODE_MAX,
+    NO_LIMIT,
+    FirstLines,
+    RowForm,
+    cell_error,
+    optional_choice,
+    optional_text,
+    outcome,
+    parse_rows,
+    required_text,
+)
 
 FORMAT = format_of(OperationType.SYNC_BEDS)
 SETTABLE_STATUSES = (BedStatus.AVAILABLE.value, BedStatus.MAINTENANCE.value)
@@ -40,7 +51,31 @@ class BedRow(BaseModel):
     status: Annotated[OptionalText, one_of(SETTABLE_STATUSES)] = None
 
 
-def occupied_bed_problem(record: Record, row: BedRow, bed: BedState | None) -> RowError | None:
+class BedCells(NamedTuple):
+    """A registry row the fast path accepted: ``BedRow``'s fields and values."""
+
+    ward: str
+    bed_id: str
+    bed_number: str | None
+    ward_name: str | None
+    status: str | None
+
+
+FORM = RowForm(
+    BedRow,
+    BedCells,
+    (
+        required_text(CODE_MAX),
+        required_text(CODE_MAX),
+        optional_text(NO_LIMIT),
+        optional_text(NO_LIMIT),
+        optional_choice(SETTABLE_STATUSES),
+    ),
+)
+Row = BedRow | BedCells
+
+
+def occupied_bed_problem(record: Record, row: Row, bed: BedState | None) -> RowError | None:
     """bed-occupied when the row would change the status or the ward of an occupied bed."""
     if bed is None or bed.status != BedStatus.OCCUPIED:
         return None
@@ -57,7 +92,7 @@ def occupied_bed_problem(record: Record, row: BedRow, bed: BedState | None) -> R
 BED_NUMBER_MAX = 32
 
 
-def length_problems(record: Record, row: BedRow, bed: BedState | None) -> list[RowError]:
+def length_problems(record: Record, row: Row, bed: BedState | None) -> list[RowError]:
     """Values the registry cannot hold; a new bed without a number takes its bed_id, if that fits."""
     if bed is None and row.bed_number is None and len(row.bed_id) > BED_NUMBER_MAX:
         return [
@@ -88,13 +123,13 @@ class SyncBedsRun:
         self.beds_seen = FirstLines("bed_id", Code.CONSTRAINT_ERROR, self.context.first_lines)
 
     def validate(self, records: list[Record], lookups: BedRegistryLookups) -> list[RowOutcome]:
-        parsed = [(record, parse_row(BedRow, record, self.context)) for record in records]
-        rows = [(record, row) for record, row in parsed if isinstance(row, BedRow)]
+        parsed = parse_rows(FORM, records, self.context)
+        rows = [(record, row) for record, row in parsed if not isinstance(row, list)]
         self.beds_seen.claim([(row.bed_id, record.line) for record, row in rows])
         beds = lookups.beds_by_code(row.bed_id for _, row in rows)
         return [self._outcome(record, row, beds) for record, row in parsed]
 
-    def _outcome(self, record: Record, row: BedRow | list[RowError], beds: dict[str, BedState]) -> RowOutcome:
+    def _outcome(self, record: Record, row: Row | list[RowError], beds: dict[str, BedState]) -> RowOutcome:
         if isinstance(row, list):
             return RowOutcome(record.line, errors=row)
         bed = beds.get(row.bed_id)
@@ -109,7 +144,7 @@ class SyncBedsRun:
         )
         return outcome(record, errors, upsert)
 
-    def _ward_name_conflict(self, record: Record, row: BedRow) -> RowError | None:
+    def _ward_name_conflict(self, record: Record, row: Row) -> RowError | None:
         if row.ward_name is None:
             return None
         name, line = self.ward_names.setdefault(row.ward, (row.ward_name, record.line))

@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,12 +33,18 @@ from processor.operations.base import RowOutcome, RunContext
 from processor.operations.ports import BedState, CareEvent, NotificationLine, PatientState
 from processor.operations.transfer_patients.ports import NewTransfer, TransferLookups, TransferStore
 from processor.operations.ward_checks import (
+    CODE_MAX,
+    TEXT_MAX,
     FirstLines,
+    RowForm,
     admission_problem,
     cell_error,
     notify_caregivers,
+    optional_flag,
+    optional_past_datetime,
     outcome,
-    parse_row,
+    parse_rows,
+    required_text,
 )
 
 FORMAT = format_of(OperationType.TRANSFER_PATIENTS)
@@ -60,6 +67,30 @@ class TransferRow(BaseModel):
     reason: RequiredText
     transfer_date: OptionalPastDateTime = None
     notify: OptionalFlag = None
+
+
+class TransferCells(NamedTuple):
+    """A transfer row the fast path accepted: ``TransferRow``'s fields and values."""
+
+    patient_id: str
+    to_bed_id: str
+    reason: str
+    transfer_date: datetime | None
+    notify: bool | None
+
+
+FORM = RowForm(
+    TransferRow,
+    TransferCells,
+    (
+        required_text(CODE_MAX),
+        required_text(CODE_MAX),
+        required_text(TEXT_MAX),
+        optional_past_datetime,
+        optional_flag,
+    ),
+)
+Row = TransferRow | TransferCells
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,8 +148,8 @@ class TransferPatientsRun:
         self.beds_seen = FirstLines("to_bed_id", Code.BED_NOT_AVAILABLE, self.context.first_lines)
 
     def validate(self, records: list[Record], lookups: TransferLookups) -> list[RowOutcome]:
-        parsed = [(record, parse_row(TransferRow, record, self.context)) for record in records]
-        rows = [(record, row) for record, row in parsed if isinstance(row, TransferRow)]
+        parsed = parse_rows(FORM, records, self.context)
+        rows = [(record, row) for record, row in parsed if not isinstance(row, list)]
         self.patients_seen.claim([(row.patient_id, record.line) for record, row in rows])
         self.beds_seen.claim([(row.to_bed_id, record.line) for record, row in rows])
         patients = lookups.patients_by_mrn(row.patient_id for _, row in rows)
@@ -130,7 +161,7 @@ class TransferPatientsRun:
     def _outcome(
         self,
         record: Record,
-        row: TransferRow | list[RowError],
+        row: Row | list[RowError],
         patients: dict[str, PatientState],
         beds: dict[str, BedState],
         moves: dict[int, datetime],
@@ -154,7 +185,7 @@ class TransferPatientsRun:
             return outcome(record, [late])
         return outcome(record, [], self._transfer(row, stay, bed, transferred_at))
 
-    def _transfer(self, row: TransferRow, stay: Stay, bed: BedState, at: datetime) -> NewTransfer:
+    def _transfer(self, row: Row, stay: Stay, bed: BedState, at: datetime) -> NewTransfer:
         notify = self.context.notify if row.notify is None else row.notify
         patient = stay.patient
         event = CareEvent("transfer", patient.id, patient.mrn, bed.ward_code, bed.code, at)
