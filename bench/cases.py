@@ -196,8 +196,9 @@ def hospital_shape(beds: int) -> tuple[int, int]:
 
 def _setup_hospital(
     ctx: BenchContext, workspace: Workspace, shape: tuple[int, int], patients: int
-) -> dict[str, Any]:
-    """sync_beds of a hospital of ``shape`` (wards, beds per ward), import_patients of ``patients``."""
+) -> tuple[Processed, dict[str, Any]]:
+    """sync_beds of a hospital of ``shape`` (wards, beds per ward), import_patients of ``patients``:
+    the sync_beds run, and the details of the set-up."""
     wards, per_ward = shape
     beds = ctx.generated(
         f"sync-beds-{wards}x{per_ward}.csv", lambda path: datagen.write_sync_beds(path, wards, per_ward)
@@ -205,10 +206,9 @@ def _setup_hospital(
     workspace.init()
     synced = workspace.process(beds, "sync_beds", wards * per_ward)
     imported = workspace.process(ctx.patients_file(patients), "import_patients", patients)
-    return {
+    return synced, {
         "wards": wards,
         "beds": wards * per_ward,
-        "sync_beds": _run_details(synced),
         "import_patients": _run_details(imported),
     }
 
@@ -235,32 +235,40 @@ def _in_process_figures(processed: Processed, operation: str) -> list[Figure]:
 
 
 def assignment(ctx: BenchContext) -> CaseResult:
-    """Case 3: bulk_assignment then bulk_discharge of the same patients, one distinct bed each.
+    """Case 3, the ward operations: sync_beds of the hospital, then bulk_assignment, transfer_patients
+    and bulk_discharge of the same patients, each to a distinct bed (a transfer to a bed of the half the
+    assignment left free).
 
-    Only the two movement files are figures; building the hospital (sync_beds, import_patients) is
-    reported in the details.
+    The hospital's import_patients (set-up) is reported in the details only.
     """
     result = CaseResult("assignment")
     patients = ctx.rows(MOVEMENTS)
-    wards, per_ward = hospital_shape(max(ctx.rows(HOSPITAL_BEDS), patients))
+    beds = max(ctx.rows(HOSPITAL_BEDS), 2 * patients)
+    wards, per_ward = hospital_shape(beds)
     workspace = ctx.workspace("assignment")
-    result.details["setup"] = _setup_hospital(ctx, workspace, (wards, per_ward), patients)
+    synced, result.details["setup"] = _setup_hospital(ctx, workspace, (wards, per_ward), patients)
     admit = ctx.generated(
         f"assign-{patients}.csv",
         lambda path: datagen.write_assignments(path, patients, wards, per_ward, ctx.seed),
     )
+    move = ctx.generated(
+        f"transfer-{patients}.csv",
+        lambda path: datagen.write_transfers(path, patients, wards, per_ward, ctx.seed),
+    )
     leave = ctx.generated(
         f"discharge-{patients}.csv", lambda path: datagen.write_discharges(path, patients, ctx.seed)
     )
-    admitted = workspace.process(admit, "bulk_assignment", patients)
-    discharged = workspace.process(leave, "bulk_discharge", patients)
-    result.figures += [
-        _movement_figure(admitted, f"bulk_assignment {patients:,} rows"),
-        _movement_figure(discharged, f"bulk_discharge {patients:,} rows"),
-        *_in_process_figures(admitted, "bulk_assignment"),
-        *_in_process_figures(discharged, "bulk_discharge"),
-    ]
-    result.details["bulk_assignment"] = _run_details(admitted)
-    result.details["bulk_discharge"] = _run_details(discharged)
+    processed = {
+        "sync_beds": synced,
+        "bulk_assignment": workspace.process(admit, "bulk_assignment", patients),
+        "transfer_patients": workspace.process(move, "transfer_patients", patients),
+        "bulk_discharge": workspace.process(leave, "bulk_discharge", patients),
+    }
+    for operation, run in processed.items():
+        rows = run.summary["successful_records"]
+        result.figures.append(_movement_figure(run, f"{operation} {rows:,} rows"))
+    for operation, run in processed.items():
+        result.figures += _in_process_figures(run, operation)
+        result.details[operation] = _run_details(run)
     ctx.discard(workspace)
     return result

@@ -31,6 +31,8 @@ IMPORT_PATIENTS_HEADER = (
 SYNC_BEDS_HEADER = ("ward", "bed_id", "bed_number", "ward_name", "status")
 ASSIGNMENT_HEADER = ("patient_id", "bed_id", "reason", "chief_complaint", "admission_date", "notify")
 DISCHARGE_HEADER = ("patient_id", "discharge_notes", "discharge_status", "discharge_date", "notify")
+TRANSFER_HEADER = ("patient_id", "to_bed_id", "reason", "transfer_date", "notify")
+TRANSFER_REASONS = ("Step-down care", "Isolation", "Closer to the nursing station", "Ward closure")
 
 FIRST_NAMES = (
     "Jane", "John", "Ana", "Bob", "Maria", "David", "Sarah", "Michael", "Emma", "Liam", "Olivia", "Noah",
@@ -231,6 +233,24 @@ def write_assignments(path: Path, patients: int, wards: int, beds_per_ward: int,
             yield [mrn_of(number), bed, rng.choice(REASONS), rng.choice(COMPLAINTS), _past_datetime(rng), ""]
 
     return _write_csv(path, ASSIGNMENT_HEADER, rows())
+
+
+def write_transfers(path: Path, patients: int, wards: int, beds_per_ward: int, seed: int = 1) -> int:
+    """Write a transfer_patients file moving patients ``0 .. patients-1`` (admitted by
+    ``write_assignments`` to the hospital's first ``patients`` beds) each to a distinct bed of the next
+    ``patients`` beds, in a shuffled order, at now."""
+    rng = seeded(f"transfer_patients:{seed}:{patients}")
+    beds = list(bed_codes(wards, beds_per_ward))[patients : 2 * patients]
+    if len(beds) < patients:
+        raise ValueError(f"{patients} transfers need {2 * patients} beds, the hospital is smaller")
+    order = list(range(patients))
+    rng.shuffle(order)
+
+    def rows() -> Iterator[list[str]]:
+        for number in order:
+            yield [mrn_of(number), beds[number], rng.choice(TRANSFER_REASONS), "", ""]
+
+    return _write_csv(path, TRANSFER_HEADER, rows())
 
 
 def write_discharges(path: Path, patients: int, seed: int = 1) -> int:

@@ -64,7 +64,12 @@ def test_the_suite_measures_import_and_assignment_at_a_tiny_scale(tmp_path: Path
         assert _positive(figure["raw"]) and _positive(figure["ratio"]), figure
         assert isinstance(figure["met"], bool), figure
     targeted = [f["name"] for f in results["cases"]["assignment"]["figures"] if f["met"] is not None]
-    assert targeted == ["bulk_assignment 100 rows", "bulk_discharge 100 rows"]
+    assert targeted == [
+        "sync_beds 200 rows",
+        "bulk_assignment 100 rows",
+        "transfer_patients 100 rows",
+        "bulk_discharge 100 rows",
+    ]
     meta = results["meta"]
     assert meta["scale"] == 0.002 and meta["nproc"] >= 1 and len(meta["commit"]) == 40
     assert "import_patients 2,000 rows" in (tmp_path / "RESULTS.md").read_text(encoding="utf-8")
