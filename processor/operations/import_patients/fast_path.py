@@ -30,24 +30,14 @@ from processor.core.fields import (
     PHONE_MAX,
     PHONE_PATTERN,
 )
+from processor.core.operation_kinds import OperationType, format_of
 from processor.operations.import_patients.ports import NewPatient
 
 # Limits the row model shares (``rules`` reads them from here; the rest are ``fields``').
 CAREGIVER_NAME_MAX = 300
 PATIENT_ID_MAX = 64
 GENDERS = ("M", "F", "O", "U")
-COLUMNS = (
-    "first_name",
-    "last_name",
-    "email",
-    "patient_id",
-    "phone",
-    "date_of_birth",
-    "gender",
-    "caregiver_name",
-    "caregiver_email",
-    "caregiver_phone",
-)
+COLUMNS = format_of(OperationType.IMPORT_PATIENTS).columns  # the columns of a file that is not an upsert
 
 
 def certain_patients(
