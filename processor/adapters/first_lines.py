@@ -8,11 +8,11 @@ connection closes, and unlinks its file while open, so not even a kill -9 leaves
 
 from __future__ import annotations
 
-import json
 import sqlite3
 from types import TracebackType
 
 CACHE_KIB = 32 * 1024  # the most the index holds in memory; the rest waits in the OS page cache
+LOOKUP_BATCH = 500  # keys per lookup query, well under SQLite's limit of bound parameters
 
 
 class DiskFirstLineIndex:
@@ -40,14 +40,22 @@ class DiskFirstLineIndex:
         )
         if self._db.total_changes - changes_before < len(first):
             # The lookup also returns the keys just inserted, with the very lines ``first`` holds.
-            first.update(
-                self._db.execute(
-                    f"SELECT key, line FROM {table} WHERE key IN (SELECT value FROM json_each(?))",  # noqa: S608
-                    (json.dumps(list(first)),),
-                )
-            )
+            first.update(self._lines_of(table, list(first)))
         self._db.execute("COMMIT")
         return [None if first[key] == line else first[key] for key, line in keyed_lines]
+
+    def _lines_of(self, table: str, keys: list[str]) -> list[tuple[str, int]]:
+        """The stored (key, line) of ``keys``, a bounded batch of bound parameters at a time: exact for
+        any text (``json_each`` would cut a key at a NUL and miss a repeat)."""
+        found: list[tuple[str, int]] = []
+        for start in range(0, len(keys), LOOKUP_BATCH):
+            batch = keys[start : start + LOOKUP_BATCH]
+            marks = ", ".join("?" * len(batch))
+            found += self._db.execute(
+                f"SELECT key, line FROM {table} WHERE key IN ({marks})",  # noqa: S608 - marks only
+                batch,
+            ).fetchall()
+        return found
 
     def _table(self, kind: str) -> str:
         if kind not in self._tables:
