@@ -8,7 +8,18 @@ to say which rows.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from operator import itemgetter
 from re import Pattern
+
+
+def column_of(cells: Sequence[Mapping[str, str]], name: str) -> list[str]:
+    """The column ``name`` of a chunk's records' cells, "" where a record has no such cell (a column the
+    file lacks, a short row): each record is asked for itself, whatever the others hold."""
+    try:
+        return list(map(itemgetter(name), cells))
+    except KeyError:
+        return [row.get(name, "") for row in cells]
 
 
 def outside(values: list[str], shortest: int, longest: int) -> set[int]:

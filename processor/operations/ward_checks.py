@@ -15,12 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, tzinfo
 from enum import StrEnum
-from operator import itemgetter
 from typing import Any, NamedTuple, Protocol
 
 from pydantic import BaseModel, ValidationError
 
-from processor.core.column_checks import not_unicode, outside
+from processor.core.column_checks import column_of, not_unicode, outside
 from processor.core.csv_reading import Record
 from processor.core.fields import (
     EARLIEST_EVENT_YEAR,
@@ -88,7 +87,7 @@ def parse_rows(form: RowForm, records: Sequence[Record], context: RunContext) ->
     referred = {index for index, record in enumerate(records) if record.errors}
     columns = []
     for name, check in zip(form.fields._fields, form.checks, strict=True):
-        trimmed = list(map(str.strip, _cells_of(cells, name)))
+        trimmed = list(map(str.strip, column_of(cells, name)))
         values, unsure = check(trimmed, context)
         columns.append(values)
         referred |= unsure | not_unicode(trimmed)
@@ -96,14 +95,6 @@ def parse_rows(form: RowForm, records: Sequence[Record], context: RunContext) ->
     for index in referred:
         rows[index] = parse_row(form.model, records[index], context)
     return list(zip(records, rows, strict=True))
-
-
-def _cells_of(cells: list[dict[str, str]], name: str) -> list[str]:
-    """The column's cells, "" where a record has none (a column the file lacks, a short row)."""
-    try:
-        return list(map(itemgetter(name), cells))
-    except KeyError:
-        return [row.get(name, "") for row in cells]
 
 
 def required_text(limit: int) -> ColumnCheck:

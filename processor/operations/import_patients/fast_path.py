@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import date
-from operator import itemgetter
 
-from processor.core.column_checks import failing, not_unicode, outside
+from processor.core.column_checks import column_of, failing, not_unicode, outside
 from processor.core.csv_reading import Record
 from processor.core.fields import (
     EARLIEST_BIRTH,
@@ -50,10 +49,7 @@ def certain_patients(
     """
     if not records:
         return []
-    try:
-        column = _stripped_columns(records)
-    except KeyError:  # a record without one of the columns: let the model say what that means
-        return [None] * len(records)
+    column = _stripped_columns(records)
     doubtful = {index for index, record in enumerate(records) if record.errors}
     for values in column.values():
         doubtful |= not_unicode(values)
@@ -89,15 +85,10 @@ def certain_patients(
 
 
 def _stripped_columns(records: Sequence[Record]) -> dict[str, list[str]]:
-    """Each column's cells, trimmed as ``fields.present_cells`` trims them; an absent optional column
-    is a column of empty cells (the model sees neither as a value)."""
+    """Each column's cells, trimmed as ``fields.present_cells`` trims them; a cell a record lacks is an
+    empty cell (the model sees neither as a value)."""
     cells = [record.cells for record in records]
-    present = cells[0].keys()
-    empty = [""] * len(cells)
-    return {
-        name: list(map(str.strip, map(itemgetter(name), cells))) if name in present else empty
-        for name in COLUMNS
-    }
+    return {name: list(map(str.strip, column_of(cells, name))) for name in COLUMNS}
 
 
 def _doubtful_emails(values: list[str], required: bool) -> set[int]:
